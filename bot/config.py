@@ -1,0 +1,150 @@
+"""Settings from the environment (and a ``.env`` file, loaded by the entry point).
+
+Nothing is read at import time: ``Settings.from_env()`` is called once by the composition root,
+and tests build their own ``Settings``. A wrong value raises ``ConfigError`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Mapping
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.core.errors import ConfigError, ValidationError
+from bot.core.timeutil import parse_duration
+
+DEFAULT_DATABASE_URL = "sqlite:///dora-bot.db"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_ENV_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    host: str = "0.0.0.0"
+    port: int = 3000
+    timezone_name: str = "UTC"
+    production_environments: tuple[str, ...] = ("production", "prod")
+    alert_channel: str | None = None
+    ingest_tokens: tuple[str, ...] = ()
+    github_webhook_secret: str | None = None
+    run_scheduler: bool = True
+    ack_reminder: timedelta = timedelta(minutes=15)
+    update_reminder: timedelta = timedelta(hours=1)
+    admins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone_name)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read and check every variable of the product contract."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() != "" else None
+
+        kwargs: dict = {}
+        if (url := get("DATABASE_URL")) is not None:
+            kwargs["database_url"] = _check_database_url(url)
+        for name, key in (
+            ("SLACK_BOT_TOKEN", "slack_bot_token"),
+            ("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+            ("SLACK_APP_TOKEN", "slack_app_token"),
+            ("GITHUB_WEBHOOK_SECRET", "github_webhook_secret"),
+            ("DORA_ALERT_CHANNEL", "alert_channel"),
+            ("HOST", "host"),
+        ):
+            if (value := get(name)) is not None:
+                kwargs[key] = value
+        if (token := kwargs.get("slack_bot_token")) and not token.startswith("xoxb-"):
+            raise ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
+        if (token := kwargs.get("slack_app_token")) and not token.startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-")
+        if (api := get("SLACK_API_URL")) is not None:
+            parsed = urlparse(api)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ConfigError("SLACK_API_URL", f"`{api}` is not an http(s) URL")
+            kwargs["slack_api_url"] = api if api.endswith("/") else api + "/"
+        if (port := get("PORT")) is not None:
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError("PORT", f"`{port}` is not a port number (1-65535)")
+            kwargs["port"] = int(port)
+        if (tz := get("DORA_TIMEZONE")) is not None:
+            kwargs["timezone_name"] = _check_timezone(tz, "DORA_TIMEZONE")
+        if (envs := get("DORA_PRODUCTION_ENVIRONMENTS")) is not None:
+            names = tuple(dict.fromkeys(name.lower() for name in _split(envs)))
+            bad = [name for name in names if not _ENV_NAME_RE.match(name)]
+            if not names or bad:
+                raise ConfigError(
+                    "DORA_PRODUCTION_ENVIRONMENTS",
+                    "must be a comma-separated list of environment names like production,prod",
+                )
+            kwargs["production_environments"] = names
+        if (tokens := get("INGEST_TOKENS")) is not None:
+            parsed_tokens = _split(tokens)
+            if any(len(t) < 16 for t in parsed_tokens):
+                raise ConfigError("INGEST_TOKENS", "every token must be at least 16 characters long")
+            kwargs["ingest_tokens"] = parsed_tokens
+        if (flag := get("RUN_SCHEDULER")) is not None:
+            if flag.lower() in _TRUE:
+                kwargs["run_scheduler"] = True
+            elif flag.lower() in _FALSE:
+                kwargs["run_scheduler"] = False
+            else:
+                raise ConfigError("RUN_SCHEDULER", f"`{flag}` is not true or false")
+        for name, key in (("DORA_ACK_REMINDER", "ack_reminder"), ("DORA_UPDATE_REMINDER", "update_reminder")):
+            if (value := get(name)) is not None:
+                try:
+                    kwargs[key] = parse_duration(value)
+                except ValidationError as exc:
+                    raise ConfigError(name, exc.message) from None
+        if (admins := get("DORA_ADMINS")) is not None:
+            kwargs["admins"] = _split(admins)
+        if (level := get("LOG_LEVEL")) is not None:
+            if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+                raise ConfigError("LOG_LEVEL", f"`{level}` is not one of DEBUG, INFO, WARNING, ERROR")
+            kwargs["log_level"] = level.upper()
+        if (fmt := get("LOG_FORMAT")) is not None:
+            if fmt.lower() not in ("text", "json"):
+                raise ConfigError("LOG_FORMAT", f"`{fmt}` is not text or json")
+            kwargs["log_format"] = fmt.lower()
+        return cls(**kwargs)
+
+
+def _check_timezone(name: str, variable: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(variable, f"`{name}` is not an IANA time zone like Europe/Berlin") from None
+    return name
+
+
+def _check_database_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL", f"`{url}` is not a database URL like sqlite:///dora-bot.db") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError("DATABASE_URL", "only sqlite:// and postgresql+psycopg:// URLs are supported")
+    return url

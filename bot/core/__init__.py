@@ -1,0 +1,1 @@
+"""Pure domain: metric maths, tiers, time parsing, errors. Standard library only."""

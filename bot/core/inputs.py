@@ -1,0 +1,292 @@
+"""Validation of deploy and incident records, shared by every way in (import, API, Slack).
+
+``parse_deploy`` and ``parse_incident`` take the JSON object of the import format (and the ingest
+API) and return normalized dataclasses, or raise one ``ValidationError`` listing every bad field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from bot.core.errors import ValidationError
+from bot.core.timeutil import parse_instant
+
+SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
+STATUSES = ("success", "failure")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,99}$")
+ENV_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+SHA_RE = re.compile(r"^[0-9a-f]{4,64}$")
+MAX_COMMITS = 1000
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+_DEPLOY_FIELDS = {
+    "type", "id", "service", "environment", "version", "deployed_at", "status", "commits",
+    "rollback_of", "change_failure", "url", "note",
+}
+_INCIDENT_FIELDS = {
+    "type", "id", "service", "environment", "severity", "title", "started_at", "acknowledged_at",
+    "resolved_at", "caused_by",
+}
+
+
+@dataclass(frozen=True)
+class CommitInput:
+    sha: str
+    committed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeployInput:
+    service: str
+    deployed_at: datetime
+    version: str
+    environment: str = "production"
+    status: str = "success"
+    commits: tuple[CommitInput, ...] = ()
+    external_id: str | None = None
+    rollback_of: str | None = None
+    change_failure: bool = False
+    url: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class IncidentInput:
+    service: str
+    started_at: datetime | None
+    severity: str = "sev3"
+    title: str = ""
+    environment: str = "production"
+    external_id: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    caused_by: str | None = None
+
+
+def normalize_service(value: Any) -> str:
+    """Service names are lower-case: ``Checkout`` and ``checkout`` are one service."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("a service name is required", field="service")
+    name = value.strip().lower()
+    if not NAME_RE.match(name):
+        raise ValidationError(
+            f"`{value}` is not a service name: use letters, digits, . _ - / (at most 100)",
+            field="service",
+        )
+    return name
+
+
+def normalize_environment(value: Any) -> str:
+    if value is None:
+        return "production"
+    if not isinstance(value, str) or not ENV_RE.match(value.strip().lower()):
+        raise ValidationError(
+            f"`{value}` is not an environment name: use letters, digits, . _ - (at most 64)",
+            field="environment",
+        )
+    return value.strip().lower()
+
+
+def normalize_severity(value: Any) -> str:
+    text = str(value).strip().lower() if value is not None else ""
+    if text.isdigit():
+        text = "sev" + text
+    if text not in SEVERITIES:
+        raise ValidationError(f"`{value}` is not a severity: use sev1, sev2, sev3 or sev4", field="severity")
+    return text
+
+
+def normalize_sha(value: Any) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not SHA_RE.match(text):
+        raise ValidationError(f"`{value}` is not a commit sha (4 to 64 hex digits)", field="sha")
+    return text
+
+
+class _Collector:
+    """Gathers field errors so one response can name every bad field."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str | None, str]] = []
+
+    def take(self, name: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValidationError as exc:
+            self.errors.append((name, exc.message))
+            return None
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.append((name, message))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationError(errors=self.errors)
+
+
+def _ref(value: Any, name: str, col: _Collector) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        col.add(name, "must be a deploy id (a string)")
+        return None
+    text = str(value).strip()
+    if len(text) > 200:
+        col.add(name, "must be at most 200 characters")
+        return None
+    return text
+
+
+def _instant(value: Any, name: str, col: _Collector, *, required: bool) -> datetime | None:
+    if value is None:
+        if required:
+            col.add(name, "is required (an ISO-8601 time such as 2026-11-24T10:12:00Z)")
+        return None
+    if not isinstance(value, str):
+        col.add(name, "must be an ISO-8601 time string such as 2026-11-24T10:12:00Z")
+        return None
+    try:
+        return parse_instant(value)
+    except ValidationError as exc:
+        col.add(name, exc.message)
+        return None
+
+
+def _text(value: Any, name: str, col: _Collector, *, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        col.add(name, "must be a string")
+        return None
+    text = str(value).strip()
+    if len(text) > limit:
+        col.add(name, f"must be at most {limit} characters")
+        return None
+    return text or None
+
+
+def _check_future(value: datetime | None, name: str, now: datetime | None, col: _Collector) -> None:
+    if value is not None and now is not None and value > now + FUTURE_TOLERANCE:
+        col.add(name, "is in the future")
+
+
+def _common(obj: Mapping[str, Any], kind: str, allowed: set[str], col: _Collector) -> tuple[str | None, str | None, str]:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        col.add(unknown[0], f"unknown field for a {kind} (allowed: {', '.join(sorted(allowed - {'type'}))})")
+    external_id = None
+    raw_id = obj.get("id")
+    if raw_id is None or isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or not str(raw_id).strip():
+        col.add("id", "is required: a unique string such as the CI run id")
+    elif len(str(raw_id)) > 200:
+        col.add("id", "must be at most 200 characters")
+    else:
+        external_id = str(raw_id).strip()
+    service = col.take("service", normalize_service, obj.get("service"))
+    environment = col.take("environment", normalize_environment, obj.get("environment")) or "production"
+    return external_id, service, environment
+
+
+def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = True) -> DeployInput:
+    """Validate one deploy object of the import format / ingest API."""
+    if not isinstance(obj, Mapping):
+        raise ValidationError("a deploy must be a JSON object")
+    col = _Collector()
+    external_id, service, environment = _common(obj, "deploy", _DEPLOY_FIELDS, col)
+    if not require_id and external_id is None:
+        col.errors = [e for e in col.errors if e[0] != "id"]
+    deployed_at = _instant(obj.get("deployed_at"), "deployed_at", col, required=True)
+    _check_future(deployed_at, "deployed_at", now, col)
+    status = obj.get("status") or "success"
+    if status not in STATUSES:
+        col.add("status", f"`{status}` is not a status: use success or failure")
+    change_failure = obj.get("change_failure")
+    if change_failure is None:
+        change_failure = False
+    elif not isinstance(change_failure, bool):
+        col.add("change_failure", "must be true or false")
+        change_failure = False
+    commits: list[CommitInput] = []
+    raw_commits = obj.get("commits")
+    if raw_commits is not None and not isinstance(raw_commits, list):
+        col.add("commits", "must be a list of {sha, committed_at} objects")
+    elif raw_commits:
+        if len(raw_commits) > MAX_COMMITS:
+            col.add("commits", f"at most {MAX_COMMITS} commits per deploy")
+        seen: set[str] = set()
+        for i, item in enumerate(raw_commits[:MAX_COMMITS]):
+            where = f"commits[{i}]"
+            if isinstance(item, str):
+                item = {"sha": item}
+            if not isinstance(item, Mapping):
+                col.add(where, "must be an object with sha and committed_at")
+                continue
+            sha = col.take(f"{where}.sha", normalize_sha, item.get("sha"))
+            committed_at = _instant(item.get("committed_at"), f"{where}.committed_at", col, required=False)
+            _check_future(committed_at, f"{where}.committed_at", now, col)
+            if sha and sha not in seen:
+                seen.add(sha)
+                commits.append(CommitInput(sha=sha, committed_at=committed_at))
+    version = _text(obj.get("version"), "version", col, limit=200)
+    url = _text(obj.get("url"), "url", col, limit=2000)
+    if url and not re.match(r"^https?://\S+$", url):
+        col.add("url", "must be an http(s) link")
+    note = _text(obj.get("note"), "note", col, limit=2000)
+    rollback_of = _ref(obj.get("rollback_of"), "rollback_of", col)
+    if rollback_of is not None and external_id is not None and rollback_of == external_id:
+        col.add("rollback_of", "a deploy cannot roll back itself")
+    col.raise_if_any()
+    if not version:
+        version = commits[0].sha[:12] if commits else "unversioned"
+    return DeployInput(
+        service=service,
+        deployed_at=deployed_at,
+        version=version,
+        environment=environment,
+        status=status,
+        commits=tuple(commits),
+        external_id=external_id,
+        rollback_of=rollback_of,
+        change_failure=change_failure,
+        url=url,
+        note=note,
+    )
+
+
+def parse_incident(obj: Any, *, now: datetime | None = None, require_id: bool = True) -> IncidentInput:
+    """Validate one incident object of the import format / ingest API."""
+    if not isinstance(obj, Mapping):
+        raise ValidationError("an incident must be a JSON object")
+    col = _Collector()
+    external_id, service, environment = _common(obj, "incident", _INCIDENT_FIELDS, col)
+    if not require_id and external_id is None:
+        col.errors = [e for e in col.errors if e[0] != "id"]
+    started_at = _instant(obj.get("started_at"), "started_at", col, required=require_id)
+    acknowledged_at = _instant(obj.get("acknowledged_at"), "acknowledged_at", col, required=False)
+    resolved_at = _instant(obj.get("resolved_at"), "resolved_at", col, required=False)
+    for name, value in (("started_at", started_at), ("acknowledged_at", acknowledged_at), ("resolved_at", resolved_at)):
+        _check_future(value, name, now, col)
+    if started_at and resolved_at and resolved_at < started_at:
+        col.add("resolved_at", "is before started_at: an incident cannot be resolved before it started")
+    if started_at and acknowledged_at and acknowledged_at < started_at:
+        col.add("acknowledged_at", "is before started_at: an incident cannot be acknowledged before it started")
+    severity = "sev3"
+    if obj.get("severity") is not None:
+        severity = col.take("severity", normalize_severity, obj.get("severity")) or "sev3"
+    title = _text(obj.get("title"), "title", col, limit=300)
+    caused_by = _ref(obj.get("caused_by"), "caused_by", col)
+    col.raise_if_any()
+    return IncidentInput(
+        service=service,
+        started_at=started_at,
+        severity=severity,
+        title=title or f"Incident on {service}",
+        environment=environment,
+        external_id=external_id,
+        acknowledged_at=acknowledged_at,
+        resolved_at=resolved_at,
+        caused_by=caused_by,
+    )

@@ -1,0 +1,101 @@
+"""Parsing and formatting of instants and durations.
+
+Instants are always returned as timezone-aware UTC datetimes. Naive ISO input is read in the
+configured time zone, since that is what a person typing ``2026-11-24 09:30`` means.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone, tzinfo
+
+from bot.core.errors import ValidationError
+
+UTC = timezone.utc
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``90s``, ``15m``, ``1h30m``, ``2d``, ``1w`` into a positive timedelta."""
+    raw = text.strip().lower()
+    match = _DURATION_RE.match(raw)
+    if not raw or not match or not any(match.groups()):
+        raise ValidationError(
+            f"`{text}` is not a duration; use a number with s, m, h, d or w, like 15m, 1h30m or 2d"
+        )
+    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if total <= timedelta(0):
+        raise ValidationError(f"`{text}` must be longer than zero")
+    return total
+
+
+def ensure_utc(value: datetime, *, tz: tzinfo = UTC) -> datetime:
+    """Return ``value`` as an aware UTC datetime; naive values are read in ``tz``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
+
+
+def parse_instant(text: str, *, tz: tzinfo = UTC) -> datetime:
+    """Parse an ISO-8601 instant (``2026-11-24T09:30Z``, offsets, or naive in ``tz``)."""
+    raw = text.strip()
+    if raw.endswith(("z", "Z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError(
+            f"`{text}` is not an ISO-8601 time; use e.g. 2026-11-24T09:30Z"
+        ) from None
+    return ensure_utc(value, tz=tz)
+
+
+def parse_time(text: str, *, now: datetime, tz: tzinfo = UTC) -> datetime:
+    """Parse a user-typed time: ``now``, relative (``15m``, ``3h ago``, ``2d``) or ISO-8601."""
+    raw = text.strip().lower()
+    if raw == "now":
+        return ensure_utc(now)
+    if raw.endswith("ago"):
+        raw = raw[: -len("ago")].strip()
+    if _DURATION_RE.match(raw) and any(_DURATION_RE.match(raw).groups()):
+        return ensure_utc(now) - parse_duration(raw)
+    try:
+        return parse_instant(text, tz=tz)
+    except ValidationError:
+        raise ValidationError(
+            f"`{text}` is not a time; use ISO-8601 (2026-11-24T09:30Z) or how long ago (15m, 3h, 2d)"
+        ) from None
+
+
+def isoformat_z(value: datetime | None) -> str | None:
+    """Format an instant as ISO-8601 UTC with a ``Z`` suffix, dropping zero microseconds."""
+    if value is None:
+        return None
+    value = ensure_utc(value)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Human form of a duration: ``45s``, ``12m``, ``3h 20m``, ``2d 4h``."""
+    if seconds is None:
+        return "n/a"
+    sign = "-" if seconds < 0 else ""
+    total = int(round(abs(seconds)))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days}d {hours}h" if hours else f"{days}d"
+    elif hours:
+        text = f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    elif minutes:
+        text = f"{minutes}m {secs}s" if secs and minutes < 10 else f"{minutes}m"
+    else:
+        text = f"{secs}s"
+    return sign + text

@@ -1,0 +1,200 @@
+"""Incident use-cases: declare, acknowledge, post an update, link the cause, resolve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.core.errors import ValidationError
+from bot.core.inputs import IncidentInput
+from bot.store.derived import refresh_change_failure
+from bot.store.models import Deploy, Incident, IncidentEvent, Service
+from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
+
+
+@dataclass
+class IncidentOutcome:
+    incident: Incident
+    changed: bool
+    message: str | None = None  # why nothing changed, for a stale button or a retry
+
+    @property
+    def ref(self) -> str:
+        return incident_ref(self.incident)
+
+
+def durations(incident: Incident, cause: Deploy | None) -> None:
+    """Recompute the stored duration columns from the incident's instants."""
+    started = incident.started_at
+    incident.ack_seconds = (
+        (incident.acknowledged_at - started).total_seconds() if incident.acknowledged_at else None
+    )
+    incident.restore_seconds = (incident.resolved_at - started).total_seconds() if incident.resolved_at else None
+    if incident.resolved_at and cause is not None:
+        incident.recovery_seconds = (incident.resolved_at - min(cause.deployed_at, started)).total_seconds()
+    else:
+        incident.recovery_seconds = None
+
+
+def _event(session: Session, incident: Incident, *, at: datetime, kind: str, actor: str | None, text: str | None = None) -> None:
+    session.add(IncidentEvent(incident_id=incident.id, at=at, kind=kind, actor=actor, text=text))
+
+
+def _cause_for(session: Session, incident_service_id: int, ref: str, *, external_first: bool) -> Deploy:
+    cause = find_deploy(session, ref, external_first=external_first)
+    if cause.service_id != incident_service_id:
+        other = session.get(Service, cause.service_id)
+        raise ValidationError(
+            f"caused_by: {deploy_ref(cause)} is a deploy of `{other.name}`, not of this incident's service",
+            field="caused_by",
+        )
+    return cause
+
+
+def declare_incident(
+    session: Session,
+    *,
+    data: IncidentInput,
+    now: datetime,
+    source: str = "api",
+    actor: str | None = None,
+) -> IncidentOutcome:
+    """Open an incident (or store a finished one); a retry with the same external id changes nothing."""
+    if data.external_id is not None:
+        existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
+        if existing is not None:
+            return IncidentOutcome(existing, changed=False, message=f"{incident_ref(existing)} already exists")
+    started = data.started_at or now
+    if data.resolved_at and data.resolved_at < started:
+        raise ValidationError("resolved_at is before started_at", field="resolved_at")
+    if data.acknowledged_at and data.acknowledged_at < started:
+        raise ValidationError("acknowledged_at is before started_at", field="acknowledged_at")
+    service = get_or_create_service(session, data.service, now=now)
+    cause = None
+    if data.caused_by is not None:
+        cause = _cause_for(session, service.id, data.caused_by, external_first=source != "slack")
+    incident = Incident(
+        external_id=data.external_id,
+        service_id=service.id,
+        environment=data.environment,
+        severity=data.severity,
+        title=data.title,
+        started_at=started,
+        declared_at=now,
+        acknowledged_at=data.acknowledged_at,
+        resolved_at=data.resolved_at,
+        caused_by_id=cause.id if cause else None,
+        declared_by=actor,
+        source=source,
+        created_at=now,
+    )
+    durations(incident, cause)
+    session.add(incident)
+    session.flush()
+    _event(session, incident, at=now, kind="declared", actor=actor, text=f"{data.severity} {data.title}")
+    if cause is not None:
+        _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
+        refresh_change_failure(session.connection(), [cause.id])
+    if data.acknowledged_at:
+        _event(session, incident, at=data.acknowledged_at, kind="acknowledged", actor=actor)
+    if data.resolved_at:
+        _event(session, incident, at=data.resolved_at, kind="resolved", actor=actor)
+    session.flush()
+    return IncidentOutcome(incident, changed=True)
+
+
+def _at(incident: Incident, at: datetime, what: str) -> datetime:
+    if at < incident.started_at:
+        raise ValidationError(
+            f"{incident_ref(incident)} started at {incident.started_at:%Y-%m-%d %H:%M} UTC; it cannot be {what} before that"
+        )
+    return at
+
+
+def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: str | None, at: datetime | None = None, external_first: bool = False) -> IncidentOutcome:
+    """Acknowledge an open incident; a second click reports who already did."""
+    incident = find_incident(session, ref, external_first=external_first)
+    if incident.resolved_at is not None:
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already resolved.")
+    if incident.acknowledged_at is not None:
+        who = f" by <@{incident.acknowledged_by}>" if incident.acknowledged_by else ""
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} was already acknowledged{who}.")
+    incident.acknowledged_at = _at(incident, at or now, "acknowledged")
+    incident.acknowledged_by = actor
+    durations(incident, _cause(session, incident))
+    session.add(incident)
+    _event(session, incident, at=now, kind="acknowledged", actor=actor)
+    session.flush()
+    return IncidentOutcome(incident, changed=True)
+
+
+def resolve_incident(
+    session: Session, *, ref: str, now: datetime, actor: str | None, note: str | None = None, at: datetime | None = None, external_first: bool = False
+) -> IncidentOutcome:
+    """Resolve an incident; its time to restore is fixed now."""
+    incident = find_incident(session, ref, external_first=external_first)
+    if incident.resolved_at is not None:
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already resolved.")
+    incident.resolved_at = _at(incident, at or now, "resolved")
+    incident.resolved_by = actor
+    incident.resolution_note = note
+    durations(incident, _cause(session, incident))
+    session.add(incident)
+    _event(session, incident, at=now, kind="resolved", actor=actor, text=note)
+    session.flush()
+    return IncidentOutcome(incident, changed=True)
+
+
+def post_update(session: Session, *, ref: str, text: str, now: datetime, actor: str | None) -> IncidentOutcome:
+    """Add a status update to the incident's timeline."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("an update needs some text", field="text")
+    if len(text) > 2000:
+        raise ValidationError("an update is at most 2000 characters", field="text")
+    incident = find_incident(session, ref)
+    _event(session, incident, at=now, kind="update", actor=actor, text=text)
+    session.flush()
+    return IncidentOutcome(incident, changed=True)
+
+
+def link_cause(session: Session, *, ref: str, deploy: str, now: datetime, actor: str | None, external_first: bool = False) -> IncidentOutcome:
+    """Record which deploy caused the incident; that deploy becomes a change failure."""
+    incident = find_incident(session, ref, external_first=external_first)
+    cause = _cause_for(session, incident.service_id, deploy, external_first=external_first)
+    if incident.caused_by_id == cause.id:
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already linked to {deploy_ref(cause)}.")
+    previous = incident.caused_by_id
+    incident.caused_by_id = cause.id
+    durations(incident, cause)
+    session.add(incident)
+    _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
+    session.flush()
+    refresh_change_failure(session.connection(), [previous, cause.id])
+    return IncidentOutcome(incident, changed=True)
+
+
+def _cause(session: Session, incident: Incident) -> Deploy | None:
+    return session.get(Deploy, incident.caused_by_id) if incident.caused_by_id else None
+
+
+def list_open_incidents(session: Session, *, service_id: int | None = None, limit: int = 50) -> list[tuple[Incident, str]]:
+    query = (
+        select(Incident, Service.name)
+        .join(Service, Service.id == Incident.service_id)
+        .where(col(Incident.resolved_at).is_(None))
+    )
+    if service_id is not None:
+        query = query.where(Incident.service_id == service_id)
+    query = query.order_by(Incident.severity, Incident.started_at).limit(limit)
+    return [(i, name) for i, name in session.exec(query).all()]
+
+
+def timeline(session: Session, incident_id: int) -> list[IncidentEvent]:
+    return list(
+        session.exec(
+            select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.at, IncidentEvent.id)
+        ).all()
+    )

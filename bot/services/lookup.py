@@ -1,0 +1,86 @@
+"""Finding services, deploys and incidents by the references people and systems use."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.core.errors import NotFound, ValidationError
+from bot.store.models import Deploy, Incident, Service
+
+_DEPLOY_REF = re.compile(r"^(?:d-?)?(\d+)$", re.IGNORECASE)
+_INCIDENT_REF = re.compile(r"^(?:inc-?)?(\d+)$", re.IGNORECASE)
+
+
+def deploy_ref(deploy: Deploy) -> str:
+    return f"D-{deploy.id}"
+
+
+def incident_ref(incident: Incident) -> str:
+    return f"INC-{incident.id}"
+
+
+def get_or_create_service(session: Session, name: str, *, now: datetime) -> Service:
+    """The service called ``name`` (already normalized), created on first use."""
+    service = session.exec(select(Service).where(Service.name == name)).first()
+    if service is not None:
+        return service
+    try:
+        with session.begin_nested():
+            service = Service(name=name, created_at=now)
+            session.add(service)
+    except IntegrityError:  # created concurrently by another request
+        service = session.exec(select(Service).where(Service.name == name)).one()
+    return service
+
+
+def find_service(session: Session, name: str) -> Service:
+    service = session.exec(select(Service).where(Service.name == name.strip().lower())).first()
+    if service is None:
+        known = session.exec(select(Service.name).order_by(Service.name).limit(20)).all()
+        hint = f" Known services: {', '.join(known)}." if known else " No service has been recorded yet."
+        raise NotFound(f"No service called `{name}`.{hint}")
+    return service
+
+
+def find_deploy(session: Session, ref: str, *, external_first: bool = False) -> Deploy:
+    """A deploy by ``D-12`` / ``12``, or by the external id a CI system gave it."""
+    text = str(ref).strip()
+    if external_first:
+        found = session.exec(select(Deploy).where(Deploy.external_id == text)).first()
+        if found is not None:
+            return found
+    match = _DEPLOY_REF.match(text)
+    if match:
+        found = session.get(Deploy, int(match.group(1)))
+        if found is not None:
+            return found
+    elif not external_first:
+        found = session.exec(select(Deploy).where(Deploy.external_id == text)).first()
+        if found is not None:
+            return found
+        raise ValidationError(f"`{ref}` is not a deploy reference; use D-<number>, like D-12")
+    raise NotFound(f"No deploy `{ref}`.")
+
+
+def find_incident(session: Session, ref: str, *, external_first: bool = False) -> Incident:
+    """An incident by ``INC-7`` / ``7``, or by its external id (PagerDuty, Alertmanager...)."""
+    text = str(ref).strip()
+    if external_first:
+        found = session.exec(select(Incident).where(Incident.external_id == text)).first()
+        if found is not None:
+            return found
+    match = _INCIDENT_REF.match(text)
+    if match:
+        found = session.get(Incident, int(match.group(1)))
+        if found is not None:
+            return found
+    elif not external_first:
+        found = session.exec(select(Incident).where(Incident.external_id == text)).first()
+        if found is not None:
+            return found
+        raise ValidationError(f"`{ref}` is not an incident reference; use INC-<number>, like INC-7")
+    raise NotFound(f"No incident `{ref}`.")

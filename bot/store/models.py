@@ -1,0 +1,167 @@
+"""SQLModel tables.
+
+Besides the facts (services, deploys with their commits, incidents with their timeline) the store
+keeps a few derived columns so that every metric is one indexed aggregate:
+
+* ``lead_sample``: one row per (service, commit sha) fixed at the first qualifying deploy that
+  carried it, with ``lead_seconds`` computed exactly when it is written;
+* ``deploy.change_failure``: kept current whenever an incident is linked, a rollback recorded or
+  the deploy marked failed;
+* ``incident.restore_seconds`` / ``ack_seconds`` / ``recovery_seconds``: written with the state
+  change that makes them known.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import UTCDateTime
+
+NAME_LEN = 100
+
+# Deterministic constraint names, so migrations can refer to them on every database.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Service(SQLModel, table=True):
+    __tablename__ = "service"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(NAME_LEN), unique=True, nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class Deploy(SQLModel, table=True):
+    __tablename__ = "deploy"
+    __table_args__ = (
+        # Covering indexes: the window scans of deployment frequency and change failure rate
+        # read only the index, for all services or for one.
+        Index("ix_deploy_window", "deployed_at", "service_id", "environment", "status", "change_failure"),
+        Index("ix_deploy_service_window", "service_id", "deployed_at", "environment", "status", "change_failure"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, sa_type=String(200), unique=True)
+    service_id: int = Field(sa_column=Column(Integer, ForeignKey("service.id"), nullable=False))
+    environment: str = Field(sa_type=String(64), nullable=False)
+    version: str = Field(sa_type=String(200), nullable=False)
+    deployed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(sa_type=String(16), nullable=False, default="success")
+    rollback_of_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("deploy.id"), nullable=True, index=True)
+    )
+    marked_failed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+    failure_reason: str | None = Field(default=None, sa_type=Text)
+    change_failure: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+    url: str | None = Field(default=None, sa_type=String(2000))
+    note: str | None = Field(default=None, sa_type=Text)
+    source: str = Field(sa_type=String(32), nullable=False, default="api")
+    created_by: str | None = Field(default=None, sa_type=String(100))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DeployCommit(SQLModel, table=True):
+    __tablename__ = "deploy_commit"
+    __table_args__ = (UniqueConstraint("deploy_id", "sha", name="uq_deploy_commit_sha"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    deploy_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("deploy.id", ondelete="CASCADE"), nullable=False)
+    )
+    sha: str = Field(sa_type=String(64), nullable=False)
+    committed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LeadSample(SQLModel, table=True):
+    """A commit's lead time, fixed at its first qualifying deploy in the same service."""
+
+    __tablename__ = "lead_sample"
+    __table_args__ = (
+        Index("ix_lead_sample_window", "deployed_at", "lead_seconds"),
+        Index("ix_lead_sample_service_window", "service_id", "deployed_at", "lead_seconds"),
+    )
+
+    service_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("service.id"), primary_key=True, autoincrement=False)
+    )
+    sha: str = Field(sa_column=Column(String(64), primary_key=True))
+    deploy_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("deploy.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    deployed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    committed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lead_seconds: float | None = Field(default=None, sa_type=Float)
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (
+        Index("ix_incident_service_resolved", "service_id", "resolved_at"),
+        Index("ix_incident_resolved", "resolved_at"),
+        Index("ix_incident_started", "started_at"),
+        Index("ix_incident_acknowledged", "acknowledged_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, sa_type=String(200), unique=True)
+    service_id: int = Field(sa_column=Column(Integer, ForeignKey("service.id"), nullable=False))
+    environment: str = Field(sa_type=String(64), nullable=False, default="production")
+    severity: str = Field(sa_type=String(8), nullable=False)
+    title: str = Field(sa_type=String(300), nullable=False)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    declared_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    caused_by_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("deploy.id"), nullable=True, index=True)
+    )
+    declared_by: str | None = Field(default=None, sa_type=String(100))
+    acknowledged_by: str | None = Field(default=None, sa_type=String(100))
+    resolved_by: str | None = Field(default=None, sa_type=String(100))
+    resolution_note: str | None = Field(default=None, sa_type=Text)
+    source: str = Field(sa_type=String(32), nullable=False, default="api")
+    restore_seconds: float | None = Field(default=None, sa_type=Float)
+    ack_seconds: float | None = Field(default=None, sa_type=Float)
+    recovery_seconds: float | None = Field(default=None, sa_type=Float)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+    @property
+    def state(self) -> str:
+        if self.resolved_at is not None:
+            return "resolved"
+        if self.acknowledged_at is not None:
+            return "acknowledged"
+        return "open"
+
+
+class IncidentEvent(SQLModel, table=True):
+    """One line of an incident's timeline: declared, acknowledged, update, cause, resolved..."""
+
+    __tablename__ = "incident_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("incident.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    kind: str = Field(sa_type=String(32), nullable=False)
+    actor: str | None = Field(default=None, sa_type=String(100))
+    text: str | None = Field(default=None, sa_type=Text)
+
+
+class AppMeta(SQLModel, table=True):
+    """Small key/value facts about the store itself (e.g. the production set samples were built for)."""
+
+    __tablename__ = "app_meta"
+
+    key: str = Field(sa_column=Column(String(100), primary_key=True))
+    value: str = Field(sa_type=Text, nullable=False)
