@@ -1,0 +1,228 @@
+"""The ``dora-bot`` command line: the entry point and its wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from bot.config import Settings
+from bot.core.errors import ConfigError, DoraError
+from bot.core.report_text import render_report, render_service_table
+from bot.core.timeutil import parse_instant
+from bot.runtime import Runtime, build_runtime, database_label
+
+
+def _load_settings() -> Settings:
+    from dotenv import find_dotenv, load_dotenv
+
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    return Settings.from_env()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"dora-bot: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns the project's typed errors into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(f"configuration error: {exc.message}", 2)
+        except DoraError as exc:
+            _fail(exc.message)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="dora-bot")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """dora-bot: deploys, incidents and the four key DORA metrics, from Slack and CI."""
+    ctx.obj = _load_settings()
+
+
+def _runtime(ctx: click.Context, *, migrate: bool) -> Runtime:
+    settings: Settings = ctx.obj
+    rt = build_runtime(settings)
+    rt.prepare(migrate=migrate)
+    ctx.call_on_close(rt.engine.dispose)
+    return rt
+
+
+def _require_existing_sqlite(settings: Settings) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).exists():
+            _fail(
+                f"no database at {url.database}. Load data first with `dora-bot demo` or "
+                "`dora-bot import FILE`, or set DATABASE_URL."
+            )
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--service", "-s", help="One service; all services when omitted.")
+@click.option("--days", "-d", type=click.IntRange(1, 3660), default=30, show_default=True, help="Window length in days.")
+@click.option("--end", help="End of the window (ISO-8601, exclusive); default now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics JSON instead of a table.")
+@click.pass_context
+def metrics(ctx: click.Context, service: str | None, days: int, end: str | None, as_json: bool) -> None:
+    """The four keys for a service or all services."""
+    from bot.services.metrics import build_metrics
+    from bot.store.db import session_scope
+
+    _require_existing_sqlite(ctx.obj)
+    rt = _runtime(ctx, migrate=False)
+    end_at = parse_instant(end, tz=rt.settings.tz) if end else rt.now()
+    with session_scope(rt.engine, write=False) as session:
+        report = build_metrics(
+            session,
+            service=service,
+            days=days,
+            end=end_at,
+            timezone_name=rt.settings.timezone_name,
+            production_environments=rt.settings.production_environments,
+        )
+    click.echo(json.dumps(report, indent=2) if as_json else render_report(report))
+
+
+# --- import -------------------------------------------------------------------------------
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--skip-invalid", is_flag=True, help="Load the good lines and report the bad ones (default: all or nothing).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> None:
+    """Backfill deploys and incidents from a JSON Lines FILE ('-' for stdin)."""
+    from bot.services.importer import import_jsonl
+
+    if file != "-" and not Path(file).is_file():
+        _fail(f"no such file: {file}")
+    rt = _runtime(ctx, migrate=True)
+    stream = sys.stdin.buffer if file == "-" else open(file, "rb")
+    size = None if file == "-" else os.path.getsize(file)
+    show_bar = not quiet and size and sys.stderr.isatty()
+    try:
+        if show_bar:
+            with click.progressbar(length=size, label="importing", file=sys.stderr, show_eta=True) as bar:
+                report = import_jsonl(
+                    rt.engine, stream, production_environments=rt.settings.production_environments,
+                    now=rt.now(), skip_invalid=skip_invalid, progress=bar.update,
+                )
+        else:
+            report = import_jsonl(
+                rt.engine, stream, production_environments=rt.settings.production_environments,
+                now=rt.now(), skip_invalid=skip_invalid,
+            )
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    for line_no, message in report.errors:
+        click.echo(f"{file}:{line_no}: {message}", err=True)
+    if report.invalid > len(report.errors):
+        click.echo(f"... and {report.invalid - len(report.errors)} more bad lines", err=True)
+    summary = (
+        f"{report.deploys_added} deploys and {report.incidents_added} incidents added, "
+        f"{report.already_stored} already stored, {report.invalid} invalid, from {report.lines} lines"
+    )
+    if not report.committed:
+        _fail(f"import rolled back, nothing stored: {report.invalid} bad line(s). Fix them or use --skip-invalid.")
+    click.echo(summary)
+    if report.invalid:
+        sys.exit(3)
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--days", type=click.IntRange(7, 3660), default=30, show_default=True, help="Window of the printed report.")
+@click.pass_context
+def demo(ctx: click.Context, days: int) -> None:
+    """Fill the database with a realistic sample history and print the four keys."""
+    from bot.services.demo import demo_lines, service_names
+    from bot.services.importer import import_jsonl
+    from bot.services.metrics import build_metrics
+    from bot.store.db import session_scope
+
+    rt = _runtime(ctx, migrate=True)
+    now = rt.now()
+    report = import_jsonl(
+        rt.engine, demo_lines(now), production_environments=rt.settings.production_environments, now=now
+    )
+    where = database_label(rt.settings.database_url)
+    if report.deploys_added or report.incidents_added:
+        click.echo(f"Wrote {report.deploys_added} deploys and {report.incidents_added} incidents to {where}.\n")
+    else:
+        click.echo(f"Demo history already in {where}; nothing added.\n")
+    settings = rt.settings
+    with session_scope(rt.engine, write=False) as session:
+        def scope(service):
+            return build_metrics(
+                session, service=service, days=days, end=now, timezone_name=settings.timezone_name,
+                production_environments=settings.production_environments,
+            )
+
+        click.echo(render_report(scope(None)))
+        click.echo(f"\nBy service, last {days} days:\n")
+        click.echo(render_service_table([scope(name) for name in service_names()]))
+    click.echo("\nTry: dora-bot metrics --service checkout --days 90   or   dora-bot metrics --json")
+
+
+# --- db -----------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Apply schema migrations (Alembic) up to the latest."""
+    from bot.store.db import schema_status
+    from bot.store.db import upgrade as run_upgrade
+
+    settings: Settings = ctx.obj
+    rt = build_runtime(settings)
+    try:
+        before = schema_status(rt.engine)[1]
+        run_upgrade(rt.engine)
+        rt.prepare(migrate=False)
+        after = schema_status(rt.engine)[1]
+    finally:
+        rt.engine.dispose()
+    where = database_label(settings.database_url)
+    if before == after:
+        click.echo(f"{where} is up to date (revision {after}).")
+    else:
+        click.echo(f"Upgraded {where} from {before or 'empty'} to {after}.")
+
+
+@db.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show whether the schema is current."""
+    from bot.store.db import schema_status
+
+    rt = build_runtime(ctx.obj)
+    try:
+        current, rev, head = schema_status(rt.engine)
+    finally:
+        rt.engine.dispose()
+    click.echo(f"revision {rev or 'none'}, latest {head}: {'up to date' if current else 'run `dora-bot db upgrade`'}")
+    sys.exit(0 if current else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,377 @@
+"""``dora-bot import``: backfill deploys and incidents from JSON Lines.
+
+The file is streamed in batches (memory stays flat whatever its size) inside one transaction.
+Every line is validated with the same rules as the API; references between lines
+(``rollback_of``, ``caused_by``) are collected in a temporary table and checked in SQL once the
+whole file is in, so a line may name a deploy that appears later. By default any bad line rolls
+the whole import back and every bad line is reported by number; with ``skip_invalid`` the good
+lines are kept. Records whose ``id`` is already stored are left as they are (idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Callable, Sequence
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.core.errors import ValidationError
+from bot.core.inputs import DeployInput, IncidentInput, parse_deploy, parse_incident
+from bot.store.derived import (
+    lead_sample_row,
+    mark_referenced_failures,
+    rebuild_lead_samples,
+    upsert_lead_samples,
+)
+from bot.store.models import Deploy, DeployCommit, Incident, IncidentEvent, Service
+
+deploy_t = Deploy.__table__
+commit_t = DeployCommit.__table__
+incident_t = Incident.__table__
+event_t = IncidentEvent.__table__
+service_t = Service.__table__
+
+MAX_REPORTED_ERRORS = 1000
+MAX_LINE_BYTES = 1_000_000
+
+_ref_meta = MetaData()
+ref_t = Table(
+    "import_ref",
+    _ref_meta,
+    Column("line_no", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("row_id", Integer, nullable=False),
+    Column("ref", String(200), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    deploys_added: int = 0
+    incidents_added: int = 0
+    already_stored: int = 0
+    invalid: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    committed: bool = False
+
+    def error(self, line_no: int, message: str) -> None:
+        self.invalid += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append((line_no, message))
+
+
+def _insert(conn: Connection, table):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class _Loader:
+    """Batches of validated records written with multi-row statements."""
+
+    def __init__(self, conn: Connection, *, production_environments: Sequence[str], now: datetime, batch_size: int):
+        self.conn = conn
+        self.production = set(production_environments)
+        self.now = now
+        self.batch_size = batch_size
+        self.services: dict[str, int] = dict(conn.execute(select(service_t.c.name, service_t.c.id)).all())
+        self.deploys: list[tuple[int, DeployInput]] = []
+        self.incidents: list[tuple[int, IncidentInput]] = []
+        self.added_deploys = 0
+        self.added_incidents = 0
+        self.existing = 0
+
+    def service_id(self, name: str) -> int:
+        sid = self.services.get(name)
+        if sid is None:
+            stmt = _insert(self.conn, service_t).on_conflict_do_nothing(index_elements=["name"])
+            self.conn.execute(stmt, {"name": name, "created_at": self.now})
+            sid = self.conn.execute(select(service_t.c.id).where(service_t.c.name == name)).scalar_one()
+            self.services[name] = sid
+        return sid
+
+    def add_deploy(self, line_no: int, data: DeployInput) -> None:
+        self.deploys.append((line_no, data))
+        if len(self.deploys) >= self.batch_size:
+            self.flush_deploys()
+
+    def add_incident(self, line_no: int, data: IncidentInput) -> None:
+        self.incidents.append((line_no, data))
+        if len(self.incidents) >= self.batch_size:
+            self.flush_incidents()
+
+    def _insert_new(self, table, rows: list[dict]) -> dict[str, int]:
+        """Insert rows whose external id is new; return external id -> new row id."""
+        stmt = (
+            _insert(self.conn, table)
+            .on_conflict_do_nothing(index_elements=["external_id"])
+            .returning(table.c.external_id, table.c.id)
+        )
+        created = dict(self.conn.execute(stmt, rows).all())
+        self.existing += len(rows) - len(created)
+        return created
+
+    def flush_deploys(self) -> None:
+        batch, self.deploys = self.deploys, []
+        if not batch:
+            return
+        rows, by_id = [], {}
+        for _, d in batch:
+            if d.external_id in by_id:  # the same id twice in one batch: a retry
+                continue
+            by_id[d.external_id] = d
+            rows.append(
+                {
+                    "external_id": d.external_id,
+                    "service_id": self.service_id(d.service),
+                    "environment": d.environment,
+                    "version": d.version,
+                    "deployed_at": d.deployed_at,
+                    "status": d.status,
+                    "rollback_of_id": None,
+                    "marked_failed": d.change_failure,
+                    "change_failure": d.change_failure,
+                    "url": d.url,
+                    "note": d.note,
+                    "source": "import",
+                    "created_by": None,
+                    "created_at": self.now,
+                }
+            )
+        self.existing += len(batch) - len(rows)
+        created = self._insert_new(deploy_t, rows)
+        self.added_deploys += len(created)
+        commits, samples, refs = [], [], []
+        for line_no, d in batch:
+            row_id = created.pop(d.external_id, None)
+            if row_id is None:
+                continue
+            service_id = self.services[d.service]
+            qualifies = d.status == "success" and d.environment in self.production
+            for c in d.commits:
+                commits.append({"deploy_id": row_id, "sha": c.sha, "committed_at": c.committed_at})
+                if qualifies:
+                    samples.append(
+                        lead_sample_row(
+                            service_id=service_id, deploy_id=row_id, deployed_at=d.deployed_at,
+                            sha=c.sha, committed_at=c.committed_at,
+                        )
+                    )
+            if d.rollback_of is not None:
+                refs.append({"line_no": line_no, "kind": "rollback_of", "row_id": row_id, "ref": d.rollback_of})
+        if commits:
+            self.conn.execute(commit_t.insert(), commits)
+        upsert_lead_samples(self.conn, samples)
+        if refs:
+            self.conn.execute(ref_t.insert(), refs)
+
+    def flush_incidents(self) -> None:
+        batch, self.incidents = self.incidents, []
+        if not batch:
+            return
+        rows, seen = [], set()
+        for _, i in batch:
+            if i.external_id in seen:
+                continue
+            seen.add(i.external_id)
+            rows.append(
+                {
+                    "external_id": i.external_id,
+                    "service_id": self.service_id(i.service),
+                    "environment": i.environment,
+                    "severity": i.severity,
+                    "title": i.title,
+                    "started_at": i.started_at,
+                    "declared_at": i.started_at,
+                    "acknowledged_at": i.acknowledged_at,
+                    "resolved_at": i.resolved_at,
+                    "caused_by_id": None,
+                    "source": "import",
+                    "restore_seconds": (i.resolved_at - i.started_at).total_seconds() if i.resolved_at else None,
+                    "ack_seconds": (i.acknowledged_at - i.started_at).total_seconds() if i.acknowledged_at else None,
+                    "recovery_seconds": None,
+                    "created_at": self.now,
+                }
+            )
+        self.existing += len(batch) - len(rows)
+        created = self._insert_new(incident_t, rows)
+        self.added_incidents += len(created)
+        events, refs = [], []
+        for line_no, i in batch:
+            row_id = created.pop(i.external_id, None)
+            if row_id is None:
+                continue
+            events.append({"incident_id": row_id, "at": i.started_at, "kind": "declared", "actor": None, "text": f"{i.severity} {i.title} (imported)"})
+            if i.acknowledged_at:
+                events.append({"incident_id": row_id, "at": i.acknowledged_at, "kind": "acknowledged", "actor": None, "text": None})
+            if i.resolved_at:
+                events.append({"incident_id": row_id, "at": i.resolved_at, "kind": "resolved", "actor": None, "text": None})
+            if i.caused_by is not None:
+                refs.append({"line_no": line_no, "kind": "caused_by", "row_id": row_id, "ref": i.caused_by})
+        if events:
+            self.conn.execute(event_t.insert(), events)
+        if refs:
+            self.conn.execute(ref_t.insert(), refs)
+
+    def flush(self) -> None:
+        self.flush_deploys()
+        self.flush_incidents()
+
+
+def _parse_line(raw: bytes, now: datetime) -> DeployInput | IncidentInput:
+    if len(raw) > MAX_LINE_BYTES:
+        raise ValidationError(f"line is longer than {MAX_LINE_BYTES} bytes")
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    if not isinstance(obj, dict):
+        raise ValidationError("each line must be a JSON object")
+    kind = obj.get("type")
+    if kind == "deploy":
+        return parse_deploy(obj, now=now)
+    if kind == "incident":
+        return parse_incident(obj, now=now)
+    raise ValidationError(f"type: must be \"deploy\" or \"incident\", not {json.dumps(kind)}")
+
+
+def _reference_errors(conn: Connection):
+    """(line, message, kind, row id) for every reference that is missing or not allowed."""
+    target = deploy_t.alias("target")
+    source_deploy = deploy_t.alias("source_deploy")
+    joined = (
+        ref_t.outerjoin(target, target.c.external_id == ref_t.c.ref)
+        .outerjoin(source_deploy, and_(ref_t.c.kind == "rollback_of", source_deploy.c.id == ref_t.c.row_id))
+        .outerjoin(incident_t, and_(ref_t.c.kind == "caused_by", incident_t.c.id == ref_t.c.row_id))
+    )
+    query = select(
+        ref_t.c.line_no, ref_t.c.kind, ref_t.c.row_id, ref_t.c.ref, target.c.id,
+        target.c.service_id, target.c.deployed_at,
+        func.coalesce(source_deploy.c.service_id, incident_t.c.service_id).label("own_service"),
+        source_deploy.c.deployed_at.label("own_deployed_at"),
+    ).select_from(joined).order_by(ref_t.c.line_no)
+    for row in conn.execute(query):
+        if row.id is None:
+            yield row.line_no, f"{row.kind}: no deploy with id `{row.ref}` in this file or already stored", row.kind, row.row_id
+        elif row.service_id != row.own_service:
+            yield row.line_no, f"{row.kind}: deploy `{row.ref}` belongs to another service", row.kind, row.row_id
+        elif row.kind == "rollback_of" and row.deployed_at > row.own_deployed_at:
+            yield row.line_no, f"rollback_of: deploy `{row.ref}` is later than this deploy; a rollback reverts an earlier deploy", row.kind, row.row_id
+
+
+def _apply_references(conn: Connection) -> None:
+    target = deploy_t.alias("target")
+    for table, col, kind in ((deploy_t, deploy_t.c.rollback_of_id, "rollback_of"), (incident_t, incident_t.c.caused_by_id, "caused_by")):
+        found = (
+            select(target.c.id)
+            .select_from(ref_t.join(target, target.c.external_id == ref_t.c.ref))
+            .where(ref_t.c.kind == kind, ref_t.c.row_id == table.c.id)
+            .scalar_subquery()
+        )
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_(select(ref_t.c.row_id).where(ref_t.c.kind == kind)))
+            .values({col.name: found})
+        )
+
+
+def _fill_recovery_times(conn: Connection, since_incident_id: int, batch: int = 5000) -> None:
+    """Failed-deployment recovery time of newly loaded, resolved incidents with a cause.
+
+    Walks the new incidents in id ranges so memory stays flat however many there are.
+    """
+    last = conn.execute(select(func.max(incident_t.c.id))).scalar() or 0
+    stmt = update(incident_t).where(incident_t.c.id == bindparam("b_id")).values(recovery_seconds=bindparam("b_recovery"))
+    for lo in range(since_incident_id, last, batch):
+        rows = conn.execute(
+            select(incident_t.c.id, incident_t.c.started_at, incident_t.c.resolved_at, deploy_t.c.deployed_at)
+            .join(deploy_t, deploy_t.c.id == incident_t.c.caused_by_id)
+            .where(incident_t.c.id > lo, incident_t.c.id <= lo + batch, incident_t.c.resolved_at.is_not(None))
+        ).all()
+        if rows:
+            conn.execute(
+                stmt,
+                [
+                    {"b_id": r.id, "b_recovery": (r.resolved_at - min(r.deployed_at, r.started_at)).total_seconds()}
+                    for r in rows
+                ],
+            )
+
+
+def import_jsonl(
+    engine: Engine,
+    stream: BinaryIO,
+    *,
+    production_environments: Sequence[str],
+    now: datetime,
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 2000,
+) -> ImportReport:
+    """Load a JSON Lines stream; see the module docstring for the guarantees."""
+    report = ImportReport()
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            ref_t.create(conn)
+            since_deploy = conn.execute(select(func.coalesce(func.max(deploy_t.c.id), 0))).scalar()
+            since_incident = conn.execute(select(func.coalesce(func.max(incident_t.c.id), 0))).scalar()
+            loader = _Loader(conn, production_environments=production_environments, now=now, batch_size=batch_size)
+            for line_no, raw in enumerate(stream, start=1):
+                report.lines = line_no
+                if progress is not None:
+                    progress(len(raw))
+                if not raw.strip():
+                    continue
+                try:
+                    record = _parse_line(raw, now)
+                except ValidationError as exc:
+                    report.error(line_no, exc.message)
+                    continue
+                if isinstance(record, DeployInput):
+                    loader.add_deploy(line_no, record)
+                else:
+                    loader.add_incident(line_no, record)
+            loader.flush()
+
+            bad_deploys, bad_incidents = [], []
+            for line_no, message, kind, row_id in _reference_errors(conn):
+                report.error(line_no, message)
+                (bad_deploys if kind == "rollback_of" else bad_incidents).append(row_id)
+            report.errors.sort()
+            if report.invalid and not skip_invalid:
+                tx.rollback()
+                return report
+            if bad_incidents:
+                conn.execute(delete(event_t).where(event_t.c.incident_id.in_(bad_incidents)))
+                conn.execute(delete(incident_t).where(incident_t.c.id.in_(bad_incidents)))
+                conn.execute(delete(ref_t).where(ref_t.c.kind == "caused_by", ref_t.c.row_id.in_(bad_incidents)))
+            if bad_deploys:
+                conn.execute(delete(ref_t).where(ref_t.c.kind == "rollback_of", ref_t.c.row_id.in_(bad_deploys)))
+                conn.execute(delete(deploy_t).where(deploy_t.c.id.in_(bad_deploys)))
+                rebuild_lead_samples(conn, sorted(set(production_environments)))
+            _apply_references(conn)
+            _fill_recovery_times(conn, since_incident)
+            mark_referenced_failures(conn, since_deploy_id=since_deploy, since_incident_id=since_incident)
+            ref_t.drop(conn)
+            report.deploys_added = loader.added_deploys - len(bad_deploys)
+            report.incidents_added = loader.added_incidents - len(bad_incidents)
+            report.already_stored = loader.existing
+            report.committed = True
+    return report

@@ -1,0 +1,84 @@
+"""Shared fixtures: a migrated database per test, on SQLite always and PostgreSQL when asked.
+
+Set ``TEST_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``) to run
+every database test on PostgreSQL too. The tests work in their own schema ``dora_test`` there,
+which they drop and recreate; nothing else in that database is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import text
+
+from bot.store.db import make_engine, upgrade
+
+PG_SCHEMA = "dora_test"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+PRODUCTION = ("production", "prod")
+
+
+def _pg_url() -> str | None:
+    return os.environ.get("TEST_DATABASE_URL") or None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def pg_engine():
+    url = _pg_url()
+    if url is None:
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={PG_SCHEMA}"})
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_all(engine) -> None:
+    from sqlmodel import SQLModel
+
+    import bot.store.models  # noqa: F401
+
+    names = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path, sqlite_template):
+    """A freshly migrated, empty database: SQLite, and PostgreSQL when TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        path = tmp_path / "dora.db"
+        shutil.copy(sqlite_template, path)
+        eng = make_engine(f"sqlite:///{path}")
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("pg_engine")
+        _truncate_all(eng)
+        yield eng
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path, sqlite_template):
+    """SQLite only, for tests of SQLite-specific behaviour."""
+    path = tmp_path / "dora.db"
+    shutil.copy(sqlite_template, path)
+    eng = make_engine(f"sqlite:///{path}")
+    yield eng
+    eng.dispose()
