@@ -179,6 +179,37 @@ def demo(ctx: click.Context, days: int) -> None:
     click.echo("\nTry: dora-bot metrics --service checkout --days 90   or   dora-bot metrics --json")
 
 
+# --- serve ------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--socket-mode", is_flag=True, help="Connect to Slack over Socket Mode (SLACK_APP_TOKEN) instead of HTTP.")
+@click.pass_context
+def serve(ctx: click.Context, socket_mode: bool) -> None:
+    """Run the Slack app (HTTP on HOST:PORT, or Socket Mode)."""
+    settings: Settings = ctx.obj
+    if not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN", "is required to serve (a bot token, xoxb-...)")
+    if socket_mode and not settings.slack_app_token:
+        raise ConfigError("SLACK_APP_TOKEN", "is required for --socket-mode (an app-level token, xapp-...)")
+    if not socket_mode and not settings.slack_signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve over HTTP (Basic Information > Signing Secret)")
+    from bot.slack.app import create_app
+
+    rt = _runtime(ctx, migrate=False)
+    bolt = create_app(rt, verify_requests=not socket_mode)
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        click.echo("dora-bot: connecting to Slack over Socket Mode")
+        SocketModeHandler(bolt, settings.slack_app_token).start()
+        return
+    import uvicorn
+
+    from bot.server import create_asgi_app
+
+    uvicorn.run(create_asgi_app(rt, bolt), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+
+
 # --- db -----------------------------------------------------------------------------------
 
 @main.group()

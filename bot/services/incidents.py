@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.core.errors import ValidationError
+from bot.core.errors import StateError, ValidationError
 from bot.core.inputs import IncidentInput
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
@@ -60,8 +60,13 @@ def declare_incident(
     now: datetime,
     source: str = "api",
     actor: str | None = None,
+    suspect: str | None = None,
 ) -> IncidentOutcome:
-    """Open an incident (or store a finished one); a retry with the same external id changes nothing."""
+    """Open an incident (or store a finished one); a retry with the same external id changes nothing.
+
+    ``suspect`` names a deploy that may be the cause: shown on the card with a Roll back button,
+    but not counted as a change failure until it is confirmed (linked, or rolled back).
+    """
     if data.external_id is not None:
         existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
         if existing is not None:
@@ -75,6 +80,7 @@ def declare_incident(
     cause = None
     if data.caused_by is not None:
         cause = _cause_for(session, service.id, data.caused_by, external_first=source != "slack")
+    suspect_deploy = _cause_for(session, service.id, suspect, external_first=False) if suspect else None
     incident = Incident(
         external_id=data.external_id,
         service_id=service.id,
@@ -86,6 +92,7 @@ def declare_incident(
         acknowledged_at=data.acknowledged_at,
         resolved_at=data.resolved_at,
         caused_by_id=cause.id if cause else None,
+        suspect_deploy_id=suspect_deploy.id if suspect_deploy else None,
         declared_by=actor,
         source=source,
         created_at=now,
@@ -173,6 +180,32 @@ def link_cause(session: Session, *, ref: str, deploy: str, now: datetime, actor:
     _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
     session.flush()
     refresh_change_failure(session.connection(), [previous, cause.id])
+    return IncidentOutcome(incident, changed=True)
+
+
+def roll_back_cause(session: Session, *, ref: str, now: datetime, actor: str | None) -> IncidentOutcome:
+    """Roll back the incident's causing (or suspected) deploy and link it as the cause."""
+    from bot.services.deploys import record_rollback
+
+    incident = find_incident(session, ref)
+    target_id = incident.caused_by_id or incident.suspect_deploy_id
+    if target_id is None:
+        raise StateError(
+            f"{incident_ref(incident)} has no suspected deploy to roll back; link one with `/incident cause {incident_ref(incident)} D-<n>`."
+        )
+    existing = session.exec(
+        select(Deploy).where(Deploy.rollback_of_id == target_id, Deploy.status == "success").order_by(Deploy.id)
+    ).first()
+    if existing is not None:
+        return IncidentOutcome(
+            incident, changed=False, message=f"D-{target_id} was already rolled back by D-{existing.id} ({existing.version})."
+        )
+    service = session.get(Service, incident.service_id)
+    outcome = record_rollback(session, service=service.name, of=f"D-{target_id}", now=now, actor=actor)
+    if incident.caused_by_id != target_id:
+        link_cause(session, ref=incident_ref(incident), deploy=f"D-{target_id}", now=now, actor=actor)
+    _event(session, incident, at=now, kind="rollback", actor=actor, text=f"{deploy_ref(outcome.deploy)} back to {outcome.deploy.version}")
+    session.flush()
     return IncidentOutcome(incident, changed=True)
 
 

@@ -124,6 +124,9 @@ class Incident(SQLModel, table=True):
     caused_by_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("deploy.id"), nullable=True, index=True)
     )
+    suspect_deploy_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("deploy.id"), nullable=True)
+    )
     declared_by: str | None = Field(default=None, sa_type=String(100))
     acknowledged_by: str | None = Field(default=None, sa_type=String(100))
     resolved_by: str | None = Field(default=None, sa_type=String(100))
@@ -165,3 +168,17 @@ class AppMeta(SQLModel, table=True):
 
     key: str = Field(sa_column=Column(String(100), primary_key=True))
     value: str = Field(sa_type=Text, nullable=False)
+
+
+class SlackMessage(SQLModel, table=True):
+    """Where a card was posted, so every state change edits the same message in place."""
+
+    __tablename__ = "slack_message"
+    __table_args__ = (UniqueConstraint("kind", "object_id", "channel", name="uq_slack_message_card"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_type=String(32), nullable=False)  # "incident" | "deploy"
+    object_id: int = Field(sa_type=Integer, nullable=False)
+    channel: str = Field(sa_type=String(32), nullable=False)
+    ts: str = Field(sa_type=String(32), nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,334 @@
+"""The slash-command grammar: text in, a typed command out (or a UsageError saying what is wrong).
+
+Pure parsing, no I/O: times stay as text here and are resolved by the listener with the clock.
+``key=value`` options may appear anywhere; Slack's escapes (``<#C123|name>``, ``<https://x|x>``,
+``<@U123>``) are understood.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.core.errors import DoraError
+
+DEPLOY_USAGE = """\
+`/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [note...]` record a deploy
+`/deploy list [service] [env=<environment>] [limit=N]` recent deploys
+`/deploy fail <D-n> [reason...]` mark a deploy as a change failure
+`/deploy rollback <service> [to=<version>]` record a rollback to the previous good version
+`/deploy help` this help
+Times: ISO-8601 (`2026-11-24T09:30Z`) or how long ago (`15m`, `3h`, `2d`)."""
+
+INCIDENT_USAGE = """\
+`/incident` open the declare form
+`/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>]`
+`/incident list` open incidents · `/incident show <INC-n>`
+`/incident ack <INC-n>` · `/incident update <INC-n> <text...>` · `/incident cause <INC-n> <D-n>`
+`/incident resolve <INC-n> [note...]`
+`/incident help` this help"""
+
+DORA_USAGE = """\
+`/dora [service] [days=N]` the four keys (default: all services, 30 days)
+`/dora explain <df|lt|cfr|ttr> [service] [days=N]` what was counted and why
+`/dora alerts <#channel>` where incident alerts go (admins)
+`/dora help` this help"""
+
+USAGE = {"deploy": DEPLOY_USAGE, "incident": INCIDENT_USAGE, "dora": DORA_USAGE}
+
+
+class UsageError(DoraError):
+    """The command text could not be understood; ``usage`` is shown with the message."""
+
+    def __init__(self, message: str, *, command: str) -> None:
+        super().__init__(message)
+        self.command = command
+        self.usage = USAGE[command]
+
+
+_CHANNEL_RE = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$")
+_LINK_RE = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
+_USER_RE = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_OPTION_RE = re.compile(r"^([a-z_]+)=(.*)$", re.DOTALL)
+_DEPLOY_REF_RE = re.compile(r"^(?:d-?)?\d+$", re.IGNORECASE)
+_INCIDENT_REF_RE = re.compile(r"^(?:inc-?)?\d+$", re.IGNORECASE)
+
+
+def unescape(token: str) -> str:
+    """Slack wraps links and mentions in angle brackets: keep the useful part."""
+    if m := _LINK_RE.match(token):
+        return m.group(1)
+    return token.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A channel as typed: an id from ``<#C123|name>``, or a ``#name`` to look up."""
+
+    id: str | None = None
+    name: str | None = None
+
+    def mention(self) -> str:
+        return f"<#{self.id}>" if self.id else f"#{self.name}"
+
+
+def parse_channel(token: str, *, command: str) -> ChannelRef:
+    if m := _CHANNEL_RE.match(token):
+        return ChannelRef(id=m.group(1), name=m.group(2) or None)
+    if re.match(r"^#[a-z0-9][a-z0-9._-]{0,79}$", token):
+        return ChannelRef(name=token[1:])
+    raise UsageError(f"`{token}` is not a channel; use #name or pick one with #", command=command)
+
+
+def _split(text: str, *, command: str, options: set[str], stop_after: int | None = None) -> tuple[list[str], dict[str, str]]:
+    """Positional words and known ``key=value`` options.
+
+    With ``stop_after``, once that many positional words are taken every later word is free text
+    (options are still recognized when they come before the free text ends).
+    """
+    words: list[str] = []
+    opts: dict[str, str] = {}
+    for raw in text.split():
+        m = _OPTION_RE.match(raw)
+        if m and m.group(1) in options:
+            key, value = m.group(1), unescape(m.group(2))
+            if not value:
+                raise UsageError(f"`{key}=` needs a value", command=command)
+            if key in opts:
+                raise UsageError(f"`{key}=` is given twice", command=command)
+            opts[key] = value
+        elif m and stop_after is None and m.group(1).isalpha() and not raw.startswith("<"):
+            known = ", ".join(f"{o}=" for o in sorted(options)) or "none"
+            raise UsageError(f"unknown option `{m.group(1)}=` (known: {known})", command=command)
+        else:
+            words.append(unescape(raw))
+    return words, opts
+
+
+def _int(value: str, *, name: str, lo: int, hi: int, command: str) -> int:
+    if not value.isdigit() or not lo <= int(value) <= hi:
+        raise UsageError(f"`{name}={value}` must be a whole number from {lo} to {hi}", command=command)
+    return int(value)
+
+
+def _deploy_ref(token: str, *, command: str) -> str:
+    if not _DEPLOY_REF_RE.match(token):
+        raise UsageError(f"`{token}` is not a deploy; use D-<number>, like D-12", command=command)
+    return "D-" + re.sub(r"\D", "", token)
+
+
+def _incident_ref(token: str, *, command: str) -> str:
+    if not _INCIDENT_REF_RE.match(token):
+        raise UsageError(f"`{token}` is not an incident; use INC-<number>, like INC-7", command=command)
+    return "INC-" + re.sub(r"\D", "", token)
+
+
+# --- /deploy ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Help:
+    command: str
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    service: str
+    version: str
+    environment: str = "production"
+    commit: str | None = None
+    committed: str | None = None
+    url: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class DeployList:
+    service: str | None = None
+    environment: str | None = None
+    limit: int = 10
+
+
+@dataclass(frozen=True)
+class DeployFail:
+    ref: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DeployRollback:
+    service: str
+    to: str | None = None
+
+
+def parse_deploy_command(text: str):
+    cmd = "deploy"
+    words = text.split()
+    if not words or words[0].lower() in ("help", "-h", "--help"):
+        return Help(cmd)
+    head = words[0].lower()
+    rest = text.strip()[len(words[0]):].strip()
+    if head == "list":
+        args, opts = _split(rest, command=cmd, options={"env", "limit"})
+        if len(args) > 1:
+            raise UsageError(f"`/deploy list` takes at most one service, got `{' '.join(args)}`", command=cmd)
+        limit = _int(opts["limit"], name="limit", lo=1, hi=50, command=cmd) if "limit" in opts else 10
+        return DeployList(service=args[0] if args else None, environment=opts.get("env"), limit=limit)
+    if head == "fail":
+        args = rest.split(maxsplit=1)
+        if not args:
+            raise UsageError("`/deploy fail` needs a deploy, like `/deploy fail D-12 broke checkout`", command=cmd)
+        return DeployFail(ref=_deploy_ref(args[0], command=cmd), reason=args[1].strip() if len(args) > 1 else None)
+    if head == "rollback":
+        args, opts = _split(rest, command=cmd, options={"to"})
+        if len(args) != 1:
+            raise UsageError("`/deploy rollback` needs exactly one service, like `/deploy rollback checkout`", command=cmd)
+        return DeployRollback(service=args[0], to=opts.get("to"))
+    args, opts = _split(text, command=cmd, options={"env", "commit", "committed", "url"}, stop_after=2)
+    if len(args) < 2:
+        raise UsageError(
+            f"a deploy needs a service and a version, like `/deploy checkout 2026.11.24-1`; got `{text.strip()}`",
+            command=cmd,
+        )
+    if "committed" in opts and "commit" not in opts:
+        raise UsageError("`committed=` goes with `commit=<sha>`", command=cmd)
+    note = " ".join(args[2:]) or None
+    return DeployRecord(
+        service=args[0],
+        version=args[1],
+        environment=opts.get("env", "production"),
+        commit=opts.get("commit"),
+        committed=opts.get("committed"),
+        url=opts.get("url"),
+        note=note,
+    )
+
+
+# --- /incident ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IncidentModal:
+    pass
+
+
+@dataclass(frozen=True)
+class IncidentDeclare:
+    severity: str
+    service: str
+    title: str
+    started: str | None = None
+    cause: str | None = None
+
+
+@dataclass(frozen=True)
+class IncidentList:
+    pass
+
+
+@dataclass(frozen=True)
+class IncidentAction:
+    """show / ack / resolve / update / cause on one incident."""
+
+    verb: str
+    ref: str
+    text: str | None = None
+    deploy: str | None = None
+
+
+def parse_incident_command(text: str):
+    cmd = "incident"
+    words = text.split()
+    if not words:
+        return IncidentModal()
+    head = words[0].lower()
+    rest = text.strip()[len(words[0]):].strip()
+    if head in ("help", "-h", "--help"):
+        return Help(cmd)
+    if head == "declare":
+        args, opts = _split(rest, command=cmd, options={"started", "cause"}, stop_after=2)
+        if len(args) < 3:
+            raise UsageError(
+                "`/incident declare` needs a severity, a service and a title, like `/incident declare sev2 checkout Checkout 5xx`",
+                command=cmd,
+            )
+        severity = args[0].lower()
+        if severity.isdigit():
+            severity = "sev" + severity
+        if severity not in ("sev1", "sev2", "sev3", "sev4"):
+            raise UsageError(f"`{args[0]}` is not a severity; use sev1, sev2, sev3 or sev4", command=cmd)
+        cause = _deploy_ref(opts["cause"], command=cmd) if "cause" in opts else None
+        return IncidentDeclare(severity=severity, service=args[1], title=" ".join(args[2:]), started=opts.get("started"), cause=cause)
+    if head == "list":
+        if rest:
+            raise UsageError("`/incident list` takes no arguments", command=cmd)
+        return IncidentList()
+    if head in ("show", "ack", "acknowledge", "resolve", "update", "cause"):
+        verb = {"acknowledge": "ack"}.get(head, head)
+        args = rest.split(maxsplit=1)
+        if not args:
+            raise UsageError(f"`/incident {head}` needs an incident, like `/incident {head} INC-7`", command=cmd)
+        ref = _incident_ref(args[0], command=cmd)
+        extra = args[1].strip() if len(args) > 1 else None
+        if verb == "show" and extra:
+            raise UsageError("`/incident show` takes one incident", command=cmd)
+        if verb == "ack" and extra:
+            raise UsageError("`/incident ack` takes one incident", command=cmd)
+        if verb == "update" and not extra:
+            raise UsageError("`/incident update` needs some text, like `/incident update INC-7 rolled back, watching`", command=cmd)
+        if verb == "cause":
+            if not extra or len(extra.split()) != 1:
+                raise UsageError("`/incident cause` needs one deploy, like `/incident cause INC-7 D-12`", command=cmd)
+            return IncidentAction(verb=verb, ref=ref, deploy=_deploy_ref(extra, command=cmd))
+        return IncidentAction(verb=verb, ref=ref, text=extra)
+    raise UsageError(f"unknown subcommand `{words[0]}`", command=cmd)
+
+
+# --- /dora --------------------------------------------------------------------------------
+
+EXPLAIN_KEYS = {"df": "deployment_frequency", "lt": "lead_time", "cfr": "change_failure_rate", "ttr": "time_to_restore"}
+
+
+@dataclass(frozen=True)
+class DoraCard:
+    service: str | None = None
+    days: int = 30
+
+
+@dataclass(frozen=True)
+class DoraExplain:
+    key: str
+    service: str | None = None
+    days: int = 30
+
+
+@dataclass(frozen=True)
+class DoraAlerts:
+    channel: ChannelRef | None = None  # None: show the current setting
+
+
+def parse_dora_command(text: str):
+    cmd = "dora"
+    words = text.split()
+    head = words[0].lower() if words else ""
+    rest = text.strip()[len(words[0]):].strip() if words else ""
+    if head in ("help", "-h", "--help"):
+        return Help(cmd)
+    if head == "alerts":
+        args = rest.split()
+        if len(args) > 1:
+            raise UsageError("`/dora alerts` takes one channel", command=cmd)
+        return DoraAlerts(channel=parse_channel(args[0], command=cmd) if args else None)
+    if head == "explain":
+        args, opts = _split(rest, command=cmd, options={"days"})
+        if not args or args[0].lower() not in EXPLAIN_KEYS:
+            raise UsageError("`/dora explain` needs one of df, lt, cfr, ttr", command=cmd)
+        if len(args) > 2:
+            raise UsageError(f"`/dora explain` takes one service, got `{' '.join(args[1:])}`", command=cmd)
+        days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
+        return DoraExplain(key=args[0].lower(), service=args[1] if len(args) > 1 else None, days=days)
+    if head in ("digest",):
+        raise UsageError("digests are not available yet", command=cmd)
+    args, opts = _split(text, command=cmd, options={"days"})
+    if len(args) > 1:
+        raise UsageError(f"unknown subcommand `{args[0]}`", command=cmd)
+    days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
+    return DoraCard(service=args[0] if args else None, days=days)

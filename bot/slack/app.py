@@ -1,0 +1,31 @@
+"""The Bolt app factory. Nothing is built at import time; the composition root calls this."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.runtime import Runtime
+from bot.slack.client import make_web_client
+
+
+def create_app(rt: Runtime, *, client: WebClient | None = None, verify_requests: bool = True) -> App:
+    """A Bolt app wired to ``rt``'s database and settings.
+
+    ``verify_requests=False`` is for the local shell only, where requests never leave the process.
+    """
+    settings = rt.settings
+    app = App(
+        client=client or make_web_client(settings),
+        signing_secret=settings.slack_signing_secret or "",
+        request_verification_enabled=verify_requests,
+        token_verification_enabled=False,  # no auth.test at start-up: readiness checks the token instead
+        ignoring_self_events_enabled=False,
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+    from bot.slack.listeners import register_all
+
+    register_all(app, rt)
+    return app

@@ -1,0 +1,443 @@
+"""Block Kit builders: pure functions from domain objects to ``(text, blocks)`` or a view.
+
+Every message sets a plain ``text`` too (notifications, screen readers). Slack's limits are kept
+here: at most 50 blocks per message and 100 per view, 3000 characters per section text,
+150 per header, 75 per button text and option, 24 per view title
+(https://docs.slack.dev/reference/block-kit/blocks, .../block-elements/button-element,
+.../surfaces/modals).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+
+from bot.core.timeutil import format_duration
+from bot.slack.ids import Action, Block, View
+from bot.store.models import Deploy, Incident, IncidentEvent
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+SECTION_TEXT = 3000
+HEADER_TEXT = 150
+BUTTON_TEXT = 75
+OPTION_TEXT = 75
+
+SEVERITY_ICON = {"sev1": ":red_circle:", "sev2": ":large_orange_circle:", "sev3": ":large_yellow_circle:", "sev4": ":white_circle:"}
+STATE_ICON = {"open": ":rotating_light:", "acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
+TIER_ICON = {"elite": ":star2:", "high": ":large_green_circle:", "medium": ":large_yellow_circle:", "low": ":red_circle:", None: ":white_circle:"}
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def ts(value: datetime) -> str:
+    """A Slack date token: shown in each reader's own time zone, with a UTC fallback."""
+    epoch = int(value.timestamp())
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{value:%Y-%m-%d %H:%M} UTC>"
+
+
+def md(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT)))
+
+
+def context(*parts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(p, SECTION_TEXT)) for p in parts[:10]])
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=clip(text, HEADER_TEXT), emoji=True))
+
+
+def button(text: str, action: str, value: str, *, style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text=clip(text, BUTTON_TEXT), emoji=True), action_id=action, value=value, style=style)
+
+
+def dicts(blocks) -> list[dict]:
+    out = [b.to_dict() if hasattr(b, "to_dict") else b for b in blocks]
+    if len(out) > MAX_MESSAGE_BLOCKS:
+        out = out[: MAX_MESSAGE_BLOCKS - 1] + [context(f"_{len(out) - MAX_MESSAGE_BLOCKS + 1} more not shown_").to_dict()]
+    return out
+
+
+def who(user: str | None) -> str:
+    if not user:
+        return "someone"
+    return f"<@{user}>" if user[:1] in ("U", "W") else user
+
+
+# --- errors and help ----------------------------------------------------------------------
+
+def error_message(message: str, usage: str | None = None) -> tuple[str, list[dict]]:
+    blocks = [md(f":warning: {message}")]
+    if usage:
+        blocks.append(context(usage))
+    return f"Problem: {message}", dicts(blocks)
+
+
+def help_message(title: str, usage: str) -> tuple[str, list[dict]]:
+    return f"{title}: usage", dicts([md(f"*{title}*"), md(usage)])
+
+
+# --- deploys ------------------------------------------------------------------------------
+
+def deploy_label(deploy: Deploy) -> str:
+    return f"D-{deploy.id}"
+
+
+def deploy_card(
+    deploy: Deploy, service: str, *, commits: int = 0, open_incidents: Sequence[Incident] = (), rolled_back: Deploy | None = None
+) -> tuple[str, list[dict]]:
+    kind = "Rollback" if deploy.rollback_of_id else "Deploy"
+    icon = ":rewind:" if deploy.rollback_of_id else ":rocket:"
+    line = f"{icon} *{kind} {deploy_label(deploy)}*: `{service}` *{deploy.version}* to *{deploy.environment}*"
+    if deploy.status != "success":
+        line += " (failed)"
+    parts = [f"by {who(deploy.created_by)}", ts(deploy.deployed_at)]
+    if commits:
+        parts.append(f"{commits} commit{'s' if commits != 1 else ''}")
+    if rolled_back is not None:
+        parts.append(f"reverts {deploy_label(rolled_back)} ({rolled_back.version})")
+    if deploy.url:
+        parts.append(f"<{deploy.url}|pipeline>")
+    blocks = [md(line)]
+    if deploy.note:
+        blocks.append(md(f">{clip(deploy.note, 2000)}"))
+    blocks.append(context(" · ".join(parts)))
+    for inc in open_incidents[:5]:
+        blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity} {clip(inc.title, 200)}"))
+    text = f"{kind} {deploy_label(deploy)}: {service} {deploy.version} to {deploy.environment}"
+    return text, dicts(blocks)
+
+
+def deploy_list(rows: Sequence[tuple[Deploy, str]]) -> tuple[str, list[dict]]:
+    if not rows:
+        return "No deploys recorded yet.", dicts([md("No deploys match. Record one with `/deploy <service> <version>`.")])
+    lines = []
+    for d, service in rows:
+        flags = []
+        if d.change_failure:
+            flags.append(":boom: failure")
+        if d.rollback_of_id:
+            flags.append(f":rewind: rollback of D-{d.rollback_of_id}")
+        if d.status != "success":
+            flags.append("deploy failed")
+        suffix = f"  _{', '.join(flags)}_" if flags else ""
+        lines.append(f"*D-{d.id}* `{service}` {clip(d.version, 60)} → {d.environment} · {ts(d.deployed_at)}{suffix}")
+    body = "\n".join(lines)
+    return f"{len(rows)} recent deploys", dicts([md(clip(body, SECTION_TEXT))])
+
+
+# --- incidents ----------------------------------------------------------------------------
+
+def incident_label(incident: Incident) -> str:
+    return f"INC-{incident.id}"
+
+
+def incident_card(
+    incident: Incident,
+    service: str,
+    *,
+    now: datetime,
+    cause: Deploy | None = None,
+    suspect: Deploy | None = None,
+    rolled_back_by: Deploy | None = None,
+) -> tuple[str, list[dict]]:
+    """The incident card: state, severity, service, who, elapsed or time to restore, buttons."""
+    state = incident.state
+    title = f"{STATE_ICON[state]} {incident_label(incident)} {incident.title}"
+    fields = [
+        f"*Severity*\n{SEVERITY_ICON.get(incident.severity, '')} {incident.severity.upper()}",
+        f"*Service*\n`{service}`",
+        f"*State*\n{state.capitalize()}",
+        f"*Declared by*\n{who(incident.declared_by)}",
+    ]
+    if state == "resolved":
+        fields.append(f"*Time to restore*\n{format_duration(incident.restore_seconds)}")
+    else:
+        fields.append(f"*Open for*\n{format_duration((now - incident.started_at).total_seconds())}")
+    if cause is not None:
+        fields.append(f"*Caused by*\nD-{cause.id} {clip(cause.version, 40)}")
+    elif suspect is not None:
+        fields.append(f"*Suspected deploy*\nD-{suspect.id} {clip(suspect.version, 40)}")
+    section = SectionBlock(fields=[MarkdownTextObject(text=clip(f, 2000)) for f in fields[:10]])
+    blocks = [header(title), section]
+    facts = [f"Started {ts(incident.started_at)}"]
+    if incident.acknowledged_at:
+        facts.append(f"acknowledged by {who(incident.acknowledged_by)} {ts(incident.acknowledged_at)}")
+    if incident.resolved_at:
+        facts.append(f"resolved by {who(incident.resolved_by)} {ts(incident.resolved_at)}")
+    if rolled_back_by is not None:
+        facts.append(f"rolled back by D-{rolled_back_by.id} ({clip(rolled_back_by.version, 40)})")
+    blocks.append(context(" · ".join(facts)))
+    if incident.resolution_note:
+        blocks.append(md(f"*Resolution:* {clip(incident.resolution_note, 2500)}"))
+    value = str(incident.id)
+    if state != "resolved":
+        buttons = []
+        if state == "open":
+            buttons.append(button("Acknowledge", Action.ACK, value, style="primary"))
+        buttons.append(button("Resolve", Action.RESOLVE, value, style="primary" if state == "acknowledged" else None))
+        target = cause or suspect
+        if target is not None and rolled_back_by is None:
+            buttons.append(button(f"Roll back D-{target.id}", Action.ROLLBACK, value, style="danger"))
+        buttons.append(button("Post update", Action.UPDATE, value))
+        blocks.append(ActionsBlock(block_id=Block.ACTIONS, elements=buttons))
+    text = f"{incident_label(incident)} [{incident.severity.upper()}] {service}: {incident.title} ({state})"
+    return text, dicts(blocks)
+
+
+EVENT_TEXT = {
+    "declared": ":rotating_light: Declared by {who}",
+    "acknowledged": ":eyes: Acknowledged by {who}",
+    "resolved": ":white_check_mark: Resolved by {who}",
+    "update": ":speech_balloon: Update from {who}",
+    "cause": ":link: {who} linked the cause",
+    "rollback": ":rewind: {who} rolled back",
+}
+
+
+def timeline_line(event: IncidentEvent, *, restore_seconds: float | None = None) -> str:
+    line = EVENT_TEXT.get(event.kind, "{who}: " + event.kind).format(who=who(event.actor))
+    if event.kind == "resolved" and restore_seconds is not None:
+        line += f" after {format_duration(restore_seconds)}"
+    if event.text and event.kind != "declared":
+        line += f": {clip(event.text, 2500)}"
+    return line
+
+
+def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tuple[str, list[dict]]:
+    if not rows:
+        return "No open incidents.", dicts([md(":white_check_mark: No open incidents.")])
+    lines = [
+        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {clip(i.title, 120)} · {i.state}, open for {format_duration((now - i.started_at).total_seconds())}"
+        for i, service in rows
+    ]
+    return f"{len(rows)} open incident(s)", dicts([md(clip("\n".join(lines), SECTION_TEXT))])
+
+
+def incident_detail(incident: Incident, service: str, events: Sequence[IncidentEvent], *, now: datetime, cause: Deploy | None) -> tuple[str, list[dict]]:
+    text, blocks = incident_card(incident, service, now=now, cause=cause)
+    blocks = [b for b in blocks if b.get("type") != "actions"]
+    lines = [f"{ts(e.at)} {timeline_line(e)}" for e in events[-30:]]
+    if lines:
+        blocks.append(DividerBlock().to_dict())
+        blocks.append(md(clip("\n".join(lines), SECTION_TEXT)).to_dict())
+    return text, blocks
+
+
+def _option(text: str, value: str) -> Option:
+    return Option(text=PlainTextObject(text=clip(text, OPTION_TEXT)), value=value)
+
+
+SEVERITY_OPTIONS = [
+    ("sev1", "SEV1: critical, customers down"),
+    ("sev2", "SEV2: major, degraded for many"),
+    ("sev3", "SEV3: minor, some impact"),
+    ("sev4", "SEV4: low, no customer impact"),
+]
+
+
+def declare_modal(
+    *, services: Sequence[str], service: str | None = None, deploys: Sequence[Deploy] = (), channel: str | None = None, values: dict | None = None
+) -> dict:
+    """The ``/incident`` form. Picking a service reloads the form with that service's deploys."""
+    values = values or {}
+    blocks = [
+        InputBlock(
+            block_id=Block.TITLE,
+            label=PlainTextObject(text="What is happening?"),
+            element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="Checkout returns 5xx"), max_length=300, initial_value=values.get("title") or None),
+        )
+    ]
+    if services:
+        options = [_option(s, s) for s in services[:100]]
+        initial = next((o for o in options if o.value == service), None)
+        blocks.append(
+            InputBlock(
+                block_id=Block.SERVICE,
+                label=PlainTextObject(text="Service"),
+                dispatch_action=True,
+                element=StaticSelectElement(action_id=Action.DECLARE_SERVICE, options=options, initial_option=initial, placeholder=PlainTextObject(text="Pick a service")),
+            )
+        )
+    else:
+        blocks.append(
+            InputBlock(
+                block_id=Block.SERVICE,
+                label=PlainTextObject(text="Service"),
+                element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="checkout"), max_length=100),
+            )
+        )
+    sev_options = [_option(label, value) for value, label in SEVERITY_OPTIONS]
+    initial_sev = next((o for o in sev_options if o.value == values.get("severity", "sev2")), None)
+    blocks.append(
+        InputBlock(
+            block_id=Block.SEVERITY,
+            label=PlainTextObject(text="Severity"),
+            element=StaticSelectElement(action_id="value", options=sev_options, initial_option=initial_sev),
+        )
+    )
+    blocks.append(
+        InputBlock(
+            block_id=Block.STARTED,
+            label=PlainTextObject(text="Started"),
+            optional=True,
+            hint=PlainTextObject(text="How long ago (15m, 2h) or an ISO time (2026-11-24T09:30Z). Empty: now."),
+            element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="15m"), max_length=40, initial_value=values.get("started") or None),
+        )
+    )
+    if deploys:
+        dep_options = [_option(f"D-{d.id} {d.version} · {d.deployed_at:%b %d %H:%M}", str(d.id)) for d in deploys[:100]]
+        blocks.append(
+            InputBlock(
+                block_id=Block.SUSPECT,
+                label=PlainTextObject(text="Suspected deploy"),
+                optional=True,
+                element=StaticSelectElement(action_id="value", options=dep_options, placeholder=PlainTextObject(text="Pick a recent deploy")),
+            )
+        )
+    elif service:
+        blocks.append(context(f"No recent deploys of `{service}` to suspect."))
+    return {
+        "type": "modal",
+        "callback_id": View.DECLARE,
+        "private_metadata": channel or "",
+        "title": {"type": "plain_text", "text": "Declare an incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [b.to_dict() for b in blocks][:MAX_VIEW_BLOCKS],
+    }
+
+
+def update_modal(incident: Incident, service: str) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": View.UPDATE,
+        "private_metadata": str(incident.id),
+        "title": {"type": "plain_text", "text": clip(f"Update INC-{incident.id}", 24)},
+        "submit": {"type": "plain_text", "text": "Post update"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            md(f"*INC-{incident.id}* `{service}` {clip(incident.title, 200)}").to_dict(),
+            InputBlock(
+                block_id=Block.UPDATE_TEXT,
+                label=PlainTextObject(text="Update"),
+                element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000, placeholder=PlainTextObject(text="What changed, what's next")),
+            ).to_dict(),
+        ],
+    }
+
+
+# --- the four keys ------------------------------------------------------------------------
+
+KEY_TITLES = {
+    "deployment_frequency": "Deployment frequency",
+    "lead_time": "Lead time for changes",
+    "change_failure_rate": "Change failure rate",
+    "time_to_restore": "Time to restore",
+}
+
+
+def _value(key: str, m: dict) -> str:
+    if key == "deployment_frequency":
+        text = f"{m['per_day']:.2f}/day"
+        if m["deploy_days_per_week"] is not None:
+            text += f" · {m['deploy_days_per_week']:g} days/week"
+        return text
+    if key == "change_failure_rate":
+        return "n/a" if m["rate"] is None else f"{m['rate'] * 100:.1f}% ({m['failed']}/{m['deploys']})"
+    return format_duration(m["median_seconds"]) if m["median_seconds"] is not None else "n/a"
+
+
+def _sample(key: str, m: dict) -> str:
+    return {
+        "deployment_frequency": f"n={m['deploys']} deploys",
+        "lead_time": f"n={m['samples']} commits",
+        "change_failure_rate": f"n={m['deploys']} deploys",
+        "time_to_restore": f"n={m['incidents']} incidents",
+    }[key]
+
+
+def _headline(key: str, m: dict) -> float | None:
+    return {
+        "deployment_frequency": m["per_day"],
+        "lead_time": m["median_seconds"],
+        "change_failure_rate": m["rate"],
+        "time_to_restore": m["median_seconds"],
+    }[key]
+
+
+def _change(key: str, now: dict, before: dict | None) -> str:
+    if before is None:
+        return ""
+    a, b = _headline(key, now), _headline(key, before)
+    if a is None or b is None:
+        return "vs previous: n/a"
+    if a == b:
+        return "vs previous: no change"
+    better = a > b if key == "deployment_frequency" else a < b
+    arrow = ":arrow_up:" if a > b else ":arrow_down:"
+    mark = "better" if better else "worse"
+    if key == "change_failure_rate":
+        delta = f"{(a - b) * 100:+.1f} pts"
+    elif key == "deployment_frequency":
+        delta = f"{a - b:+.2f}/day"
+    else:
+        delta = ("+" if a > b else "-") + format_duration(abs(a - b))
+    return f"{arrow} {delta} vs previous ({mark})"
+
+
+def dora_card(report: dict, previous: dict | None = None) -> tuple[str, list[dict]]:
+    """The ``/dora`` card: per key its value, tier, sample size and change against the previous window."""
+    scope = report["scope"]
+    who_ = f"`{scope['service']}`" if scope["service"] else "all services"
+    blocks = [header(f"DORA four keys: {scope['service'] or 'all services'}")]
+    blocks.append(context(f"Last {scope['days']} days to {scope['end'][:16].replace('T', ' ')} UTC · dates in {scope['timezone']} · tiers: {report['benchmark']}"))
+    summary = []
+    for key, title in KEY_TITLES.items():
+        m = report[key]
+        tier = m["tier"]
+        line = f"{TIER_ICON[tier]} *{title}*: {_value(key, m)}"
+        line += f" · *{tier}*" if tier else ""
+        detail = [_sample(key, m)]
+        change = _change(key, m, previous[key] if previous else None)
+        if change:
+            detail.append(change)
+        if m["reason"]:
+            detail.append(f"_{m['reason']}_")
+        blocks.append(md(line))
+        blocks.append(context(" · ".join(detail)))
+        summary.append(f"{title} {_value(key, m)} ({tier or 'n/a'})")
+    ttr = report["time_to_restore"]
+    extra = []
+    if ttr["open_incidents"]:
+        extra.append(f":rotating_light: {ttr['open_incidents']} open, oldest {format_duration(ttr['oldest_open_seconds'])}")
+    if report["change_failure_rate"]["unlinked_incidents"]:
+        extra.append(f"{report['change_failure_rate']['unlinked_incidents']} incident(s) not linked to a deploy")
+    fdrt = report["failed_deployment_recovery_time"]
+    if fdrt["median_seconds"] is not None:
+        extra.append(f"failed deploy recovery {format_duration(fdrt['median_seconds'])}")
+    if report["mtta"]["median_seconds"] is not None:
+        extra.append(f"time to acknowledge {format_duration(report['mtta']['median_seconds'])}")
+    if extra:
+        blocks.append(DividerBlock())
+        blocks.append(context(" · ".join(extra)))
+    blocks.append(context("`/dora explain df|lt|cfr|ttr` shows what was counted"))
+    return f"DORA four keys for {who_}: " + "; ".join(summary), dicts(blocks)

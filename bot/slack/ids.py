@@ -1,0 +1,27 @@
+"""Action, view and block ids: one place, so builders and listeners cannot drift apart."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    ACK = "incident_ack"
+    RESOLVE = "incident_resolve"
+    ROLLBACK = "incident_rollback"
+    UPDATE = "incident_update"
+    DECLARE_SERVICE = "declare_service"  # service picked in the declare modal: reload its deploys
+    HOME_REFRESH = "home_refresh"
+
+
+class View(StrEnum):
+    DECLARE = "incident_declare"
+    UPDATE = "incident_post_update"
+
+
+class Block(StrEnum):
+    TITLE = "title"
+    SERVICE = "service"
+    SEVERITY = "severity"
+    STARTED = "started"
+    SUSPECT = "suspect"
+    UPDATE_TEXT = "update_text"
+    ACTIONS = "incident_actions"

@@ -1,0 +1,117 @@
+"""``/dora``: the four-keys card, explain, and the incident alert channel."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.core import grammar as g
+from bot.core.errors import DoraError
+from bot.core.timeutil import format_duration
+from bot.runtime import Runtime
+from bot.services import explain
+from bot.services.app_settings import get_alert_channel, set_alert_channel
+from bot.services.metrics import build_metrics, make_window
+from bot.services.lookup import find_service
+from bot.slack import blocks as bk
+from bot.slack.listeners.common import friendly_errors, reply
+from bot.slack.messaging import Messenger
+from bot.store.db import session_scope
+
+
+class NotAllowed(DoraError):
+    pass
+
+
+def register(app: App, rt: Runtime) -> None:
+    @app.command("/dora")
+    def dora_command(ack, command, respond, client, logger):
+        try:
+            parsed = g.parse_dora_command(command.get("text") or "")
+        except g.UsageError as exc:
+            text, blocks = bk.error_message(exc.message, exc.usage)
+            ack(text=text, blocks=blocks, response_type="ephemeral")
+            return
+        ack()
+        with friendly_errors(respond, usage=g.DORA_USAGE):
+            handle(rt, parsed, command=command, respond=respond, client=client)
+
+
+def reports(rt: Runtime, session, *, service: str | None, days: int) -> tuple[dict, dict]:
+    """The report for the window ending now and for the window before it."""
+    now = rt.now()
+    kw = dict(service=service, days=days, timezone_name=rt.settings.timezone_name, production_environments=rt.settings.production_environments)
+    current = build_metrics(session, end=now, **kw)
+    previous = build_metrics(session, end=make_window(end=now, days=days, timezone_name=rt.settings.timezone_name).start, **kw)
+    return current, previous
+
+
+def handle(rt: Runtime, parsed, *, command: dict, respond, client) -> None:
+    user = command.get("user_id")
+    if isinstance(parsed, g.Help):
+        reply(respond, *bk.help_message("/dora", g.DORA_USAGE))
+    elif isinstance(parsed, g.DoraCard):
+        with session_scope(rt.engine, write=False) as session:
+            if parsed.service:
+                find_service(session, parsed.service)  # a typo gets the list of known services
+            current, previous = reports(rt, session, service=parsed.service, days=parsed.days)
+        reply(respond, *bk.dora_card(current, previous), public=True)
+    elif isinstance(parsed, g.DoraExplain):
+        with session_scope(rt.engine, write=False) as session:
+            reply(respond, *explain_message(rt, session, parsed))
+    elif isinstance(parsed, g.DoraAlerts):
+        if parsed.channel is None:
+            with session_scope(rt.engine, write=False) as session:
+                current = get_alert_channel(session, default=rt.settings.alert_channel)
+            reply(respond, f"Incident alerts go to <#{current}>." if current else "No alert channel yet: set one with `/dora alerts #channel`.")
+            return
+        if rt.settings.admins and user not in rt.settings.admins:
+            raise NotAllowed("Only the admins listed in DORA_ADMINS can change where alerts go.")
+        channel_id = parsed.channel.id or Messenger(client, rt.engine, rt.now).channel_id_for_name(parsed.channel.name)
+        if channel_id is None:
+            raise DoraError(f"I can't find #{parsed.channel.name}. Pick the channel with # so Slack links it, or invite me to it.")
+        with session_scope(rt.engine) as session:
+            set_alert_channel(session, channel_id)
+        reply(respond, f":rotating_light: <@{user}> set incident alerts to go to <#{channel_id}>.", public=True)
+
+
+def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, list[dict]]:
+    key = g.EXPLAIN_KEYS[parsed.key]
+    service_id = find_service(session, parsed.service).id if parsed.service else None
+    report = build_metrics(
+        session, service=parsed.service, days=parsed.days, end=rt.now(),
+        timezone_name=rt.settings.timezone_name, production_environments=rt.settings.production_environments,
+    )
+    window = make_window(end=rt.now(), days=parsed.days, timezone_name=rt.settings.timezone_name)
+    envs = rt.settings.production_environments
+    m = report[key]
+    scope = f"`{parsed.service}`" if parsed.service else "all services"
+    lines: list[str] = []
+    if parsed.key == "df":
+        head = f"*Deployment frequency* for {scope}, last {parsed.days} days: {m['deploys']} successful deploys to {', '.join(envs)}"
+        for d, name in explain.counted_deploys(session, window=window, environments=envs, service_id=service_id):
+            lines.append(f"D-{d.id} `{name}` {bk.clip(d.version, 50)} · {bk.ts(d.deployed_at)}")
+        note = "Counted: status success, production environment, deployed in the window. Rollbacks and redeploys count."
+    elif parsed.key == "lt":
+        head = f"*Lead time* for {scope}: {m['samples']} commits first deployed to production in the window"
+        if m["invalid_samples"]:
+            head += f", {m['invalid_samples']} ignored (committed after their deploy)"
+        for sample, name in explain.lead_samples(session, window=window, service_id=service_id):
+            lines.append(f"`{sample.sha[:10]}` `{name}` {format_duration(sample.lead_seconds)} to D-{sample.deploy_id}")
+        note = "One sample per commit, at the first production deploy that carried it; slowest first."
+    elif parsed.key == "cfr":
+        head = f"*Change failure rate* for {scope}: {m['failed']} of {m['deploys']} deploys failed"
+        for d, name, incidents, rollbacks in explain.failed_deploys(session, window=window, environments=envs, service_id=service_id):
+            why = [f"caused INC-{i}" for i in incidents] + [f"rolled back by D-{r}" for r in rollbacks]
+            if d.marked_failed:
+                why.append("marked failed" + (f": {bk.clip(d.failure_reason, 80)}" if d.failure_reason else ""))
+            lines.append(f"D-{d.id} `{name}` {bk.clip(d.version, 40)}: {', '.join(why)}")
+        note = f"{m['unlinked_incidents']} incident(s) in the window had no known cause and are not counted."
+    else:
+        head = f"*Time to restore* for {scope}: {m['incidents']} production incidents resolved in the window"
+        for i, name in explain.resolved_incidents(session, window=window, environments=envs, service_id=service_id):
+            lines.append(f"INC-{i.id} `{name}` {bk.clip(i.title, 60)}: {format_duration(i.restore_seconds)}")
+        note = f"Open incidents are not measured ({m['open_incidents']} open now); longest first."
+    if not lines:
+        lines.append("_nothing counted in this window_")
+    blocks = [bk.md(head), bk.md("\n".join(lines)), bk.context(note + (f" Showing at most {explain.LIMIT}." if len(lines) >= explain.LIMIT else ""))]
+    return head.replace("*", ""), bk.dicts(blocks)

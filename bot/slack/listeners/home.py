@@ -1,0 +1,65 @@
+"""App Home: the org's four keys, the viewer's services, open incidents."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+from sqlmodel import select
+
+from bot.runtime import Runtime
+from bot.services.incidents import list_open_incidents
+from bot.services.metrics import build_metrics
+from bot.slack import blocks as bk
+from bot.slack.ids import Action
+from bot.store.db import session_scope
+from bot.store.models import Deploy, Incident, Service
+
+
+def viewer_services(session, user: str, limit: int = 5) -> list[str]:
+    """Services the viewer deployed or declared incidents on, most recent first."""
+    names: list[str] = []
+    for model, who in ((Deploy, Deploy.created_by), (Incident, Incident.declared_by)):
+        rows = session.exec(
+            select(Service.name).join(model, model.service_id == Service.id).where(who == user).order_by(model.id.desc()).limit(50)
+        ).all()
+        for name in rows:
+            if name not in names:
+                names.append(name)
+    return names[:limit]
+
+
+def home_view(rt: Runtime, user: str) -> dict:
+    now = rt.now()
+    settings = rt.settings
+    with session_scope(rt.engine, write=False) as session:
+        def report(service):
+            return build_metrics(session, service=service, days=30, end=now, timezone_name=settings.timezone_name, production_environments=settings.production_environments)
+
+        _, org_blocks = bk.dora_card(report(None))
+        blocks = org_blocks
+        mine = viewer_services(session, user)
+        if mine:
+            blocks.append(bk.header("Your services").to_dict())
+            for name in mine:
+                r = report(name)
+                parts = [f"*{title}* {bk._value(key, r[key])} ({r[key]['tier'] or 'n/a'})" for key, title in bk.KEY_TITLES.items()]
+                blocks.append(bk.md(f"`{name}`\n" + " · ".join(parts)).to_dict())
+        blocks.append(bk.header("Open incidents").to_dict())
+        _, inc_blocks = bk.incident_list(list_open_incidents(session, limit=20), now=now)
+        blocks.extend(inc_blocks)
+    blocks.append(
+        {"type": "actions", "elements": [bk.button("Refresh", Action.HOME_REFRESH, "refresh").to_dict()]}
+    )
+    return {"type": "home", "blocks": blocks[: bk.MAX_VIEW_BLOCKS]}
+
+
+def register(app: App, rt: Runtime) -> None:
+    @app.event("app_home_opened")
+    def home_opened(event, client, logger):
+        if event.get("tab", "home") != "home":
+            return
+        client.views_publish(user_id=event["user"], view=home_view(rt, event["user"]))
+
+    @app.action(Action.HOME_REFRESH)
+    def refresh(ack, body, client):
+        ack()
+        client.views_publish(user_id=body["user"]["id"], view=home_view(rt, body["user"]["id"]))
