@@ -210,6 +210,50 @@ def serve(ctx: click.Context, socket_mode: bool) -> None:
     uvicorn.run(create_asgi_app(rt, bolt), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 
 
+# --- shell ------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--user", default="U0SHELL", show_default=True, help="The Slack user id you act as.")
+@click.pass_context
+def shell(ctx: click.Context, user: str) -> None:
+    """Drive the Slack app from a terminal, with no Slack (SQLite by default)."""
+    import dataclasses
+
+    from bot.shell import LocalSlack, TrackingExecutor, run_shell
+    from bot.slack.app import create_app
+
+    slack = LocalSlack().start()
+    settings = dataclasses.replace(
+        ctx.obj,
+        slack_bot_token="xoxb-shell",
+        slack_api_url=slack.url + "/api/",
+        alert_channel=ctx.obj.alert_channel or "C0ALERTS",
+    )
+    ctx.obj = settings
+    rt = _runtime(ctx, migrate=True)
+    executor = TrackingExecutor()
+    app = create_app(rt, verify_requests=False, listener_executor=executor)
+    interactive = sys.stdin.isatty()
+
+    def read_line(prompt: str) -> str:
+        if interactive:
+            return input(prompt)
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        line = line.rstrip("\n")
+        if prompt:  # echo form answers so a scripted session reads like a conversation
+            click.echo(f"{prompt}{line}")
+        return line
+
+    try:
+        code = run_shell(app, slack, executor, out=sys.stdout, read_line=read_line, interactive=interactive)
+    finally:
+        executor.shutdown(wait=True)
+        slack.stop()
+    sys.exit(code)
+
+
 # --- db -----------------------------------------------------------------------------------
 
 @main.group()

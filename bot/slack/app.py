@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -11,7 +12,13 @@ from bot.runtime import Runtime
 from bot.slack.client import make_web_client
 
 
-def create_app(rt: Runtime, *, client: WebClient | None = None, verify_requests: bool = True) -> App:
+def create_app(
+    rt: Runtime,
+    *,
+    client: WebClient | None = None,
+    verify_requests: bool = True,
+    listener_executor: Executor | None = None,
+) -> App:
     """A Bolt app wired to ``rt``'s database and settings.
 
     ``verify_requests=False`` is for the local shell only, where requests never leave the process.
@@ -24,6 +31,7 @@ def create_app(rt: Runtime, *, client: WebClient | None = None, verify_requests:
         token_verification_enabled=False,  # no auth.test at start-up: readiness checks the token instead
         ignoring_self_events_enabled=False,
         logger=logging.getLogger("bot.slack.bolt"),
+        **({"listener_executor": listener_executor} if listener_executor is not None else {}),
     )
     from bot.slack.listeners import register_all
 

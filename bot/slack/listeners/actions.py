@@ -64,7 +64,7 @@ def register(app: App, rt: Runtime) -> None:
         }
         with session_scope(rt.engine, write=False) as session:
             new_view = bk.declare_modal(
-                services=known_services(session), service=service, deploys=recent_deploys(session, service),
+                services=known_services(session), service=service, deploys=recent_deploys(session, service, rt.settings.production_environments),
                 channel=view.get("private_metadata") or None, values=kept,
             )
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)

@@ -45,12 +45,13 @@ def known_services(session) -> list[str]:
     return list(session.exec(select(Service.name).order_by(Service.name).limit(100)).all())
 
 
-def recent_deploys(session, service: str, limit: int = 25) -> list[Deploy]:
+def recent_deploys(session, service: str, environments, limit: int = 25) -> list[Deploy]:
+    """The service's latest successful production deploys: the candidates to suspect."""
     return list(
         session.exec(
             select(Deploy)
             .join(Service, Service.id == Deploy.service_id)
-            .where(Service.name == service, Deploy.status == "success")
+            .where(Service.name == service, Deploy.status == "success", Deploy.environment.in_(list(environments)))
             .order_by(Deploy.deployed_at.desc(), Deploy.id.desc())
             .limit(limit)
         ).all()

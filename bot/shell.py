@@ -1,0 +1,337 @@
+"""``dora-bot shell``: talk to the real Bolt app in a terminal, with no Slack at all.
+
+A small local stand-in for Slack runs on 127.0.0.1: the app's Web API calls and ``response_url``
+replies land there and are printed as text. Type a slash command, press a button by typing its
+number, fill a modal at the prompts. Reads from stdin when it is not a terminal, so it can be
+scripted (``printf '/deploy checkout 1.2\\n/dora\\n' | dora-bot shell``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, TextIO
+from urllib.parse import parse_qs, urlencode
+
+from slack_bolt import App, BoltRequest
+
+from bot.slack.render_text import mrkdwn, render_blocks, render_message
+
+USER = "U0SHELL"
+CHANNELS = {"C0SHELL": "shell", "C0ALERTS": "incidents"}
+
+
+class LocalSlack:
+    """Answers the Web API methods the app uses and queues what it posts, for printing."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+        self.lock = threading.Lock()
+        self.ts = itertools.count(1)
+        self.views: dict[str, dict] = {}
+        self.view_ids = itertools.count(1)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> "LocalSlack":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def take(self) -> list[tuple[str, dict]]:
+        with self.lock:
+            events, self.events = self.events, []
+        return events
+
+    def api(self, method: str, args: dict) -> dict:
+        with self.lock:
+            if method == "chat.postMessage":
+                ts = f"{int(time.time())}.{next(self.ts):06d}"
+                self.events.append(("post", {**args, "ts": ts}))
+                return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": args}
+            if method == "chat.update":
+                self.events.append(("update", args))
+                return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+            if method in ("views.open", "views.update", "views.push"):
+                view = args.get("view")
+                view = json.loads(view) if isinstance(view, str) else view
+                view_id = args.get("view_id") or f"V{next(self.view_ids):06d}"
+                self.views[view_id] = view
+                self.events.append(("view", {"id": view_id, "view": view}))
+                return {"ok": True, "view": {**view, "id": view_id}}
+            if method == "views.publish":
+                view = args.get("view")
+                self.events.append(("home", {"view": json.loads(view) if isinstance(view, str) else view}))
+                return {"ok": True}
+            if method == "conversations.list":
+                return {"ok": True, "channels": [{"id": k, "name": v} for k, v in CHANNELS.items()], "response_metadata": {"next_cursor": ""}}
+            if method == "auth.test":
+                return {"ok": True, "user_id": "U0DORABOT", "team_id": "T0SHELL", "bot_id": "B0DORA"}
+            return {"ok": True}
+
+    def _handler(self):
+        local = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    args = json.loads(raw or b"{}")
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                if self.path.startswith("/api/"):
+                    answer = local.api(self.path[len("/api/"):], args)
+                else:  # a response_url
+                    with local.lock:
+                        local.events.append(("respond", args))
+                    answer = {"ok": True}
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """Remembers the listener runs it starts, so the shell can wait for them to finish."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4, thread_name_prefix="shell-listener")
+        self.pending: list[Future] = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = super().submit(fn, *args, **kwargs)
+        self.pending.append(future)
+        return future
+
+    def drain(self, timeout: float = 30) -> None:
+        while self.pending:
+            self.pending.pop(0).result(timeout=timeout)
+
+
+class Shell:
+    def __init__(self, app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, ask: Callable[[str], str], user: str = USER, channel: str = "C0SHELL"):
+        self.app, self.slack, self.executor = app, slack, executor
+        self.out, self.ask = out, ask
+        self.user, self.channel = user, channel
+        self.buttons: list[tuple[str, dict]] = []
+        self.button_context: list[dict] = []
+        self.responses = itertools.count(1)
+        self.triggers = itertools.count(1)
+        self.messages: dict[str, dict] = {}
+
+    def say(self, line: str = "") -> None:
+        print(line, file=self.out, flush=True)
+
+    # --- sending to the app -----------------------------------------------------------
+
+    def _dispatch(self, body: str, content_type: str) -> dict | None:
+        response = self.app.dispatch(BoltRequest(body=body, headers={"content-type": [content_type]}))
+        self.executor.drain()
+        if response.status != 200:
+            self.say(f"(the app answered {response.status}: {response.body})")
+            return None
+        if response.body:
+            try:
+                return json.loads(response.body)
+            except ValueError:
+                return {"text": response.body}
+        return None
+
+    def command(self, line: str) -> None:
+        name, _, text = line.partition(" ")
+        form = {
+            "token": "shell", "team_id": "T0SHELL", "team_domain": "shell", "channel_id": self.channel,
+            "channel_name": CHANNELS.get(self.channel, "shell"), "user_id": self.user, "user_name": "you",
+            "command": name, "text": text.strip(), "response_url": f"{self.slack.url}/response/{next(self.responses)}",
+            "trigger_id": f"shell.{next(self.triggers)}", "api_app_id": "A0SHELL",
+        }
+        answer = self._dispatch(urlencode(form), "application/x-www-form-urlencoded")
+        if answer and (answer.get("text") or answer.get("blocks")):
+            self._print_reply(answer)
+        self.show()
+
+    def _payload(self, payload: dict) -> dict | None:
+        return self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    def press(self, number: int) -> None:
+        if not 1 <= number <= len(self.buttons):
+            self.say(f"No button {number}. Buttons on screen: 1-{len(self.buttons)}." if self.buttons else "No buttons on screen.")
+            return
+        block_id, element = self.buttons[number - 1]
+        where = self.button_context[number - 1]
+        payload = {
+            "type": "block_actions", "user": {"id": self.user, "username": "you"}, "api_app_id": "A0SHELL",
+            "team": {"id": "T0SHELL"}, "trigger_id": f"shell.{next(self.triggers)}",
+            "response_url": f"{self.slack.url}/response/{next(self.responses)}",
+            "channel": {"id": where.get("channel", self.channel)}, "container": {"type": "message", **where},
+            "message": where.get("message", {}),
+            "actions": [{"type": "button", "block_id": block_id, "action_id": element["action_id"], "value": element.get("value", ""), "action_ts": str(time.time())}],
+        }
+        if where.get("view"):
+            payload["container"] = {"type": "view", "view_id": where["view"]}
+        self._payload(payload)
+        self.show()
+
+    # --- what Slack would show --------------------------------------------------------
+
+    def _print_reply(self, message: dict) -> None:
+        visibility = "only you" if message.get("response_type", "ephemeral") == "ephemeral" else "#" + CHANNELS.get(self.channel, self.channel)
+        self.say(f"[{visibility}]")
+        for line in render_message(message, buttons=self._buttons_for({"channel": self.channel}), channels=CHANNELS, indent="  "):
+            self.say(line)
+
+    def _buttons_for(self, where: dict):
+        shell = self
+
+        class _Collector(list):
+            def append(self, item):
+                shell.buttons.append(item)
+                shell.button_context.append(where)
+                super().append(item)
+
+            def __len__(self):
+                return len(shell.buttons)
+
+        return _Collector()
+
+    def show(self) -> None:
+        """Print everything the app sent since the last call; open modals prompt for input."""
+        self.buttons, self.button_context = [], []
+        for kind, args in self.slack.take():
+            if kind == "respond":
+                self._print_reply(args)
+            elif kind == "post":
+                channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel", "?"))
+                self.messages[args["ts"]] = args
+                if args.get("thread_ts"):
+                    self.say(f"[{channel}, in thread] " + mrkdwn(args.get("text", ""), CHANNELS))
+                    continue
+                self.say(f"[{channel}]")
+                where = {"channel": args.get("channel"), "ts": args["ts"], "message": {"ts": args["ts"], "blocks": args.get("blocks")}}
+                for line in render_message(args, buttons=self._buttons_for(where), channels=CHANNELS, indent="  "):
+                    self.say(line)
+            elif kind == "update":
+                channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel", "?"))
+                self.say(f"[{channel}, card updated]")
+                blocks = args.get("blocks")
+                blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+                where = {"channel": args.get("channel"), "ts": args.get("ts"), "message": {"ts": args.get("ts"), "blocks": blocks}}
+                for line in render_message({**args, "blocks": blocks}, buttons=self._buttons_for(where), channels=CHANNELS, indent="  "):
+                    self.say(line)
+            elif kind == "home":
+                self.say("[App Home]")
+                for line in render_blocks(args["view"].get("blocks", []), buttons=self._buttons_for({"view": "home"}), channels=CHANNELS, indent="  "):
+                    self.say(line)
+            elif kind == "view":
+                self.fill_modal(args["id"], args["view"])
+                return
+
+    # --- modals -----------------------------------------------------------------------
+
+    def fill_modal(self, view_id: str, view: dict, answers: dict | None = None) -> None:
+        answers = dict(answers or {})
+        self.say(f"[modal] {view['title']['text']}")
+        for block in view.get("blocks", []):
+            if block.get("type") != "input":
+                for line in render_blocks([block], buttons=[], channels=CHANNELS, indent="  "):
+                    self.say(line)
+                continue
+            block_id = block["block_id"]
+            if block_id in answers:
+                continue
+            element = block["element"]
+            label = block["label"]["text"] + ("" if not block.get("optional") else " (optional)")
+            if element["type"] == "static_select":
+                options = element.get("options", [])
+                for i, option in enumerate(options, 1):
+                    self.say(f"    {i}. {option['text']['text']}")
+                raw = self.ask(f"  {label} [number]: ").strip()
+                if not raw and block.get("optional"):
+                    answers[block_id] = {element["action_id"]: {"type": "static_select", "selected_option": None}}
+                    continue
+                chosen = options[int(raw) - 1] if raw.isdigit() and 1 <= int(raw) <= len(options) else None
+                if chosen is None:
+                    initial = element.get("initial_option")
+                    chosen = initial
+                    if chosen is None:
+                        self.say("  (not a choice; cancelled the form)")
+                        return
+                answers[block_id] = {element["action_id"]: {"type": "static_select", "selected_option": chosen}}
+                if block.get("dispatch_action"):
+                    self._payload(
+                        {
+                            "type": "block_actions", "user": {"id": self.user}, "team": {"id": "T0SHELL"}, "api_app_id": "A0SHELL",
+                            "trigger_id": f"shell.{next(self.triggers)}", "container": {"type": "view", "view_id": view_id},
+                            "view": {**view, "id": view_id, "state": {"values": answers}},
+                            "actions": [{"type": "static_select", "block_id": block_id, "action_id": element["action_id"], "selected_option": chosen}],
+                        }
+                    )
+                    updated = [a for k, a in self.slack.take() if k == "view"]
+                    if updated:
+                        return self.fill_modal(view_id, updated[-1]["view"], answers)
+            else:
+                value = self.ask(f"  {label}: ").strip()
+                answers[block_id] = {element["action_id"]: {"type": "plain_text_input", "value": value or None}}
+        payload = {
+            "type": "view_submission", "user": {"id": self.user, "username": "you"}, "team": {"id": "T0SHELL"}, "api_app_id": "A0SHELL",
+            "view": {**view, "id": view_id, "state": {"values": answers}},
+        }
+        answer = self._payload(payload)
+        if answer and answer.get("response_action") == "errors":
+            for block_id, message in answer["errors"].items():
+                self.say(f"  ! {block_id}: {message}")
+                answers.pop(block_id, None)
+            return self.fill_modal(view_id, view, answers)
+        self.show()
+
+
+HELP = """\
+Type a slash command as in Slack:  /deploy checkout 1.2.3   /incident declare sev2 checkout Checkout 5xx   /dora
+A number presses that button on the last card shown; `home` opens App Home; `quit` leaves."""
+
+
+def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, read_line: Callable[[str], str], interactive: bool) -> int:
+    shell = Shell(app, slack, executor, out=out, ask=read_line)
+    if interactive:
+        shell.say("dora-bot shell: the real app, no Slack needed. " + HELP)
+    while True:
+        try:
+            line = read_line("you> " if interactive else "").strip()
+        except EOFError:
+            return 0
+        if not line or line.startswith("#"):
+            continue
+        if not interactive:
+            shell.say(f"you> {line}")
+        if line in ("quit", "exit"):
+            return 0
+        if line in ("help", "?"):
+            shell.say(HELP)
+        elif line == "home":
+            event = {"type": "event_callback", "team_id": "T0SHELL", "api_app_id": "A0SHELL", "event_id": f"Ev{next(shell.triggers)}", "event_time": int(time.time()), "event": {"type": "app_home_opened", "user": shell.user, "channel": "D0SHELL", "tab": "home"}}
+            shell._dispatch(json.dumps(event), "application/json")
+            shell.show()
+        elif line.isdigit():
+            shell.press(int(line))
+        elif line.startswith("/"):
+            shell.command(line)
+        else:
+            shell.say("Start with a slash command (e.g. /dora), a button number, `home`, `help` or `quit`.")

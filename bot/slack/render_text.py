@@ -1,0 +1,70 @@
+"""Block Kit as plain text, for ``dora-bot shell``: what a person would see in Slack, in a terminal."""
+
+from __future__ import annotations
+
+import re
+
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_BARE_LINK = re.compile(r"<(https?://[^>]+)>")
+_USER = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
+_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_EMOJI = {
+    ":rotating_light:": "[!]", ":eyes:": "[ack]", ":white_check_mark:": "[ok]", ":warning:": "[!]",
+    ":rocket:": "[deploy]", ":rewind:": "[rollback]", ":boom:": "[fail]", ":speech_balloon:": "[update]",
+    ":link:": "[cause]", ":red_circle:": "(red)", ":large_orange_circle:": "(orange)", ":large_yellow_circle:": "(yellow)",
+    ":white_circle:": "( )", ":large_green_circle:": "(green)", ":star2:": "(*)", ":arrow_up:": "^", ":arrow_down:": "v",
+}
+
+
+def mrkdwn(text: str, channels: dict[str, str] | None = None) -> str:
+    channels = channels or {}
+    text = _DATE.sub(r"\1", text)
+    text = _LINK.sub(r"\2 (\1)", text)
+    text = _BARE_LINK.sub(r"\1", text)
+    text = _USER.sub(r"@\1", text)
+    text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or channels.get(m.group(1), m.group(1))), text)
+    text = _BOLD.sub(r"\1", text)
+    for code, plain in _EMOJI.items():
+        text = text.replace(code, plain)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _text(obj: dict | None, channels) -> str:
+    if not obj:
+        return ""
+    return mrkdwn(obj.get("text", ""), channels)
+
+
+def render_blocks(blocks: list[dict], *, buttons: list[tuple[str, dict]], channels: dict[str, str] | None = None, indent: str = "") -> list[str]:
+    """Lines for ``blocks``; every button is appended to ``buttons`` and shown as ``[n] label``."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(_text(block.get("text"), channels).upper())
+        elif kind == "section":
+            if block.get("text"):
+                lines.extend(_text(block["text"], channels).splitlines())
+            for field in block.get("fields", []):
+                lines.append(" ".join(_text(field, channels).split("\n", 1)).replace("*", "", 2) if "\n" in field.get("text", "") else _text(field, channels))
+        elif kind == "context":
+            text = "  ".join(_text(e, channels) for e in block.get("elements", []) if e.get("type") != "image")
+            lines.extend("  " + line for line in text.splitlines())
+        elif kind == "divider":
+            lines.append("-" * 40)
+        elif kind == "actions":
+            labels = []
+            for element in block.get("elements", []):
+                if element.get("type") == "button":
+                    buttons.append((block.get("block_id", ""), element))
+                    labels.append(f"[{len(buttons)}] {_text(element.get('text'), channels)}")
+            lines.append("  ".join(labels))
+    return [indent + line for line in lines]
+
+
+def render_message(message: dict, *, buttons: list[tuple[str, dict]], channels: dict[str, str] | None = None, indent: str = "") -> list[str]:
+    if message.get("blocks"):
+        return render_blocks(message["blocks"], buttons=buttons, channels=channels, indent=indent)
+    return [indent + line for line in mrkdwn(message.get("text", ""), channels).splitlines()]
