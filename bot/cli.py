@@ -185,7 +185,7 @@ def demo(ctx: click.Context, days: int) -> None:
 @click.option("--socket-mode", is_flag=True, help="Connect to Slack over Socket Mode (SLACK_APP_TOKEN) instead of HTTP.")
 @click.pass_context
 def serve(ctx: click.Context, socket_mode: bool) -> None:
-    """Run the Slack app (HTTP on HOST:PORT, or Socket Mode)."""
+    """Run the Slack app, the ingest API and webhooks (HTTP on HOST:PORT), or Slack over Socket Mode."""
     settings: Settings = ctx.obj
     if not settings.slack_bot_token:
         raise ConfigError("SLACK_BOT_TOKEN", "is required to serve (a bot token, xoxb-...)")
@@ -195,8 +195,11 @@ def serve(ctx: click.Context, socket_mode: bool) -> None:
         raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve over HTTP (Basic Information > Signing Secret)")
     from bot.slack.app import create_app
 
+    from bot.slack.notifier import subscribe
+
     rt = _runtime(ctx, migrate=False)
     bolt = create_app(rt, verify_requests=not socket_mode)
+    subscribe(rt, bolt.client)
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

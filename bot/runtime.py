@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -13,6 +14,9 @@ from bot.config import Settings
 from bot.core.errors import DoraError
 from bot.store.db import make_engine, schema_status, session_scope, upgrade
 from bot.store.derived import ensure_production_set
+
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -28,9 +32,19 @@ class Runtime:
     settings: Settings
     engine: Engine
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Called as notifier(event, object_id) after a change made outside Slack (API, webhooks), e.g.
+    # ("incident.declared", 7); the Slack adapter subscribes to post and refresh cards.
+    notifiers: list[Callable[[str, int], None]] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def publish(self, event: str, object_id: int) -> None:
+        for notify in self.notifiers:
+            try:
+                notify(event, object_id)
+            except Exception:  # a notifier must never undo or fail the change itself
+                log.exception("notifier failed for %s %s", event, object_id)
 
     def prepare(self, *, migrate: bool) -> None:
         """Bring the schema up to date (or insist it is) and the derived data in line with settings."""

@@ -1,4 +1,4 @@
-"""The HTTP server: Slack's endpoint, health, and (later) the ingest API, on one ASGI app.
+"""The HTTP server: Slack's endpoint, health, the ingest API and webhooks, on one ASGI app.
 
 Bolt's ``App.dispatch`` is synchronous; it runs in Starlette's thread pool so that one slow
 request never blocks the event loop. Bolt answers as soon as a listener calls ``ack()`` and keeps
@@ -20,7 +20,10 @@ from bot.runtime import Runtime
 MAX_SLACK_BODY = 1_000_000
 
 
-def create_asgi_app(rt: Runtime, bolt: App) -> Starlette:
+def create_asgi_app(rt: Runtime, bolt: App | None) -> Starlette:
+    """Slack's endpoint (when a Bolt app is given), health, the ingest API and webhooks."""
+    from bot.ingest import api, webhooks
+
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_SLACK_BODY:
@@ -31,9 +34,7 @@ def create_asgi_app(rt: Runtime, bolt: App) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    routes = [Route("/healthz", healthz, methods=["GET"]), *api.routes(rt), *webhooks.routes(rt)]
+    if bolt is not None:
+        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+    return Starlette(routes=routes)

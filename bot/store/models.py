@@ -182,3 +182,49 @@ class SlackMessage(SQLModel, table=True):
     channel: str = Field(sa_type=String(32), nullable=False)
     ts: str = Field(sa_type=String(32), nullable=False)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """Every accepted webhook body, stored raw before it is parsed (audit and replay)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (UniqueConstraint("source", "delivery_id", name="uq_webhook_delivery_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=String(32), nullable=False)  # "github" | "alertmanager"
+    delivery_id: str = Field(sa_type=String(200), nullable=False)
+    event: str | None = Field(default=None, sa_type=String(64))
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    body: str = Field(sa_type=Text, nullable=False)
+    status: str = Field(sa_type=String(16), nullable=False, default="received")  # received|processed|ignored|failed
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class GithubPush(SQLModel, table=True):
+    """A push to a repository's default branch; its commits wait for the deploy that ships them."""
+
+    __tablename__ = "github_push"
+    __table_args__ = (Index("ix_github_push_service_after", "service_id", "after_sha"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: int = Field(sa_column=Column(Integer, ForeignKey("service.id"), nullable=False))
+    after_sha: str = Field(sa_type=String(64), nullable=False)
+    pushed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class PendingCommit(SQLModel, table=True):
+    """A pushed commit; ``deploy_id`` is the first production deploy that included it."""
+
+    __tablename__ = "pending_commit"
+    __table_args__ = (
+        UniqueConstraint("service_id", "sha", name="uq_pending_commit_sha"),
+        Index("ix_pending_commit_waiting", "service_id", "deploy_id", "push_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: int = Field(sa_column=Column(Integer, ForeignKey("service.id"), nullable=False))
+    push_id: int = Field(sa_column=Column(Integer, ForeignKey("github_push.id", ondelete="CASCADE"), nullable=False))
+    sha: str = Field(sa_type=String(64), nullable=False)
+    committed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pushed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    deploy_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("deploy.id"), nullable=True))

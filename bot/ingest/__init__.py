@@ -1,0 +1,1 @@
+"""The ingest adapter: JSON API for CI/CD and monitoring, GitHub and Alertmanager webhooks."""

@@ -1,0 +1,222 @@
+"""The JSON API under ``/api/v1``: deploys, incidents and metrics for CI/CD and monitoring.
+
+Every write is idempotent on ``id``: a retry gets the stored record back with ``200`` (a new
+record is ``201``). Bad input is ``422`` with one entry per bad field, a wrong token ``401``, a
+body over 1 MB ``413``; nothing is stored on any error (one transaction per request).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.core.errors import DoraError, ValidationError
+from bot.core.inputs import normalize_environment, normalize_service, parse_deploy, parse_incident
+from bot.core.timeutil import parse_instant
+from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer
+from bot.ingest.openapi import openapi_document
+from bot.ingest.serialize import deploy_public, incident_public
+from bot.runtime import Runtime
+from bot.services.deploys import record_deploy
+from bot.services.incidents import acknowledge_incident, declare_incident, link_cause, post_update, resolve_incident
+from bot.services.lookup import find_incident
+from bot.services.metrics import build_metrics
+from bot.store.db import session_scope
+from bot.store.models import Deploy, Incident, Service
+
+_PATCH_FIELDS = {"acknowledged_at", "resolved_at", "caused_by", "note", "update"}
+
+
+def _endpoint(rt: Runtime, work: Callable[[Request, Any], Response], *, body: bool) -> Callable:
+    """Auth, body limit, JSON parsing and error mapping around a synchronous handler."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            require_bearer(request, rt.settings.ingest_tokens)
+            payload = parse_json(await read_body(request)) if body else None
+            return await run_in_threadpool(work, request, payload)
+        except HTTPProblem as exc:
+            return problem_response(exc)
+        except DoraError as exc:
+            return problem_response(from_domain_error(exc))
+
+    return endpoint
+
+
+def _instant_or_now(value: Any, name: str, now: datetime) -> datetime:
+    if value == "now":
+        return now
+    if not isinstance(value, str):
+        raise ValidationError("must be an ISO-8601 time or \"now\"", field=name)
+    try:
+        return parse_instant(value)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=name) from None
+
+
+def _cursor(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(value.encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("not a cursor returned by this API", field="cursor") from None
+
+
+def _next_cursor(rows: list, limit: int) -> str | None:
+    if len(rows) < limit:
+        return None
+    return base64.urlsafe_b64encode(str(rows[-1].id).encode()).decode()
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        raise ValidationError("must be a whole number from 1 to 500", field="limit")
+    return int(raw)
+
+
+def _time_param(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_instant(raw)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=name) from None
+
+
+def routes(rt: Runtime) -> list[Route]:
+    settings = rt.settings
+
+    def post_deploy(request: Request, payload: Any) -> Response:
+        now = rt.now()
+        if isinstance(payload, dict) and payload.get("type") not in (None, "deploy"):
+            raise ValidationError("must be \"deploy\" or absent", field="type")
+        data = parse_deploy(payload, now=now)
+        with session_scope(rt.engine) as session:
+            outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now, source="api", actor="api")
+            body = deploy_public(session, outcome.deploy)
+        return JSONResponse(body, status_code=201 if outcome.created else 200)
+
+    def post_incident(request: Request, payload: Any) -> Response:
+        now = rt.now()
+        if isinstance(payload, dict) and payload.get("type") not in (None, "incident"):
+            raise ValidationError("must be \"incident\" or absent", field="type")
+        data = parse_incident(payload, now=now, require_id=False)
+        if data.external_id is None:
+            raise ValidationError("is required: a unique string, e.g. the PagerDuty or Opsgenie incident id", field="id")
+        with session_scope(rt.engine) as session:
+            outcome = declare_incident(session, data=data, now=now, source="api", actor="api")
+            body = incident_public(session, outcome.incident)
+        if outcome.changed:
+            rt.publish("incident.declared", outcome.incident.id)
+        return JSONResponse(body, status_code=201 if outcome.changed else 200)
+
+    def patch_incident(request: Request, payload: Any) -> Response:
+        now = rt.now()
+        if not isinstance(payload, dict) or not payload:
+            raise ValidationError(f"send an object with one or more of: {', '.join(sorted(_PATCH_FIELDS))}")
+        unknown = sorted(set(payload) - _PATCH_FIELDS)
+        if unknown:
+            raise ValidationError(errors=[(u, f"unknown field (allowed: {', '.join(sorted(_PATCH_FIELDS))})") for u in unknown])
+        ref = request.path_params["incident_id"]
+        changed = False
+        with session_scope(rt.engine) as session:
+            incident = find_incident(session, ref, external_first=True)
+            iref = f"INC-{incident.id}"
+            if payload.get("caused_by") is not None:
+                changed |= link_cause(session, ref=iref, deploy=str(payload["caused_by"]), now=now, actor="api", external_first=True).changed
+            if payload.get("update"):
+                changed |= post_update(session, ref=iref, text=str(payload["update"]), now=now, actor="api").changed
+            if payload.get("acknowledged_at") is not None:
+                at = _instant_or_now(payload["acknowledged_at"], "acknowledged_at", now)
+                changed |= acknowledge_incident(session, ref=iref, now=now, actor="api", at=at).changed
+            if payload.get("resolved_at") is not None:
+                at = _instant_or_now(payload["resolved_at"], "resolved_at", now)
+                note = payload.get("note") if isinstance(payload.get("note"), str) else None
+                changed |= resolve_incident(session, ref=iref, now=now, actor="api", at=at, note=note).changed
+            body = incident_public(session, incident)
+        if changed:
+            rt.publish("incident.changed", incident.id)
+        return JSONResponse(body)
+
+    def get_metrics(request: Request, _: Any) -> Response:
+        q = request.query_params
+        days_raw = q.get("days", "30")
+        if not days_raw.isdigit():
+            raise ValidationError("must be a whole number of days", field="days")
+        end = _time_param(request, "end") or rt.now()
+        with session_scope(rt.engine, write=False) as session:
+            report = build_metrics(
+                session, service=q.get("service") or None, days=int(days_raw), end=end,
+                timezone_name=settings.timezone_name, production_environments=settings.production_environments,
+            )
+        return JSONResponse(report)
+
+    def list_deploys(request: Request, _: Any) -> Response:
+        q = request.query_params
+        limit, before = _limit(request), _cursor(q.get("cursor"))
+        since, until = _time_param(request, "since"), _time_param(request, "until")
+        with session_scope(rt.engine, write=False) as session:
+            query = select(Deploy).join(Service, Service.id == Deploy.service_id)
+            if q.get("service"):
+                query = query.where(Service.name == normalize_service(q["service"]))
+            if q.get("environment"):
+                query = query.where(Deploy.environment == normalize_environment(q["environment"]))
+            if q.get("status"):
+                query = query.where(Deploy.status == q["status"])
+            if since:
+                query = query.where(Deploy.deployed_at >= since)
+            if until:
+                query = query.where(Deploy.deployed_at < until)
+            if before:
+                query = query.where(Deploy.id < before)
+            rows = list(session.exec(query.order_by(col(Deploy.id).desc()).limit(limit)).all())
+            items = [deploy_public(session, d) for d in rows]
+        return JSONResponse({"items": items, "next_cursor": _next_cursor(rows, limit)})
+
+    def list_incidents(request: Request, _: Any) -> Response:
+        q = request.query_params
+        limit, before = _limit(request), _cursor(q.get("cursor"))
+        since, until = _time_param(request, "since"), _time_param(request, "until")
+        state = q.get("state", "all")
+        if state not in ("open", "resolved", "all"):
+            raise ValidationError("must be open, resolved or all", field="state")
+        with session_scope(rt.engine, write=False) as session:
+            query = select(Incident).join(Service, Service.id == Incident.service_id)
+            if q.get("service"):
+                query = query.where(Service.name == normalize_service(q["service"]))
+            if state == "open":
+                query = query.where(col(Incident.resolved_at).is_(None))
+            elif state == "resolved":
+                query = query.where(col(Incident.resolved_at).is_not(None))
+            if since:
+                query = query.where(Incident.started_at >= since)
+            if until:
+                query = query.where(Incident.started_at < until)
+            if before:
+                query = query.where(Incident.id < before)
+            rows = list(session.exec(query.order_by(col(Incident.id).desc()).limit(limit)).all())
+            items = [incident_public(session, i) for i in rows]
+        return JSONResponse({"items": items, "next_cursor": _next_cursor(rows, limit)})
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    return [
+        Route("/api/v1/deploys", _endpoint(rt, post_deploy, body=True), methods=["POST"]),
+        Route("/api/v1/deploys", _endpoint(rt, list_deploys, body=False), methods=["GET"]),
+        Route("/api/v1/incidents", _endpoint(rt, post_incident, body=True), methods=["POST"]),
+        Route("/api/v1/incidents", _endpoint(rt, list_incidents, body=False), methods=["GET"]),
+        Route("/api/v1/incidents/{incident_id}", _endpoint(rt, patch_incident, body=True), methods=["PATCH"]),
+        Route("/api/v1/metrics", _endpoint(rt, get_metrics, body=False), methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+    ]

@@ -1,0 +1,183 @@
+"""The OpenAPI 3.1 document of the ingest API, served at ``GET /api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from bot import __version__
+
+_TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-24T10:12:00Z"]}
+_NTIME = {"type": ["string", "null"], "format": "date-time"}
+_NSTR = {"type": ["string", "null"]}
+_LINK = {"type": ["object", "null"], "properties": {"id": _NSTR, "ref": {"type": "string", "examples": ["D-12"]}}}
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {"field": _NSTR, "message": {"type": "string"}}}},
+    },
+}
+
+
+def _resp(description: str, schema: str | None = None) -> dict:
+    out: dict = {"description": description}
+    if schema:
+        out["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return out
+
+
+_ERRORS = {
+    "401": _resp("Missing or wrong bearer token", "Error"),
+    "413": _resp("Body larger than 1 MB", "Error"),
+    "422": _resp("Invalid input: one entry per bad field; nothing stored", "Error"),
+}
+
+
+def _q(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def openapi_document() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "dora-bot ingest API",
+            "version": __version__,
+            "description": "Report deploys and incidents from CI/CD and monitoring; read the four key DORA metrics. "
+            "Every write is idempotent on `id`: a retry returns the stored record with 200.",
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/deploys": {
+                "post": {
+                    "summary": "Record a deploy",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeployIn"}}}},
+                    "responses": {"201": _resp("Recorded", "Deploy"), "200": _resp("Already recorded (retry): the stored deploy", "Deploy"), **_ERRORS},
+                },
+                "get": {
+                    "summary": "List deploys, newest first",
+                    "parameters": [
+                        _q("service", {"type": "string"}, "Only this service"),
+                        _q("environment", {"type": "string"}, "Only this environment"),
+                        _q("status", {"enum": ["success", "failure"]}, "Only this status"),
+                        _q("since", _TIME, "deployed_at >= since"),
+                        _q("until", _TIME, "deployed_at < until"),
+                        _q("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size"),
+                        _q("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                    ],
+                    "responses": {"200": _resp("A page of deploys", "DeployPage"), "401": _ERRORS["401"], "422": _ERRORS["422"]},
+                },
+            },
+            "/api/v1/incidents": {
+                "post": {
+                    "summary": "Declare (or backfill) an incident",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentIn"}}}},
+                    "responses": {"201": _resp("Declared", "Incident"), "200": _resp("Already known (retry)", "Incident"), **_ERRORS},
+                },
+                "get": {
+                    "summary": "List incidents, newest first",
+                    "parameters": [
+                        _q("service", {"type": "string"}, "Only this service"),
+                        _q("state", {"enum": ["open", "resolved", "all"], "default": "all"}, "Filter by state"),
+                        _q("since", _TIME, "started_at >= since"),
+                        _q("until", _TIME, "started_at < until"),
+                        _q("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size"),
+                        _q("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                    ],
+                    "responses": {"200": _resp("A page of incidents", "IncidentPage"), "401": _ERRORS["401"], "422": _ERRORS["422"]},
+                },
+            },
+            "/api/v1/incidents/{id}": {
+                "patch": {
+                    "summary": "Acknowledge, resolve, link the cause or post an update",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The incident's id or INC-n"}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentPatch"}}}},
+                    "responses": {"200": _resp("The incident after the change", "Incident"), "404": _resp("No such incident", "Error"), **_ERRORS},
+                }
+            },
+            "/api/v1/metrics": {
+                "get": {
+                    "summary": "The four key metrics for a scope",
+                    "parameters": [
+                        _q("service", {"type": "string"}, "One service; all when omitted"),
+                        _q("days", {"type": "integer", "minimum": 1, "maximum": 3660, "default": 30}, "Window length"),
+                        _q("end", _TIME, "Window end (exclusive); default now"),
+                    ],
+                    "responses": {"200": _resp("The metrics JSON (see the README)", "Metrics"), "401": _ERRORS["401"], "422": _ERRORS["422"]},
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token from INGEST_TOKENS"}},
+            "schemas": {
+                "Error": _ERROR,
+                "Commit": {"type": "object", "required": ["sha"], "properties": {"sha": {"type": "string", "pattern": "^[0-9a-fA-F]{4,64}$"}, "committed_at": _NTIME}},
+                "DeployIn": {
+                    "type": "object",
+                    "required": ["id", "service", "deployed_at"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": {"type": "string", "maxLength": 200, "description": "Unique per deploy, e.g. the CI run id"},
+                        "service": {"type": "string", "maxLength": 100},
+                        "environment": {"type": ["string", "null"], "default": "production"},
+                        "version": _NSTR,
+                        "deployed_at": _TIME,
+                        "status": {"enum": ["success", "failure", None], "default": "success"},
+                        "commits": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Commit"}},
+                        "rollback_of": {"type": ["string", "null"], "description": "id of the deploy this one reverts"},
+                        "change_failure": {"type": ["boolean", "null"]},
+                        "url": _NSTR,
+                        "note": _NSTR,
+                    },
+                },
+                "Deploy": {
+                    "type": "object",
+                    "properties": {
+                        "id": _NSTR, "ref": {"type": "string"}, "service": {"type": "string"}, "environment": {"type": "string"},
+                        "version": {"type": "string"}, "deployed_at": _TIME, "status": {"type": "string"},
+                        "commits": {"type": "array", "items": {"$ref": "#/components/schemas/Commit"}},
+                        "rollback_of": _LINK, "change_failure": {"type": "boolean"}, "url": _NSTR, "note": _NSTR,
+                        "source": {"type": "string"}, "created_at": _TIME,
+                    },
+                },
+                "DeployPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Deploy"}}, "next_cursor": _NSTR}},
+                "IncidentIn": {
+                    "type": "object",
+                    "required": ["id", "service"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": {"type": "string", "maxLength": 200},
+                        "service": {"type": "string"},
+                        "environment": {"type": ["string", "null"], "default": "production"},
+                        "severity": {"enum": ["sev1", "sev2", "sev3", "sev4", None], "default": "sev3"},
+                        "title": _NSTR,
+                        "started_at": {**_NTIME, "description": "Default: now"},
+                        "acknowledged_at": _NTIME,
+                        "resolved_at": _NTIME,
+                        "caused_by": {"type": ["string", "null"], "description": "id of the deploy that caused it"},
+                    },
+                },
+                "IncidentPatch": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                    "properties": {
+                        "acknowledged_at": {"type": "string", "description": "ISO-8601 or \"now\""},
+                        "resolved_at": {"type": "string", "description": "ISO-8601 or \"now\""},
+                        "caused_by": {"type": "string"},
+                        "note": {"type": "string"},
+                        "update": {"type": "string"},
+                    },
+                },
+                "Incident": {
+                    "type": "object",
+                    "properties": {
+                        "id": _NSTR, "ref": {"type": "string"}, "service": {"type": "string"}, "environment": {"type": "string"},
+                        "severity": {"type": "string"}, "title": {"type": "string"}, "state": {"enum": ["open", "acknowledged", "resolved"]},
+                        "started_at": _TIME, "acknowledged_at": _NTIME, "resolved_at": _NTIME, "caused_by": _LINK,
+                        "time_to_restore_seconds": {"type": ["number", "null"]}, "source": {"type": "string"}, "created_at": _TIME,
+                    },
+                },
+                "IncidentPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}, "next_cursor": _NSTR}},
+                "Metrics": {"type": "object", "description": "scope, benchmark, deployment_frequency, lead_time, change_failure_rate, time_to_restore, failed_deployment_recovery_time, mtta"},
+            },
+        },
+    }

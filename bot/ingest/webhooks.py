@@ -1,0 +1,115 @@
+"""``POST /webhooks/github`` and ``POST /webhooks/alertmanager``.
+
+Each accepted body (signature or token checked) is stored raw before it is parsed; a redelivery
+of a processed delivery id answers ``200`` and changes nothing; unknown event types are stored,
+answered ``202`` and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.core.errors import DoraError
+from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer
+from bot.runtime import Runtime
+from bot.services import alertmanager, github
+from bot.services.webhooks import finish_delivery, store_delivery
+from bot.store.db import session_scope
+
+GITHUB_EVENTS = {"push", "deployment_status"}
+
+
+def github_signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len("sha256="):])
+
+
+def routes(rt: Runtime) -> list[Route]:
+    settings = rt.settings
+
+    def process(source: str, delivery_id: str, event: str, body: bytes, apply) -> Response:
+        row_id, previous = store_delivery(rt.engine, source=source, delivery_id=delivery_id, event=event, body=body, now=rt.now())
+        if previous in ("processed", "ignored"):
+            return JSONResponse({"status": "duplicate", "delivery": delivery_id, "previous": previous})
+        try:
+            result = apply()
+        except DoraError as exc:
+            finish_delivery(rt.engine, row_id, status="failed", error=exc.message)
+            raise
+        except HTTPProblem as exc:
+            finish_delivery(rt.engine, row_id, status="failed", error=exc.message)
+            raise
+        finish_delivery(rt.engine, row_id, status="processed" if result is not None else "ignored")
+        return JSONResponse({"status": "processed" if result is not None else "ignored", "delivery": delivery_id, **(result or {})}, status_code=200 if result is not None else 202)
+
+    async def github_webhook(request: Request) -> Response:
+        try:
+            if not settings.github_webhook_secret:
+                raise HTTPProblem(401, "GitHub webhooks are disabled: set GITHUB_WEBHOOK_SECRET")
+            body = await read_body(request)
+            if not github_signature_ok(settings.github_webhook_secret, body, request.headers.get("x-hub-signature-256")):
+                raise HTTPProblem(401, "bad or missing X-Hub-Signature-256")
+            delivery = request.headers.get("x-github-delivery")
+            event = request.headers.get("x-github-event") or "unknown"
+            if not delivery:
+                raise HTTPProblem(400, "missing X-GitHub-Delivery")
+            if event == "ping":
+                return JSONResponse({"status": "pong"})
+
+            def apply():
+                if event not in GITHUB_EVENTS:
+                    return None
+                payload = parse_json(body)
+                now = rt.now()
+                with session_scope(rt.engine) as session:
+                    if event == "push":
+                        added = github.record_push(session, payload=payload, now=now)
+                        return None if added is None else {"commits": added}
+                    outcome = github.record_deployment_status(
+                        session, payload=payload, production_environments=settings.production_environments, now=now
+                    )
+                    return None if outcome is None else {"deploy": outcome.ref, "created": outcome.created}
+
+            return await run_in_threadpool(process, "github", delivery, event, body, apply)
+        except HTTPProblem as exc:
+            return problem_response(exc)
+        except DoraError as exc:
+            return problem_response(from_domain_error(exc))
+
+    async def alertmanager_webhook(request: Request) -> Response:
+        try:
+            require_bearer(request, settings.ingest_tokens)
+            body = await read_body(request)
+            payload = parse_json(body)
+            alerts = alertmanager.validate(payload)
+            delivery = hashlib.sha256(body).hexdigest()  # Alertmanager sends no id: an identical body is a repeat
+
+            def apply():
+                with session_scope(rt.engine) as session:
+                    outcome = alertmanager.apply_alerts(session, alerts=alerts, now=rt.now())
+                for incident_id in outcome.declared:
+                    rt.publish("incident.declared", incident_id)
+                for incident_id in outcome.resolved:
+                    if incident_id not in outcome.declared:
+                        rt.publish("incident.changed", incident_id)
+                return {"declared": [f"INC-{i}" for i in outcome.declared], "resolved": [f"INC-{i}" for i in outcome.resolved], "unchanged": outcome.unchanged}
+
+            return await run_in_threadpool(process, "alertmanager", delivery, str(payload.get("status")), body, apply)
+        except HTTPProblem as exc:
+            return problem_response(exc)
+        except DoraError as exc:
+            return problem_response(from_domain_error(exc))
+
+    return [
+        Route("/webhooks/github", github_webhook, methods=["POST"]),
+        Route("/webhooks/alertmanager", alertmanager_webhook, methods=["POST"]),
+    ]

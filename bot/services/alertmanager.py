@@ -1,0 +1,95 @@
+"""Alertmanager webhooks (version 4): firing alerts declare incidents, resolved alerts resolve them.
+
+One incident per alert occurrence (``fingerprint`` + ``startsAt``): Alertmanager repeats a firing
+notification every ``repeat_interval``, which changes nothing; the same alert firing again after it
+resolved is a new incident. Mapping from the product contract: service = label ``service``, else
+``job``, else ``alertname``; title = annotation ``summary``, else ``alertname``; severity from label
+``severity`` (critical -> sev1, error/high -> sev2, warning -> sev3, else sev4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.core.errors import ValidationError
+from bot.core.inputs import IncidentInput, normalize_service
+from bot.core.timeutil import parse_instant
+from bot.services.incidents import declare_incident, resolve_incident
+from bot.store.models import Incident
+
+SEVERITY = {"critical": "sev1", "error": "sev2", "high": "sev2", "warning": "sev3"}
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@dataclass
+class AlertOutcome:
+    declared: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def _external_id(alert: dict) -> str:
+    fingerprint = alert.get("fingerprint") or hashlib.sha256(repr(sorted((alert.get("labels") or {}).items())).encode()).hexdigest()[:16]
+    return f"alertmanager-{fingerprint}-{alert.get('startsAt')}"[:200]
+
+
+def _incident_input(alert: dict) -> IncidentInput:
+    labels = alert.get("labels") or {}
+    annotations = alert.get("annotations") or {}
+    service = labels.get("service") or labels.get("job") or labels.get("alertname")
+    title = annotations.get("summary") or labels.get("alertname") or "Alert"
+    return IncidentInput(
+        service=normalize_service(service),
+        started_at=parse_instant(alert["startsAt"]),
+        severity=SEVERITY.get(str(labels.get("severity", "")).lower(), "sev4"),
+        title=str(title)[:300],
+        environment=str(labels.get("environment") or "production").lower()[:64],
+        external_id=_external_id(alert),
+    )
+
+
+def validate(payload: Any) -> list[dict]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+        raise ValidationError("not an Alertmanager webhook: expected an object with an `alerts` list", field="alerts")
+    if str(payload.get("version", "4")) != "4":
+        raise ValidationError(f"unsupported Alertmanager webhook version {payload.get('version')!r} (expected 4)", field="version")
+    alerts = []
+    for i, alert in enumerate(payload["alerts"]):
+        if not isinstance(alert, dict) or not isinstance(alert.get("startsAt"), str) or alert.get("status") not in ("firing", "resolved"):
+            raise ValidationError(f"alerts[{i}] needs status firing|resolved and startsAt", field=f"alerts[{i}]")
+        labels = alert.get("labels") or {}
+        if not (labels.get("service") or labels.get("job") or labels.get("alertname")):
+            raise ValidationError(f"alerts[{i}] has no service, job or alertname label", field=f"alerts[{i}].labels")
+        alerts.append(alert)
+    return alerts
+
+
+def apply_alerts(session: Session, *, alerts: list[dict], now: datetime) -> AlertOutcome:
+    out = AlertOutcome()
+    for alert in alerts:
+        data = _incident_input(alert)
+        existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
+        if alert["status"] == "firing":
+            if existing is not None:
+                out.unchanged += 1
+                continue
+            outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
+            out.declared.append(outcome.incident.id)
+            continue
+        ends = alert.get("endsAt")
+        resolved_at = parse_instant(ends) if isinstance(ends, str) and not ends.startswith("0001-") else now
+        if existing is None:
+            outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
+            existing = outcome.incident
+            out.declared.append(existing.id)
+        result = resolve_incident(session, ref=f"INC-{existing.id}", now=now, actor="alertmanager", at=max(resolved_at, existing.started_at), note="resolved in Alertmanager")
+        if result.changed:
+            out.resolved.append(existing.id)
+        else:
+            out.unchanged += 1
+    return out

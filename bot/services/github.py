@@ -1,0 +1,123 @@
+"""GitHub: pushes to the default branch become pending commits; a successful deployment ships them.
+
+Mapping (product contract): service = ``repository.name``; a ``push`` to the default branch
+records its commits (``id``, ``timestamp``); a ``deployment_status`` of state ``success`` records a
+deploy of ``deployment.sha`` to ``deployment.environment`` at ``deployment_status.updated_at`` that
+includes the pending commits of that repository pushed up to the push whose ``after`` is that sha —
+or, when no such push is known, pushed before the deploy time — that no earlier deploy included.
+Only production deploys consume pending commits, so a staging deploy first does not take a
+commit's lead time away from the production deploy that really ships it. ``failure``/``error``
+states record a failed deploy attempt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from sqlmodel import Session, col, select
+
+from bot.core.errors import ValidationError
+from bot.core.inputs import CommitInput, DeployInput, normalize_environment, normalize_service, normalize_sha
+from bot.core.timeutil import parse_instant
+from bot.services.deploys import DeployOutcome, record_deploy
+from bot.services.lookup import get_or_create_service
+from bot.store.models import GithubPush, PendingCommit
+
+MAX_PUSH_COMMITS = 2048
+
+
+def _repo_name(payload: dict) -> str:
+    repo = payload.get("repository") or {}
+    return normalize_service(repo.get("name"))
+
+
+def record_push(session: Session, *, payload: dict, now: datetime) -> int | None:
+    """Store the commits of a push to the default branch; returns the number recorded (None: ignored)."""
+    repo = payload.get("repository") or {}
+    default = repo.get("default_branch") or repo.get("master_branch") or "main"
+    if payload.get("ref") != f"refs/heads/{default}" or payload.get("deleted"):
+        return None
+    service = get_or_create_service(session, _repo_name(payload), now=now)
+    after = normalize_sha(payload.get("after"))
+    pushed_at = now
+    if isinstance(repo.get("pushed_at"), (int, float)):
+        pushed_at = datetime.fromtimestamp(repo["pushed_at"], tz=timezone.utc)
+    push = GithubPush(service_id=service.id, after_sha=after, pushed_at=pushed_at)
+    session.add(push)
+    session.flush()
+    commits = payload.get("commits") or []
+    if not isinstance(commits, list):
+        raise ValidationError("commits must be a list", field="commits")
+    shas = [normalize_sha(c.get("id")) for c in commits[:MAX_PUSH_COMMITS] if isinstance(c, dict)]
+    known = set(
+        session.exec(select(PendingCommit.sha).where(PendingCommit.service_id == service.id, col(PendingCommit.sha).in_(shas))).all()
+    ) if shas else set()
+    added = 0
+    for c, sha in zip((c for c in commits[:MAX_PUSH_COMMITS] if isinstance(c, dict)), shas):
+        if sha in known:
+            continue
+        known.add(sha)
+        ts = parse_instant(c["timestamp"]) if isinstance(c.get("timestamp"), str) else None
+        session.add(PendingCommit(service_id=service.id, push_id=push.id, sha=sha, committed_at=ts, pushed_at=pushed_at))
+        added += 1
+    session.flush()
+    return added
+
+
+def record_deployment_status(
+    session: Session, *, payload: dict, production_environments: Sequence[str], now: datetime
+) -> DeployOutcome | None:
+    """Record the deploy a ``deployment_status`` reports; None for states that are not final."""
+    status = payload.get("deployment_status") or {}
+    deployment = payload.get("deployment") or {}
+    state = status.get("state")
+    if state not in ("success", "failure", "error"):
+        return None
+    service_name = _repo_name(payload)
+    sha = normalize_sha(deployment.get("sha"))
+    environment = normalize_environment(deployment.get("environment") or status.get("environment") or "production")
+    when = status.get("updated_at") or status.get("created_at")
+    if not isinstance(when, str):
+        raise ValidationError("deployment_status.updated_at is missing", field="deployment_status.updated_at")
+    deployed_at = parse_instant(when)
+    external_id = f"github-deployment-{deployment.get('id')}-status-{status.get('id')}"
+    url = status.get("target_url") or status.get("log_url") or None
+    service = get_or_create_service(session, service_name, now=now)
+    pending: list[PendingCommit] = []
+    if state == "success":
+        push = session.exec(
+            select(GithubPush).where(GithubPush.service_id == service.id, GithubPush.after_sha == sha).order_by(col(GithubPush.id).desc())
+        ).first()
+        waiting = select(PendingCommit).where(PendingCommit.service_id == service.id, col(PendingCommit.deploy_id).is_(None))
+        if push is not None:
+            waiting = waiting.where(PendingCommit.push_id <= push.id)
+        else:
+            waiting = waiting.where(PendingCommit.pushed_at <= deployed_at)
+        pending = list(session.exec(waiting.order_by(PendingCommit.id)).all())
+    commits = {p.sha: CommitInput(sha=p.sha, committed_at=p.committed_at) for p in pending}
+    if sha not in commits:
+        head = session.exec(select(PendingCommit).where(PendingCommit.service_id == service.id, PendingCommit.sha == sha)).first()
+        commits[sha] = CommitInput(sha=sha, committed_at=head.committed_at if head else None)
+    data = DeployInput(
+        service=service_name,
+        deployed_at=deployed_at,
+        version=sha[:12],
+        environment=environment,
+        status="success" if state == "success" else "failure",
+        commits=tuple(commits.values()),
+        external_id=external_id,
+        url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
+        note=(status.get("description") or None),
+    )
+    outcome = record_deploy(session, data=data, production_environments=production_environments, now=now, source="github")
+    if outcome.created and state == "success" and environment in production_environments:
+        for p in pending:
+            p.deploy_id = outcome.deploy.id
+            session.add(p)
+        session.flush()
+    return outcome
+
+
+def event_summary(event: str, payload: Any) -> str:
+    return f"{event} for {((payload or {}).get('repository') or {}).get('full_name', '?')}"
