@@ -193,8 +193,10 @@ def serve(ctx: click.Context, socket_mode: bool) -> None:
         raise ConfigError("SLACK_APP_TOKEN", "is required for --socket-mode (an app-level token, xapp-...)")
     if not socket_mode and not settings.slack_signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve over HTTP (Basic Information > Signing Secret)")
-    from bot.slack.app import create_app
+    import uvicorn
 
+    from bot.server import create_asgi_app
+    from bot.slack.app import create_app
     from bot.slack.notifier import subscribe
 
     rt = _runtime(ctx, migrate=False)
@@ -203,13 +205,14 @@ def serve(ctx: click.Context, socket_mode: bool) -> None:
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        click.echo("dora-bot: connecting to Slack over Socket Mode")
-        SocketModeHandler(bolt, settings.slack_app_token).start()
+        handler = SocketModeHandler(bolt, settings.slack_app_token)
+        handler.connect()  # Slack over a WebSocket; HTTP still serves health and the ingest API
+        click.echo("dora-bot: connected to Slack over Socket Mode")
+        try:
+            uvicorn.run(create_asgi_app(rt, None), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        finally:
+            handler.close()
         return
-    import uvicorn
-
-    from bot.server import create_asgi_app
-
     uvicorn.run(create_asgi_app(rt, bolt), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 
 
