@@ -135,6 +135,7 @@ class Incident(SQLModel, table=True):
     restore_seconds: float | None = Field(default=None, sa_type=Float)
     ack_seconds: float | None = Field(default=None, sa_type=Float)
     recovery_seconds: float | None = Field(default=None, sa_type=Float)
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
     @property
@@ -228,3 +229,68 @@ class PendingCommit(SQLModel, table=True):
     committed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pushed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     deploy_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("deploy.id"), nullable=True))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Slack side effect written before it is sent; the delivery worker sends it, retrying.
+
+    ``key`` groups the messages of one card (``incident:7``): they are delivered in id order, and a
+    card refresh renders the current state when it is sent, so the latest state always wins.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"), Index("ix_outbox_key", "key", "status"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_type=String(32), nullable=False)  # card.post | card.refresh | thread.post | message.post | file.upload
+    key: str = Field(sa_type=String(100), nullable=False)
+    payload: str = Field(sa_type=Text, nullable=False)  # JSON
+    status: str = Field(sa_type=String(16), nullable=False, default="pending")  # pending | sent | superseded | dead
+    attempts: int = Field(default=0, sa_type=Integer, nullable=False)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DigestSubscription(SQLModel, table=True):
+    __tablename__ = "digest_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(sa_type=String(32), nullable=False)
+    cadence: str = Field(sa_type=String(8), nullable=False, default="weekly")  # weekly | daily
+    weekday: int = Field(default=0, sa_type=Integer, nullable=False)  # 0 = Monday
+    time_of_day: str = Field(sa_type=String(5), nullable=False, default="09:00")
+    timezone: str = Field(sa_type=String(64), nullable=False, default="UTC")
+    service: str | None = Field(default=None, sa_type=String(NAME_LEN))
+    created_by: str | None = Field(default=None, sa_type=String(100))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DigestDelivery(SQLModel, table=True):
+    """One row per (subscription, period): the unique key that makes a digest go out once."""
+
+    __tablename__ = "digest_delivery"
+    __table_args__ = (UniqueConstraint("subscription_id", "period", name="uq_digest_delivery_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("digest_subscription.id", ondelete="CASCADE"), nullable=False)
+    )
+    period: str = Field(sa_type=String(32), nullable=False)  # local date of the period start, or "manual-<ts>"
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class IncidentReminder(SQLModel, table=True):
+    """A reminder that was (or will be) posted; unique per incident and due time, so never twice."""
+
+    __tablename__ = "incident_reminder"
+    __table_args__ = (UniqueConstraint("incident_id", "kind", "due_at", name="uq_incident_reminder_due"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("incident.id", ondelete="CASCADE"), nullable=False)
+    )
+    kind: str = Field(sa_type=String(16), nullable=False)  # ack | update
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

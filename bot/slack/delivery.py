@@ -1,0 +1,179 @@
+"""Delivering the outbox to Slack: render at send time, send, record, retry.
+
+``OutboxSender.deliver_due()`` sends what is due (optionally only one card's messages, which
+listeners call right after enqueueing so users see their card at once). ``OutboxWorker`` runs it in
+a background thread so anything that failed is retried with backoff — a Slack outage or a 429
+delays messages, it never loses them. Every replica may run a worker: a message is claimed with a
+conditional update before it is sent, so only one sender takes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.error
+from datetime import datetime
+from typing import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from bot.services import outbox
+from bot.slack import blocks as bk
+from bot.store.db import session_scope
+from bot.store.models import Deploy, DeployCommit, Incident, OutboxMessage, Service, SlackMessage
+from bot.services.deploys import open_incidents_of
+
+log = logging.getLogger(__name__)
+
+# Errors that retrying cannot fix: the message is dropped (status "dead") and logged.
+PERMANENT = {
+    "invalid_blocks", "invalid_blocks_format", "invalid_arguments", "msg_too_long", "channel_not_found",
+    "is_archived", "message_not_found", "cant_update_message", "no_text", "too_many_attachments",
+}
+
+
+class OutboxSender:
+    def __init__(self, client: WebClient, engine: Engine, clock: Callable[[], datetime], *, renderers: dict | None = None):
+        self.client = client
+        self.engine = engine
+        self.clock = clock
+        self.renderers = renderers or {}
+        self.sent = 0
+
+    # --- rendering --------------------------------------------------------------------
+
+    def incident_card(self, incident_id: int) -> tuple[str, list[dict]]:
+        with session_scope(self.engine, write=False) as session:
+            incident = session.get(Incident, incident_id)
+            service = session.get(Service, incident.service_id).name
+            cause = session.get(Deploy, incident.caused_by_id) if incident.caused_by_id else None
+            suspect = session.get(Deploy, incident.suspect_deploy_id) if incident.suspect_deploy_id else None
+            target = cause or suspect
+            rolled_back_by = None
+            if target is not None:
+                rolled_back_by = session.exec(
+                    select(Deploy).where(Deploy.rollback_of_id == target.id, Deploy.status == "success").order_by(Deploy.id)
+                ).first()
+            return bk.incident_card(incident, service, now=self.clock(), cause=cause, suspect=suspect, rolled_back_by=rolled_back_by)
+
+    def deploy_card(self, deploy_id: int) -> tuple[str, list[dict]]:
+        with session_scope(self.engine, write=False) as session:
+            deploy = session.get(Deploy, deploy_id)
+            service = session.get(Service, deploy.service_id).name
+            commits = len(session.exec(select(DeployCommit.id).where(DeployCommit.deploy_id == deploy_id)).all())
+            rolled_back = session.get(Deploy, deploy.rollback_of_id) if deploy.rollback_of_id else None
+            return bk.deploy_card(deploy, service, commits=commits, open_incidents=open_incidents_of(session, deploy.service_id), rolled_back=rolled_back)
+
+    def card(self, kind: str, object_id: int) -> tuple[str, list[dict]]:
+        return self.incident_card(object_id) if kind == "incident" else self.deploy_card(object_id)
+
+    def cards_of(self, kind: str, object_id: int) -> list[SlackMessage]:
+        with session_scope(self.engine, write=False) as session:
+            return list(session.exec(select(SlackMessage).where(SlackMessage.kind == kind, SlackMessage.object_id == object_id).order_by(SlackMessage.id)).all())
+
+    # --- sending ----------------------------------------------------------------------
+
+    def _post(self, **kwargs) -> dict:
+        try:
+            return self.client.chat_postMessage(**kwargs).data
+        except SlackApiError as exc:
+            if exc.response.get("error") == "not_in_channel":
+                self.client.conversations_join(channel=kwargs["channel"])
+                return self.client.chat_postMessage(**kwargs).data
+            raise
+
+    def send(self, message: OutboxMessage) -> None:
+        payload = json.loads(message.payload)
+        kind = message.kind
+        if kind == "card.post":
+            obj, object_id, channel = payload["object"], payload["id"], payload["channel"]
+            text, blocks = self.card(obj, object_id)
+            existing = [c for c in self.cards_of(obj, object_id) if c.channel == channel]
+            if existing:
+                self.client.chat_update(channel=channel, ts=existing[0].ts, text=text, blocks=blocks)
+                return
+            resp = self._post(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+            try:
+                with session_scope(self.engine) as session:
+                    session.add(SlackMessage(kind=obj, object_id=object_id, channel=resp["channel"], ts=resp["ts"], created_at=self.clock()))
+            except IntegrityError:
+                log.info("card %s:%s already recorded in %s", obj, object_id, resp["channel"])
+        elif kind == "card.refresh":
+            text, blocks = self.card(payload["object"], payload["id"])
+            for card in self.cards_of(payload["object"], payload["id"]):
+                self.client.chat_update(channel=card.channel, ts=card.ts, text=text, blocks=blocks)
+        elif kind == "thread.post":
+            for card in self.cards_of(payload["object"], payload["id"]):
+                self._post(channel=card.channel, thread_ts=card.ts, text=payload["text"], blocks=payload.get("blocks"))
+        elif kind == "message.post":
+            self._post(channel=payload["channel"], text=payload["text"], blocks=payload.get("blocks"), unfurl_links=False)
+        elif kind in self.renderers:
+            self.renderers[kind](self, payload)
+        else:
+            raise ValueError(f"unknown outbox message kind {kind!r}")
+
+    def deliver_due(self, *, key: str | None = None, limit: int = 50) -> int:
+        """Send every due message (of one card, with ``key``); returns how many were sent."""
+        sent = 0
+        for message_id in outbox.due_ids(self.engine, now=self.clock(), key=key, limit=limit):
+            message = outbox.claim(self.engine, message_id, now=self.clock())
+            if message is None:
+                continue
+            try:
+                self.send(message)
+            except SlackApiError as exc:
+                error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+                retry_after = None
+                if exc.response.status_code == 429:
+                    retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 30)))
+                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=error, retry_after=retry_after, permanent=error in PERMANENT)
+                log.warning("outbox %s (%s) failed: %s; now %s", message.id, message.kind, error, status)
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
+                log.warning("outbox %s (%s): Slack unreachable (%s); now %s", message.id, message.kind, exc, status)
+            except Exception as exc:  # a bug while rendering: keep the message, retry later, log loudly
+                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
+                log.exception("outbox %s (%s) could not be sent; now %s", message.id, message.kind, status)
+            else:
+                outbox.mark_sent(self.engine, message.id, now=self.clock())
+                sent += 1
+        self.sent += sent
+        return sent
+
+
+class OutboxWorker:
+    """Runs ``deliver_due`` in a background thread; ``wake()`` makes it look at once."""
+
+    def __init__(self, sender: OutboxSender, *, interval: float = 1.0):
+        self.sender = sender
+        self.interval = interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
+
+    def start(self) -> "OutboxWorker":
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Finish the batch in hand, then stop."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sender.deliver_due()
+            except Exception:
+                log.exception("outbox delivery round failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()
