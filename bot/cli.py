@@ -199,9 +199,18 @@ def serve(ctx: click.Context, socket_mode: bool) -> None:
     from bot.slack.app import create_app
     from bot.slack.notifier import subscribe
 
+    from bot.scheduler.setup import Leadership
+    from bot.slack.delivery import OutboxSender, OutboxWorker
+
     rt = _runtime(ctx, migrate=False)
     bolt = create_app(rt, verify_requests=not socket_mode)
     subscribe(rt, bolt.client)
+    worker = OutboxWorker(OutboxSender(bolt.client, rt.engine, rt.now, production_environments=settings.production_environments)).start()
+    rt.notifiers.append(lambda event, _id: worker.wake() if event == "outbox.queued" else None)
+    leadership = Leadership(rt).start() if settings.run_scheduler else None
+    ctx.call_on_close(worker.stop)
+    if leadership is not None:
+        ctx.call_on_close(leadership.stop)
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -258,6 +267,59 @@ def shell(ctx: click.Context, user: str) -> None:
         executor.shutdown(wait=True)
         slack.stop()
     sys.exit(code)
+
+
+# --- jobs -------------------------------------------------------------------------------
+
+@main.group()
+def jobs() -> None:
+    """The scheduler's jobs."""
+
+
+@jobs.command("list")
+@click.pass_context
+def jobs_list(ctx: click.Context) -> None:
+    """List the scheduled jobs and when they run next."""
+    from bot.scheduler import jobs as registry
+
+    rt = _runtime(ctx, migrate=False)
+    next_runs = {}
+    from sqlalchemy import inspect
+
+    if inspect(rt.engine).has_table("apscheduler_jobs"):
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        store = SQLAlchemyJobStore(engine=rt.engine, tablename="apscheduler_jobs")
+        store.start(None, "default")
+        next_runs = {job.id: job.next_run_time for job in store.get_all_jobs()}
+    for spec in registry.JOBS:
+        when = next_runs.get(spec.id)
+        click.echo(f"{spec.id:<22} every {spec.seconds}s  next: {when.isoformat() if when else 'when `serve` starts'}  {spec.description}")
+
+
+@jobs.command("run")
+@click.argument("job_id")
+@click.pass_context
+def jobs_run(ctx: click.Context, job_id: str) -> None:
+    """Run one job now, through the same code the scheduler runs."""
+    from bot.scheduler import jobs as registry
+
+    try:
+        spec = registry.get(job_id)
+    except KeyError:
+        _fail(f"no job `{job_id}`; `dora-bot jobs list` shows them")
+    rt = _runtime(ctx, migrate=False)
+    registry.bind(rt)
+    count = spec.func()
+    click.echo(f"{spec.id}: {count} queued")
+    if count and rt.settings.slack_bot_token:
+        from bot.slack.client import make_web_client
+        from bot.slack.delivery import OutboxSender
+
+        sent = OutboxSender(make_web_client(rt.settings), rt.engine, rt.now, production_environments=rt.settings.production_environments).deliver_due()
+        click.echo(f"{sent} message(s) delivered to Slack")
+    elif count:
+        click.echo("queued in the outbox; `dora-bot serve` delivers them (SLACK_BOT_TOKEN is not set here)")
 
 
 # --- db -----------------------------------------------------------------------------------

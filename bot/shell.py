@@ -33,6 +33,8 @@ class LocalSlack:
         self.lock = threading.Lock()
         self.ts = itertools.count(1)
         self.views: dict[str, dict] = {}
+        self.uploads: dict[str, dict] = {}
+        self.upload_dir: str | None = None
         self.view_ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -74,11 +76,33 @@ class LocalSlack:
                 view = args.get("view")
                 self.events.append(("home", {"view": json.loads(view) if isinstance(view, str) else view}))
                 return {"ok": True}
+            if method == "files.getUploadURLExternal":
+                file_id = f"F{next(self.ts):06d}"
+                self.uploads[file_id] = {"filename": args.get("filename")}
+                return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+            if method == "files.completeUploadExternal":
+                files = args.get("files")
+                files = json.loads(files) if isinstance(files, str) else files or []
+                for f in files:
+                    self.events.append(("file", {**self.uploads.get(f["id"], {}), **f, "channel": args.get("channel_id")}))
+                return {"ok": True, "files": files}
             if method == "conversations.list":
                 return {"ok": True, "channels": [{"id": k, "name": v} for k, v in CHANNELS.items()], "response_metadata": {"next_cursor": ""}}
             if method == "auth.test":
                 return {"ok": True, "user_id": "U0DORABOT", "team_id": "T0SHELL", "bot_id": "B0DORA"}
             return {"ok": True}
+
+    def save_upload(self, file_id: str, raw: bytes) -> None:
+        import tempfile
+        from pathlib import Path
+
+        if self.upload_dir is None:
+            self.upload_dir = tempfile.mkdtemp(prefix="dora-shell-files-")
+        with self.lock:
+            name = (self.uploads.get(file_id) or {}).get("filename") or f"{file_id}.bin"
+            path = Path(self.upload_dir) / name
+            path.write_bytes(raw)
+            self.uploads.setdefault(file_id, {})["path"] = str(path)
 
     def _handler(self):
         local = self
@@ -89,6 +113,13 @@ class LocalSlack:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/upload/"):
+                    local.save_upload(self.path.rsplit("/", 1)[-1], raw)
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                    return
                 if "json" in (self.headers.get("Content-Type") or ""):
                     args = json.loads(raw or b"{}")
                 else:
@@ -236,6 +267,9 @@ class Shell:
                 where = {"channel": args.get("channel"), "ts": args.get("ts"), "message": {"ts": args.get("ts"), "blocks": blocks}}
                 for line in render_message({**args, "blocks": blocks}, buttons=self._buttons_for(where), channels=CHANNELS, indent="  "):
                     self.say(line)
+            elif kind == "file":
+                channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel") or "?")
+                self.say(f"[{channel}] (file) {args.get('title') or args.get('filename')}: saved as {args.get('path')}")
             elif kind == "home":
                 self.say("[App Home]")
                 for line in render_blocks(args["view"].get("blocks", []), buttons=self._buttons_for({"view": "home"}), channels=CHANNELS, indent="  "):

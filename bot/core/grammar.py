@@ -32,6 +32,8 @@ DORA_USAGE = """\
 `/dora [service] [days=N]` the four keys (default: all services, 30 days)
 `/dora explain <df|lt|cfr|ttr> [service] [days=N]` what was counted and why
 `/dora alerts <#channel>` where incident alerts go (admins)
+`/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins)
+`/dora digest list` · `/dora digest remove <id>` (admins) · `/dora digest send <id>` (now)
 `/dora help` this help"""
 
 USAGE = {"deploy": DEPLOY_USAGE, "incident": INCIDENT_USAGE, "dora": DORA_USAGE}
@@ -301,6 +303,63 @@ class DoraExplain:
 
 
 @dataclass(frozen=True)
+class DigestAdd:
+    channel: ChannelRef
+    cadence: str = "weekly"
+    day: str = "mon"
+    time: str = "09:00"
+    tz: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestList:
+    pass
+
+
+@dataclass(frozen=True)
+class DigestRemove:
+    id: str
+
+
+@dataclass(frozen=True)
+class DigestSend:
+    id: str
+
+
+def _parse_digest(text: str):
+    cmd = "dora"
+    words = text.split()
+    if not words:
+        raise UsageError("`/dora digest` needs add, list, remove or send", command=cmd)
+    verb, rest = words[0].lower(), text.strip()[len(words[0]):].strip()
+    if verb == "list":
+        if rest:
+            raise UsageError("`/dora digest list` takes no arguments", command=cmd)
+        return DigestList()
+    if verb in ("remove", "send"):
+        args = rest.split()
+        if len(args) != 1 or not args[0].lstrip("#").isdigit():
+            raise UsageError(f"`/dora digest {verb}` needs the digest's number from `/dora digest list`", command=cmd)
+        return (DigestRemove if verb == "remove" else DigestSend)(id=args[0].lstrip("#"))
+    if verb == "add":
+        args, opts = _split(rest, command=cmd, options={"day", "time", "tz", "service"})
+        if not args:
+            raise UsageError("`/dora digest add` needs a channel, like `/dora digest add #eng-leads`", command=cmd)
+        channel = parse_channel(args[0], command=cmd)
+        cadence = "weekly"
+        for word in args[1:]:
+            if word.lower() in ("weekly", "daily"):
+                cadence = word.lower()
+            else:
+                raise UsageError(f"`{word}` is not weekly or daily", command=cmd)
+        if cadence == "daily" and "day" in opts:
+            raise UsageError("`day=` only goes with weekly digests", command=cmd)
+        return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"), tz=opts.get("tz"), service=opts.get("service"))
+    raise UsageError(f"unknown digest subcommand `{words[0]}`", command=cmd)
+
+
+@dataclass(frozen=True)
 class DoraAlerts:
     channel: ChannelRef | None = None  # None: show the current setting
 
@@ -325,8 +384,8 @@ def parse_dora_command(text: str):
             raise UsageError(f"`/dora explain` takes one service, got `{' '.join(args[1:])}`", command=cmd)
         days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
         return DoraExplain(key=args[0].lower(), service=args[1] if len(args) > 1 else None, days=days)
-    if head in ("digest",):
-        raise UsageError("digests are not available yet", command=cmd)
+    if head == "digest":
+        return _parse_digest(rest)
     args, opts = _split(text, command=cmd, options={"days"})
     if len(args) > 1:
         raise UsageError(f"unknown subcommand `{args[0]}`", command=cmd)

@@ -367,21 +367,19 @@ def _value(key: str, m: dict) -> str:
 
 
 def _sample(key: str, m: dict) -> str:
-    return {
-        "deployment_frequency": f"n={m['deploys']} deploys",
-        "lead_time": f"n={m['samples']} commits",
-        "change_failure_rate": f"n={m['deploys']} deploys",
-        "time_to_restore": f"n={m['incidents']} incidents",
-    }[key]
+    if key == "lead_time":
+        return f"n={m['samples']} commits"
+    if key == "time_to_restore":
+        return f"n={m['incidents']} incidents"
+    return f"n={m['deploys']} deploys"
 
 
 def _headline(key: str, m: dict) -> float | None:
-    return {
-        "deployment_frequency": m["per_day"],
-        "lead_time": m["median_seconds"],
-        "change_failure_rate": m["rate"],
-        "time_to_restore": m["median_seconds"],
-    }[key]
+    if key == "deployment_frequency":
+        return m["per_day"]
+    if key == "change_failure_rate":
+        return m["rate"]
+    return m["median_seconds"]
 
 
 def _change(key: str, now: dict, before: dict | None) -> str:
@@ -441,3 +439,16 @@ def dora_card(report: dict, previous: dict | None = None) -> tuple[str, list[dic
         blocks.append(context(" · ".join(extra)))
     blocks.append(context("`/dora explain df|lt|cfr|ttr` shows what was counted"))
     return f"DORA four keys for {who_}: " + "; ".join(summary), dicts(blocks)
+
+
+def reminder_message(incident: Incident, service: str, kind: str, *, now: datetime, snooze_choices: Sequence[int]) -> tuple[str, list[dict]]:
+    """A nudge in the card's thread with the next useful button and snooze buttons."""
+    age = format_duration((now - incident.started_at).total_seconds())
+    if kind == "ack":
+        line = f":alarm_clock: *INC-{incident.id}* `{service}` has been open for {age} and nobody has acknowledged it."
+        first = button("Acknowledge", Action.ACK, str(incident.id), style="primary")
+    else:
+        line = f":alarm_clock: *INC-{incident.id}* is still open after {age}. Post an update so everyone knows where it stands."
+        first = button("Post update", Action.UPDATE, str(incident.id), style="primary")
+    snoozes = [button(f"Snooze {format_duration(m * 60)}", f"{Action.SNOOZE}_{m}", f"{incident.id}:{m}") for m in snooze_choices]
+    return f"Reminder: INC-{incident.id} {incident.state} for {age}", dicts([md(line), ActionsBlock(elements=[first, *snoozes])])

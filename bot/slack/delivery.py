@@ -38,11 +38,11 @@ PERMANENT = {
 
 
 class OutboxSender:
-    def __init__(self, client: WebClient, engine: Engine, clock: Callable[[], datetime], *, renderers: dict | None = None):
+    def __init__(self, client: WebClient, engine: Engine, clock: Callable[[], datetime], *, production_environments=("production", "prod")):
         self.client = client
         self.engine = engine
         self.clock = clock
-        self.renderers = renderers or {}
+        self.production_environments = tuple(production_environments)
         self.sent = 0
 
     # --- rendering --------------------------------------------------------------------
@@ -112,10 +112,57 @@ class OutboxSender:
                 self._post(channel=card.channel, thread_ts=card.ts, text=payload["text"], blocks=payload.get("blocks"))
         elif kind == "message.post":
             self._post(channel=payload["channel"], text=payload["text"], blocks=payload.get("blocks"), unfurl_links=False)
-        elif kind in self.renderers:
-            self.renderers[kind](self, payload)
+        elif kind == "digest.post":
+            self.send_digest(message, payload)
+        elif kind == "digest.chart":
+            self.send_chart(payload)
+        elif kind == "reminder.post":
+            self.send_reminder(payload)
         else:
             raise ValueError(f"unknown outbox message kind {kind!r}")
+
+    def _digest_data(self, payload: dict):
+        from bot.services.digests import digest_data, get_subscription, period_by_key
+
+        with session_scope(self.engine, write=False) as session:
+            sub = get_subscription(session, payload["subscription"])
+            period = period_by_key(sub, payload["period"])
+            return digest_data(session, sub, period, production_environments=self.production_environments)
+
+    def send_digest(self, message: OutboxMessage, payload: dict) -> None:
+        from bot.slack.digest import digest_message
+
+        data = self._digest_data(payload)
+        text, blocks = digest_message(data)
+        self._post(channel=payload["channel"], text=text, blocks=blocks, unfurl_links=False)
+        # The chart goes out as its own outbox message (same key, so after this one): if the
+        # upload fails only the upload is retried, the digest text is not posted twice.
+        with session_scope(self.engine) as session:
+            outbox.enqueue(session, kind="digest.chart", key=message.key, payload=payload, now=self.clock())
+
+    def send_chart(self, payload: dict) -> None:
+        from bot.slack.digest import trend_chart_png
+
+        data = self._digest_data(payload)
+        scope = data.subscription.service or "all-services"
+        self.client.files_upload_v2(
+            channel=payload["channel"],
+            file=trend_chart_png(data),
+            filename=f"dora-trend-{scope}-{payload['period']}.png",
+            title=f"DORA trend, {scope}, to {payload['period']}",
+        )
+
+    def send_reminder(self, payload: dict) -> None:
+        from bot.services.reminders import SNOOZE_CHOICES
+
+        with session_scope(self.engine, write=False) as session:
+            incident = session.get(Incident, payload["incident"])
+            if incident is None or incident.resolved_at is not None:
+                return  # resolved since: reminders stop
+            service = session.get(Service, incident.service_id).name
+            text, blocks = bk.reminder_message(incident, service, payload["reminder"], now=self.clock(), snooze_choices=SNOOZE_CHOICES)
+        for card in self.cards_of("incident", incident.id):
+            self._post(channel=card.channel, thread_ts=card.ts, text=text, blocks=blocks)
 
     def deliver_due(self, *, key: str | None = None, limit: int = 50) -> int:
         """Send every due message (of one card, with ``key``); returns how many were sent."""

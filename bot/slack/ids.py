@@ -10,6 +10,7 @@ class Action(StrEnum):
     UPDATE = "incident_update"
     DECLARE_SERVICE = "declare_service"  # service picked in the declare modal: reload its deploys
     HOME_REFRESH = "home_refresh"
+    SNOOZE = "incident_snooze"  # value "<incident id>:<minutes>"
 
 
 class View(StrEnum):

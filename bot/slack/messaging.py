@@ -7,13 +7,12 @@ tries to deliver that card's messages at once; whatever fails is retried by the 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Callable, Iterable
+from typing import Iterable
 
 from slack_sdk import WebClient
-from sqlalchemy import Engine
 from sqlmodel import select
 
+from bot.runtime import Runtime
 from bot.services import outbox
 from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxSender
@@ -24,11 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class Messenger:
-    def __init__(self, client: WebClient, engine: Engine, clock: Callable[[], datetime], *, sender: OutboxSender | None = None):
+    def __init__(self, client: WebClient, rt: Runtime):
         self.client = client
-        self.engine = engine
-        self.clock = clock
-        self.sender = sender or OutboxSender(client, engine, clock)
+        self.engine = rt.engine
+        self.clock = rt.now
+        self.sender = OutboxSender(client, rt.engine, rt.now, production_environments=rt.settings.production_environments)
 
     def _enqueue(self, key: str, items: list[tuple[str, dict]]) -> None:
         with session_scope(self.engine) as session:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def subscribe(rt: Runtime, client: WebClient) -> ThreadPoolExecutor:
     """Post and refresh incident cards on ``incident.declared`` / ``incident.changed``."""
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-notify")
-    messenger = Messenger(client, rt.engine, rt.now)
+    messenger = Messenger(client, rt)
 
     def deliver(event: str, incident_id: int) -> None:
         try:

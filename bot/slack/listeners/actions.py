@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from slack_bolt import App
+
+from bot.core.timeutil import format_duration
+from bot.services.reminders import snooze
 
 from bot.runtime import Runtime
 from bot.services.incidents import acknowledge_incident, resolve_incident, roll_back_cause
@@ -27,7 +32,7 @@ def register(app: App, rt: Runtime) -> None:
             with friendly_errors(respond):
                 with session_scope(rt.engine) as session:
                     outcome = operation(session, ref=_incident_id(body), now=rt.now(), actor=actor(body))
-                messenger = Messenger(client, rt.engine, rt.now)
+                messenger = Messenger(client, rt)
                 if not outcome.changed:
                     # A double click, a retry or a stale card: say what the state is, refresh the card.
                     reply(respond, outcome.message)
@@ -40,6 +45,18 @@ def register(app: App, rt: Runtime) -> None:
     app.action(Action.ACK)(state_change(acknowledge_incident))
     app.action(Action.RESOLVE)(state_change(resolve_incident))
     app.action(Action.ROLLBACK)(state_change(roll_back_cause))
+
+    @app.action(re.compile(f"^{Action.SNOOZE}_\\d+$"))
+    def snooze_reminders(ack, body, respond, client):
+        ack()
+        with friendly_errors(respond):
+            incident_id, minutes = body["actions"][0]["value"].split(":")
+            with session_scope(rt.engine) as session:
+                incident = snooze(session, ref=f"INC-{incident_id}", minutes=int(minutes), now=rt.now(), actor=actor(body))
+                if incident.resolved_at is not None:
+                    reply(respond, f"INC-{incident_id} is already resolved; no more reminders.")
+                    return
+            reply(respond, f":zzz: Reminders for INC-{incident_id} snoozed for {format_duration(int(minutes) * 60)}.", public=True)
 
     @app.action(Action.UPDATE)
     def open_update_modal(ack, body, respond, client):

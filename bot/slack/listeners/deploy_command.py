@@ -26,7 +26,7 @@ def register(app: App, rt: Runtime) -> None:
             return
         ack()
         with friendly_errors(respond, usage=g.DEPLOY_USAGE):
-            handle(rt, parsed, command=command, respond=respond, messenger=Messenger(client, rt.engine, rt.now))
+            handle(rt, parsed, command=command, respond=respond, messenger=Messenger(client, rt))
 
 
 def handle(rt: Runtime, parsed, *, command: dict, respond, messenger: Messenger) -> None:

@@ -8,7 +8,7 @@ from bot.core import grammar as g
 from bot.core.errors import DoraError
 from bot.core.timeutil import format_duration
 from bot.runtime import Runtime
-from bot.services import explain
+from bot.services import digests, explain
 from bot.services.app_settings import get_alert_channel, set_alert_channel
 from bot.services.metrics import build_metrics, make_window
 from bot.services.lookup import find_service
@@ -58,20 +58,64 @@ def handle(rt: Runtime, parsed, *, command: dict, respond, client) -> None:
     elif isinstance(parsed, g.DoraExplain):
         with session_scope(rt.engine, write=False) as session:
             reply(respond, *explain_message(rt, session, parsed))
+    elif isinstance(parsed, (g.DigestAdd, g.DigestList, g.DigestRemove, g.DigestSend)):
+        handle_digest(rt, parsed, user=user, respond=respond, client=client)
     elif isinstance(parsed, g.DoraAlerts):
         if parsed.channel is None:
             with session_scope(rt.engine, write=False) as session:
                 current = get_alert_channel(session, default=rt.settings.alert_channel)
             reply(respond, f"Incident alerts go to <#{current}>." if current else "No alert channel yet: set one with `/dora alerts #channel`.")
             return
-        if rt.settings.admins and user not in rt.settings.admins:
-            raise NotAllowed("Only the admins listed in DORA_ADMINS can change where alerts go.")
-        channel_id = parsed.channel.id or Messenger(client, rt.engine, rt.now).channel_id_for_name(parsed.channel.name)
-        if channel_id is None:
-            raise DoraError(f"I can't find #{parsed.channel.name}. Pick the channel with # so Slack links it, or invite me to it.")
+        require_admin(rt, user, "change where alerts go")
+        channel_id = channel_id_of(rt, client, parsed.channel)
         with session_scope(rt.engine) as session:
             set_alert_channel(session, channel_id)
         reply(respond, f":rotating_light: <@{user}> set incident alerts to go to <#{channel_id}>.", public=True)
+
+
+def require_admin(rt: Runtime, user: str | None, what: str) -> None:
+    if rt.settings.admins and user not in rt.settings.admins:
+        raise NotAllowed(f"Only the admins listed in DORA_ADMINS can {what}.")
+
+
+def channel_id_of(rt: Runtime, client, channel: g.ChannelRef) -> str:
+    channel_id = channel.id or Messenger(client, rt).channel_id_for_name(channel.name)
+    if channel_id is None:
+        raise DoraError(f"I can't find #{channel.name}. Pick the channel with # so Slack links it, or invite me to it.")
+    return channel_id
+
+
+def handle_digest(rt: Runtime, parsed, *, user: str | None, respond, client) -> None:
+    now = rt.now()
+    if isinstance(parsed, g.DigestList):
+        with session_scope(rt.engine, write=False) as session:
+            subs = digests.list_subscriptions(session)
+            lines = [digests.describe(s) for s in subs]
+        reply(respond, "\n".join(lines) if lines else "No digests yet: add one with `/dora digest add #channel`.")
+    elif isinstance(parsed, g.DigestAdd):
+        require_admin(rt, user, "add digests")
+        channel_id = channel_id_of(rt, client, parsed.channel)
+        with session_scope(rt.engine) as session:
+            sub = digests.add_subscription(
+                session, channel=channel_id, cadence=parsed.cadence, weekday=digests.parse_weekday(parsed.day),
+                time_of_day=parsed.time, timezone=parsed.tz or rt.settings.timezone_name, service=parsed.service,
+                actor=user, now=now,
+            )
+            text = digests.describe(sub)
+        reply(respond, f":calendar: Digest added: {text}", public=True)
+    elif isinstance(parsed, g.DigestRemove):
+        require_admin(rt, user, "remove digests")
+        with session_scope(rt.engine) as session:
+            text = digests.describe(digests.remove_subscription(session, parsed.id))
+        reply(respond, f"Digest removed: {text}", public=True)
+    elif isinstance(parsed, g.DigestSend):
+        with session_scope(rt.engine) as session:
+            sub = digests.get_subscription(session, parsed.id)
+            period = digests.current_period(sub, now)
+            digests.deliver(session, sub, period.key, now=now, manual=True)
+            key = f"digest:{sub.id}"
+        Messenger(client, rt).sender.deliver_due(key=key)
+        reply(respond, f"Sent digest #{parsed.id} to <#{sub.channel}>.")
 
 
 def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, list[dict]]:

@@ -71,7 +71,7 @@ def announce(rt: Runtime, messenger: Messenger, incident_id: int, *, declared_in
 def handle(rt: Runtime, parsed, *, command: dict, respond, client) -> None:
     user, channel = command.get("user_id"), command.get("channel_id")
     now = rt.now()
-    messenger = Messenger(client, rt.engine, rt.now)
+    messenger = Messenger(client, rt)
     if isinstance(parsed, g.Help):
         reply(respond, *bk.help_message("/incident", g.INCIDENT_USAGE))
     elif isinstance(parsed, g.IncidentModal):

@@ -64,7 +64,7 @@ def register(app: App, rt: Runtime) -> None:
             return
         ack()
         try:
-            announce(rt, Messenger(client, rt.engine, rt.now), outcome.incident.id, declared_in=view.get("private_metadata") or None)
+            announce(rt, Messenger(client, rt), outcome.incident.id, declared_in=view.get("private_metadata") or None)
         except Exception:
             log.exception("posting the card of %s failed", outcome.ref)
 
@@ -81,5 +81,5 @@ def register(app: App, rt: Runtime) -> None:
             ack(response_action="errors", errors={Block.UPDATE_TEXT: exc.message[:150]})
             return
         ack()
-        messenger = Messenger(client, rt.engine, rt.now)
+        messenger = Messenger(client, rt)
         messenger.refresh_incident(outcome.incident.id, thread_line=messenger.thread_line_for_last_event(outcome.incident.id))

@@ -1,0 +1,1 @@
+"""Scheduled work: digests and incident reminders on APScheduler, one leader among replicas."""
