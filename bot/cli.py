@@ -150,10 +150,16 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
 @click.pass_context
 def demo(ctx: click.Context, days: int) -> None:
     """Fill the database with a realistic sample history and print the four keys."""
+    from datetime import timedelta
+
     from bot.services.demo import demo_lines, service_names
+    from bot.services.digests import current_period, digest_data
     from bot.services.importer import import_jsonl
     from bot.services.metrics import build_metrics
+    from bot.slack import blocks as bk
+    from bot.slack.digest import digest_message, trend_chart_png
     from bot.store.db import session_scope
+    from bot.store.models import DigestSubscription
 
     rt = _runtime(ctx, migrate=True)
     now = rt.now()
@@ -167,15 +173,23 @@ def demo(ctx: click.Context, days: int) -> None:
         click.echo(f"Demo history already in {where}; nothing added.\n")
     settings = rt.settings
     with session_scope(rt.engine, write=False) as session:
-        def scope(service):
+        def scope(service, *, end=now):
             return build_metrics(
-                session, service=service, days=days, end=now, timezone_name=settings.timezone_name,
+                session, service=service, days=days, end=end, timezone_name=settings.timezone_name,
                 production_environments=settings.production_environments,
             )
 
-        click.echo(render_report(scope(None)))
+        click.echo("The /dora card:\n")
+        click.echo(_as_text(bk.dora_card(scope(None), scope(None, end=now - timedelta(days=days)))))
         click.echo(f"\nBy service, last {days} days:\n")
         click.echo(render_service_table([scope(name) for name in service_names()]))
+        sub = DigestSubscription(id=0, channel="C0DIGEST", timezone=settings.timezone_name, created_at=now)
+        data = digest_data(session, sub, current_period(sub, now), production_environments=settings.production_environments)
+    click.echo("\nThe weekly digest (as posted on Mondays at 09:00):\n")
+    click.echo(_as_text(digest_message(data)))
+    chart = Path("dora-demo-trend.png")
+    chart.write_bytes(trend_chart_png(data))
+    click.echo(f"\nThe digest's trend chart: {chart.resolve()}")
     click.echo("\nTry: dora-bot metrics --service checkout --days 90   or   dora-bot metrics --json")
 
 
@@ -320,6 +334,13 @@ def jobs_run(ctx: click.Context, job_id: str) -> None:
         click.echo(f"{sent} message(s) delivered to Slack")
     elif count:
         click.echo("queued in the outbox; `dora-bot serve` delivers them (SLACK_BOT_TOKEN is not set here)")
+
+
+def _as_text(message: tuple[str, list[dict]]) -> str:
+    from bot.slack.render_text import render_message
+
+    text, blocks = message
+    return "\n".join(render_message({"text": text, "blocks": blocks}, buttons=[]))
 
 
 # --- db -----------------------------------------------------------------------------------
