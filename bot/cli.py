@@ -197,9 +197,15 @@ def demo(ctx: click.Context, days: int) -> None:
 
 @main.command()
 @click.option("--socket-mode", is_flag=True, help="Connect to Slack over Socket Mode (SLACK_APP_TOKEN) instead of HTTP.")
+@click.option("--migrate", is_flag=True, help="Apply database migrations before serving (instead of `dora-bot db upgrade`).")
 @click.pass_context
-def serve(ctx: click.Context, socket_mode: bool) -> None:
-    """Run the Slack app, the ingest API and webhooks (HTTP on HOST:PORT), or Slack over Socket Mode."""
+def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
+    """Run the Slack app, the ingest API, webhooks, health and metrics, and the scheduler.
+
+    HTTP on HOST:PORT; with --socket-mode Slack events arrive over a WebSocket instead, and HTTP
+    still serves the ingest API, /healthz, /readyz and /metrics. SIGTERM stops accepting requests,
+    finishes those in flight and the outbox batch in hand, and releases the scheduler lock.
+    """
     settings: Settings = ctx.obj
     if not settings.slack_bot_token:
         raise ConfigError("SLACK_BOT_TOKEN", "is required to serve (a bot token, xoxb-...)")
@@ -209,22 +215,30 @@ def serve(ctx: click.Context, socket_mode: bool) -> None:
         raise ConfigError("SLACK_SIGNING_SECRET", "is required to serve over HTTP (Basic Information > Signing Secret)")
     import uvicorn
 
+    from bot.logs import configure
+    from bot.scheduler.setup import Leadership
     from bot.server import create_asgi_app
     from bot.slack.app import create_app
-    from bot.slack.notifier import subscribe
-
-    from bot.scheduler.setup import Leadership
     from bot.slack.delivery import OutboxSender, OutboxWorker
+    from bot.slack.notifier import subscribe
+    from bot.telemetry import GaugeRefresher, Telemetry
 
-    rt = _runtime(ctx, migrate=False)
+    secrets = (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token, settings.github_webhook_secret, *settings.ingest_tokens)
+    configure(level=settings.log_level, fmt=settings.log_format, secrets=tuple(s for s in secrets if s))
+    rt = _runtime(ctx, migrate=migrate)
+    rt.telemetry = Telemetry()
     bolt = create_app(rt, verify_requests=not socket_mode)
     subscribe(rt, bolt.client)
     worker = OutboxWorker(OutboxSender(bolt.client, rt.engine, rt.now, production_environments=settings.production_environments)).start()
     rt.notifiers.append(lambda event, _id: worker.wake() if event == "outbox.queued" else None)
+    gauges = GaugeRefresher(rt, rt.telemetry).start()
     leadership = Leadership(rt).start() if settings.run_scheduler else None
+    # Runs after uvicorn has drained in-flight requests: last, release the scheduler lock.
+    ctx.call_on_close(gauges.stop)
     ctx.call_on_close(worker.stop)
     if leadership is not None:
         ctx.call_on_close(leadership.stop)
+    server_options = dict(host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=25)
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -232,11 +246,11 @@ def serve(ctx: click.Context, socket_mode: bool) -> None:
         handler.connect()  # Slack over a WebSocket; HTTP still serves health and the ingest API
         click.echo("dora-bot: connected to Slack over Socket Mode")
         try:
-            uvicorn.run(create_asgi_app(rt, None), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+            uvicorn.run(create_asgi_app(rt, None), **server_options)
         finally:
             handler.close()
         return
-    uvicorn.run(create_asgi_app(rt, bolt), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(create_asgi_app(rt, bolt), **server_options)
 
 
 # --- shell ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -35,6 +35,7 @@ class Runtime:
     # Called as notifier(event, object_id) after a change made outside Slack (API, webhooks), e.g.
     # ("incident.declared", 7); the Slack adapter subscribes to post and refresh cards.
     notifiers: list[Callable[[str, int], None]] = field(default_factory=list)
+    telemetry: Any = None  # bot.telemetry.Telemetry when serving
 
     def now(self) -> datetime:
         return self.clock()

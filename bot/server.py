@@ -1,4 +1,4 @@
-"""The HTTP server: Slack's endpoint, health, the ingest API and webhooks, on one ASGI app.
+"""The HTTP server: Slack's endpoint, the ingest API and webhooks, health, readiness and metrics.
 
 Bolt's ``App.dispatch`` is synchronous; it runs in Starlette's thread pool so that one slow
 request never blocks the event loop. Bolt answers as soon as a listener calls ``ack()`` and keeps
@@ -7,22 +7,129 @@ running the listener in its own worker thread, so Slack always gets its response
 
 from __future__ import annotations
 
+import time
+import uuid
+
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
+from bot.logs import request_id
 from bot.runtime import Runtime
 
 MAX_SLACK_BODY = 1_000_000
+READY_CACHE_SECONDS = 10
+SLACK_TOKEN_CACHE_SECONDS = 300
 
 
-def create_asgi_app(rt: Runtime, bolt: App | None) -> Starlette:
-    """Slack's endpoint (when a Bolt app is given), health, the ingest API and webhooks."""
+class Readiness:
+    """Database reachable, schema current, Slack token accepted; cached so probes stay cheap."""
+
+    def __init__(self, rt: Runtime, slack_client=None):
+        self.rt = rt
+        self.slack_client = slack_client
+        self._db: tuple[float, dict] | None = None
+        self._slack: tuple[float, str] | None = None
+
+    def database(self) -> dict:
+        now = time.monotonic()
+        if self._db and now - self._db[0] < READY_CACHE_SECONDS and all(v == "ok" for v in self._db[1].values()):
+            return self._db[1]
+        from bot.store.db import schema_status
+
+        checks = {}
+        try:
+            with self.rt.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            current, rev, head = schema_status(self.rt.engine)
+            checks["schema"] = "ok" if current else f"at {rev}, needs {head}: run dora-bot db upgrade"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {exc.__class__.__name__}"
+        self._db = (now, checks)
+        return checks
+
+    def slack(self) -> str:
+        if self.slack_client is None:
+            return "not used"
+        now = time.monotonic()
+        if self._slack and now - self._slack[0] < SLACK_TOKEN_CACHE_SECONDS:
+            return self._slack[1]
+        try:
+            self.slack_client.auth_test()
+            result = "ok"
+        except Exception as exc:
+            error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
+            result = f"token not accepted: {error}" if error else f"unreachable: {exc.__class__.__name__}"
+        # A token Slack rejected is re-checked at the next probe; a good answer is cached.
+        self._slack = (now, result) if result == "ok" else None
+        return result
+
+    def check(self) -> tuple[bool, dict]:
+        checks = dict(self.database())
+        checks["slack"] = self.slack()
+        ready = all(v in ("ok", "not used") for v in checks.values())
+        return ready, checks
+
+
+def _route_label(app: Starlette, scope) -> str:
+    for route in app.routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return route.path
+    return "other"
+
+
+class RequestMiddleware:
+    """Request ids (``X-Request-Id`` in and out, in every log line) and per-route HTTP metrics."""
+
+    def __init__(self, app, telemetry):
+        self.app = app
+        self.telemetry = telemetry
+        self.router_app: Starlette | None = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")[:64]
+        rid = incoming if incoming and incoming.replace("-", "").isalnum() else uuid.uuid4().hex[:16]
+        token = request_id.set(rid)
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)
+            if self.telemetry is not None and self.router_app is not None:
+                route = _route_label(self.router_app, scope)
+                self.telemetry.http_requests.labels(route, scope["method"], str(status["code"])).inc()
+                self.telemetry.http_latency.labels(route).observe(time.perf_counter() - started)
+
+
+def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | None = None):
+    """Slack's endpoint (when a Bolt app is given), ingest, webhooks, /healthz, /readyz, /metrics."""
     from bot.ingest import api, webhooks
+
+    if readiness is None:
+        probe_client = None
+        if bolt is not None or rt.settings.slack_bot_token:
+            from slack_sdk import WebClient
+
+            # No retries and a short timeout: a probe must answer quickly.
+            probe_client = WebClient(token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url, timeout=3)
+        readiness = Readiness(rt, probe_client)
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
@@ -34,7 +141,27 @@ def create_asgi_app(rt: Runtime, bolt: App | None) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes = [Route("/healthz", healthz, methods=["GET"]), *api.routes(rt), *webhooks.routes(rt)]
+    async def readyz(_: Request) -> Response:
+        ready, checks = await run_in_threadpool(readiness.check)
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+    async def metrics(_: Request) -> Response:
+        if rt.telemetry is None:
+            return Response("metrics are not enabled in this process\n", status_code=404, media_type="text/plain")
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(rt.telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *api.routes(rt),
+        *webhooks.routes(rt),
+    ]
     if bolt is not None:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    wrapped = RequestMiddleware(app, rt.telemetry)
+    wrapped.router_app = app
+    return wrapped

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -91,6 +92,13 @@ class Leadership:
 
     def _become_leader(self) -> None:
         self.scheduler = build_scheduler(self.rt)
+        telemetry = self.rt.telemetry
+        if telemetry is not None:
+            def count(event):
+                telemetry.job_runs.labels(event.job_id, "error" if event.exception else "ok").inc()
+
+            self.scheduler.add_listener(count, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+            telemetry.scheduler_leader.set(1)
         self.scheduler.start()
         self.is_leader = True
         log.info("this process runs the scheduler")
@@ -100,6 +108,8 @@ class Leadership:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
         self.is_leader = False
+        if self.rt.telemetry is not None:
+            self.rt.telemetry.scheduler_leader.set(0)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -25,7 +25,7 @@ def create_app(
     """
     settings = rt.settings
     app = App(
-        client=client or make_web_client(settings),
+        client=client or make_web_client(settings, telemetry=rt.telemetry),
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=verify_requests,
         token_verification_enabled=False,  # no auth.test at start-up: readiness checks the token instead

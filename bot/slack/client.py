@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
 from bot.config import Settings
@@ -17,10 +18,34 @@ def retry_handlers(max_retries: int = 4) -> list:
     ]
 
 
-def make_web_client(settings: Settings, *, token: str | None = None, timeout: int = 10) -> WebClient:
-    return WebClient(
+class InstrumentedWebClient(WebClient):
+    """Counts every Web API call by method and outcome for Prometheus."""
+
+    telemetry = None
+
+    def api_call(self, api_method: str, *args, **kwargs):
+        try:
+            response = super().api_call(api_method, *args, **kwargs)
+        except SlackApiError as exc:
+            self._count(api_method, exc.response.get("error") or f"http_{exc.response.status_code}")
+            raise
+        except Exception:
+            self._count(api_method, "connection_error")
+            raise
+        self._count(api_method, "ok")
+        return response
+
+    def _count(self, method: str, outcome: str) -> None:
+        if self.telemetry is not None:
+            self.telemetry.slack_calls.labels(method, outcome).inc()
+
+
+def make_web_client(settings: Settings, *, token: str | None = None, timeout: int = 10, telemetry=None) -> WebClient:
+    client = InstrumentedWebClient(
         token=token or settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=timeout,
         retry_handlers=retry_handlers(),
     )
+    client.telemetry = telemetry
+    return client

@@ -1,0 +1,107 @@
+"""Prometheus metrics: HTTP, Slack API calls, outbox, jobs, and the four keys per service.
+
+One ``Telemetry`` per process with its own registry (tests build their own). The four-key gauges
+(30-day window) are recomputed by a background thread, never on a scrape or a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlmodel import select
+
+log = logging.getLogger(__name__)
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.http_requests = Counter("dora_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=r)
+        self.http_latency = Histogram(
+            "dora_http_request_duration_seconds", "HTTP request latency", ["route"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.slack_calls = Counter("dora_slack_api_calls_total", "Slack Web API calls", ["method", "outcome"], registry=r)
+        self.outbox_depth = Gauge("dora_outbox_depth", "Slack messages waiting in the outbox", registry=r)
+        self.outbox_age = Gauge("dora_outbox_oldest_age_seconds", "Age of the oldest waiting outbox message", registry=r)
+        self.job_runs = Counter("dora_job_runs_total", "Scheduler job runs", ["job", "outcome"], registry=r)
+        self.scheduler_leader = Gauge("dora_scheduler_leader", "1 when this process runs the scheduler", registry=r)
+        labels = ["service"]
+        self.df = Gauge("dora_deployment_frequency_per_day", "Production deploys per day, last 30 days", labels, registry=r)
+        self.lt = Gauge("dora_lead_time_seconds", "Median lead time for changes, last 30 days", labels, registry=r)
+        self.cfr = Gauge("dora_change_failure_rate", "Change failure rate (0-1), last 30 days", labels, registry=r)
+        self.ttr = Gauge("dora_time_to_restore_seconds", "Median time to restore, last 30 days", labels, registry=r)
+        self.gauges_updated = Gauge("dora_metrics_computed_timestamp_seconds", "When the four-key gauges were last computed", registry=r)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def update_outbox(self, engine, now: datetime) -> None:
+        from bot.services.outbox import depth
+
+        n, oldest = depth(engine)
+        self.outbox_depth.set(n)
+        self.outbox_age.set((now - oldest).total_seconds() if oldest else 0)
+
+    def update_four_keys(self, rt) -> None:
+        """Recompute the per-service gauges (and ``service="all"``) from the metrics engine."""
+        from bot.services.metrics import build_metrics
+        from bot.store.db import session_scope
+        from bot.store.models import Service
+
+        now = rt.now()
+        settings = rt.settings
+        with session_scope(rt.engine, write=False) as session:
+            names = list(session.exec(select(Service.name)).all())
+            for name in [None, *names]:
+                report = build_metrics(
+                    session, service=name, days=30, end=now, timezone_name=settings.timezone_name,
+                    production_environments=settings.production_environments,
+                )
+                label = name or "all"
+                self.df.labels(label).set(report["deployment_frequency"]["per_day"])
+                for gauge, value in (
+                    (self.lt, report["lead_time"]["median_seconds"]),
+                    (self.cfr, report["change_failure_rate"]["rate"]),
+                    (self.ttr, report["time_to_restore"]["median_seconds"]),
+                ):
+                    if value is None:
+                        try:
+                            gauge.remove(label)  # no data: no sample, rather than a misleading 0
+                        except KeyError:
+                            pass
+                    else:
+                        gauge.labels(label).set(value)
+        self.gauges_updated.set(now.timestamp())
+
+
+class GaugeRefresher:
+    """Recomputes the four-key and outbox gauges every ``interval`` seconds in the background."""
+
+    def __init__(self, rt, telemetry: Telemetry, *, interval: float = 60.0):
+        self.rt, self.telemetry, self.interval = rt, telemetry, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-gauges", daemon=True)
+
+    def start(self) -> "GaugeRefresher":
+        self._thread.start()
+        return self
+
+    def refresh(self) -> None:
+        self.telemetry.update_outbox(self.rt.engine, self.rt.now())
+        self.telemetry.update_four_keys(self.rt)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("could not refresh the metrics gauges")
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
