@@ -1,0 +1,70 @@
+"""Incident reminders: due times, once each, snooze, and none after resolve."""
+
+from datetime import datetime, timedelta, timezone
+
+from bot.core.inputs import IncidentInput
+from bot.services import reminders
+from bot.services.incidents import acknowledge_incident, declare_incident, post_update, resolve_incident
+from bot.store.db import session_scope
+from bot.store.models import OutboxMessage
+from sqlmodel import select
+
+UTC = timezone.utc
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+ACK, UPDATE = timedelta(minutes=15), timedelta(hours=1)
+
+
+def declare(engine, at=T0) -> int:
+    with session_scope(engine) as s:
+        return declare_incident(s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="5xx"), now=at, source="slack", actor="U1").incident.id
+
+
+def due(engine, now):
+    with session_scope(engine) as s:
+        return [(i.id, kind, at) for i, kind, at in reminders.due_reminders(s, now=now, ack_after=ACK, update_every=UPDATE)]
+
+
+def send(engine, now) -> int:
+    sent = 0
+    with session_scope(engine) as s:
+        for incident, kind, at in reminders.due_reminders(s, now=now, ack_after=ACK, update_every=UPDATE):
+            sent += reminders.record_reminder(s, incident, kind, at, now=now)
+    return sent
+
+
+def test_ack_reminder_after_the_configured_wait_and_only_once(engine):
+    inc = declare(engine)
+    assert due(engine, T0 + timedelta(minutes=14)) == []
+    assert due(engine, T0 + timedelta(minutes=15)) == [(inc, "ack", T0 + ACK)]
+    assert send(engine, T0 + timedelta(minutes=15)) == 1
+    assert send(engine, T0 + timedelta(minutes=16)) == 0  # the same reminder is never sent twice
+    with session_scope(engine) as s:
+        assert [m.kind for m in s.exec(select(OutboxMessage)).all()] == ["reminder.post"]
+
+
+def test_update_reminders_repeat_after_last_activity_until_resolved(engine):
+    inc = declare(engine)
+    with session_scope(engine) as s:
+        acknowledge_incident(s, ref=f"INC-{inc}", now=T0 + timedelta(minutes=5), actor="U2")
+    assert due(engine, T0 + timedelta(minutes=64)) == []
+    assert due(engine, T0 + timedelta(minutes=65)) == [(inc, "update", T0 + timedelta(minutes=65))]
+    assert send(engine, T0 + timedelta(minutes=65)) == 1
+    # The next one is an hour after the previous reminder ...
+    assert due(engine, T0 + timedelta(minutes=124)) == []
+    # ... and an update resets the clock.
+    with session_scope(engine) as s:
+        post_update(s, ref=f"INC-{inc}", text="rolling back", now=T0 + timedelta(minutes=100), actor="U2")
+    assert due(engine, T0 + timedelta(minutes=125)) == []
+    assert due(engine, T0 + timedelta(minutes=160)) == [(inc, "update", T0 + timedelta(minutes=160))]
+    with session_scope(engine) as s:
+        resolve_incident(s, ref=f"INC-{inc}", now=T0 + timedelta(minutes=150), actor="U2")
+    assert due(engine, T0 + timedelta(hours=10)) == []
+
+
+def test_snooze_pushes_the_next_reminder_out(engine):
+    inc = declare(engine)
+    assert send(engine, T0 + ACK) == 1
+    with session_scope(engine) as s:
+        reminders.snooze(s, ref=f"INC-{inc}", minutes=60, now=T0 + ACK, actor="U3")
+    assert due(engine, T0 + ACK + timedelta(minutes=59)) == []
+    assert due(engine, T0 + ACK + timedelta(minutes=60)) == [(inc, "ack", T0 + ACK + timedelta(minutes=60))]
