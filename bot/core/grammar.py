@@ -8,7 +8,7 @@ Pure parsing, no I/O: times stay as text here and are resolved by the listener w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.core.errors import DoraError
 

@@ -7,7 +7,7 @@ API) and return normalized dataclasses, or raise one ``ValidationError`` listing
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 

@@ -11,7 +11,7 @@ import base64
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.core.metrics import Window

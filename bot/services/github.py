@@ -49,16 +49,17 @@ def record_push(session: Session, *, payload: dict, now: datetime) -> int | None
     commits = payload.get("commits") or []
     if not isinstance(commits, list):
         raise ValidationError("commits must be a list", field="commits")
-    shas = [normalize_sha(c.get("id")) for c in commits[:MAX_PUSH_COMMITS] if isinstance(c, dict)]
+    entries = [c for c in commits[:MAX_PUSH_COMMITS] if isinstance(c, dict)]
+    shas = [normalize_sha(c.get("id")) for c in entries]
     known = set(
         session.exec(select(PendingCommit.sha).where(PendingCommit.service_id == service.id, col(PendingCommit.sha).in_(shas))).all()
     ) if shas else set()
     added = 0
-    for c, sha in zip((c for c in commits[:MAX_PUSH_COMMITS] if isinstance(c, dict)), shas):
+    for entry, sha in zip(entries, shas, strict=True):
         if sha in known:
             continue
         known.add(sha)
-        ts = parse_instant(c["timestamp"]) if isinstance(c.get("timestamp"), str) else None
+        ts = parse_instant(entry["timestamp"]) if isinstance(entry.get("timestamp"), str) else None
         session.add(PendingCommit(service_id=service.id, push_id=push.id, sha=sha, committed_at=ts, pushed_at=pushed_at))
         added += 1
     session.flush()

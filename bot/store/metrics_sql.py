@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Sequence
 
-from sqlalchemy import Connection, Integer, and_, column, exists, false, func, literal, or_, select, true, values
+from sqlalchemy import Connection, Integer, and_, column, exists, func, or_, select, values
 
 from bot.core.metrics import Aggregates, Distribution, Window, percentile_positions
 from bot.store.models import Deploy, Incident, LeadSample, Service
