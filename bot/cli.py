@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -32,12 +33,19 @@ class _Group(click.Group):
     """Turns the project's typed errors into one clear line and a non-zero exit."""
 
     def invoke(self, ctx):
+        from sqlalchemy.exc import OperationalError
+
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
             _fail(f"configuration error: {exc.message}", 2)
         except DoraError as exc:
             _fail(exc.message)
+        except OperationalError as exc:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            where = database_label(settings.database_url) if settings else "the database"
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
+            _fail(f"cannot use the database at {where} (DATABASE_URL): {reason}", 3)
 
 
 @click.group(cls=_Group)
@@ -239,6 +247,9 @@ def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
     if leadership is not None:
         ctx.call_on_close(leadership.stop)
     server_options = dict(host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=25)
+    # uvicorn drains on SIGTERM, then restores this handler and re-raises the signal: exiting
+    # through SystemExit lets the shutdown steps above run (outbox batch, scheduler lock).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

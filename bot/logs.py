@@ -51,7 +51,8 @@ class RedactingFilter(logging.Filter):
         record.args = ()
         if record.exc_text:
             record.exc_text = redact(record.exc_text, self.secrets)
-        record.request_id = request_id.get()
+        rid = request_id.get()
+        record.request_id = redact(rid, self.secrets) if rid else rid
         return True
 
 

@@ -48,7 +48,7 @@ class Readiness:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
             current, rev, head = schema_status(self.rt.engine)
-            checks["schema"] = "ok" if current else f"at {rev}, needs {head}: run dora-bot db upgrade"
+            checks["schema"] = "ok" if current else f"at {rev or 'no revision (empty)'}, needs {head}: run dora-bot db upgrade"
         except Exception as exc:
             checks["database"] = f"unreachable: {exc.__class__.__name__}"
         self._db = (now, checks)
@@ -128,13 +128,18 @@ def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | Non
             from slack_sdk import WebClient
 
             # No retries and a short timeout: a probe must answer quickly.
-            probe_client = WebClient(token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url, timeout=3)
+            probe_client = WebClient(
+                token=rt.settings.slack_bot_token, base_url=rt.settings.slack_api_url, timeout=3, retry_handlers=[]
+            )
         readiness = Readiness(rt, probe_client)
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_SLACK_BODY:
             return Response("request body too large", status_code=413)
+        if not request.headers.get("x-slack-request-timestamp", "").isdigit():
+            # Bolt would raise on a timestamp that is not a whole number: it is simply unsigned.
+            return JSONResponse({"error": "invalid request"}, status_code=401)
         bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
         return to_starlette_response(bolt_response)
 

@@ -82,3 +82,7 @@ def sqlite_engine(tmp_path, sqlite_template):
     eng = make_engine(f"sqlite:///{path}")
     yield eng
     eng.dispose()
+
+
+# The fake Slack Web API (tests/fake_slack.py): ``fake_slack`` for any test that talks to Slack.
+from tests.fake_slack import fake_slack, fake_slack_server  # noqa: E402,F401

@@ -63,6 +63,29 @@ def unescape(token: str) -> str:
     return token.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+_TEXT_LINK_RE = re.compile(r"<(https?://[^|>]+)(?:\|[^>]*)?>")
+_TEXT_CHANNEL_RE = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>")
+_TEXT_USER_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+_TOKEN_RE = re.compile(r"(?:[^\s<]|<[^>]*>)+")
+
+
+def unescape_text(text: str) -> str:
+    """Free text as the person typed it: links as URLs, no HTML entities, mentions as ``<@U123>``.
+
+    Every way in (slash command, modal, API) then stores the same characters for the same text;
+    mentions stay Slack tokens so cards can still show them as mentions.
+    """
+    text = _TEXT_LINK_RE.sub(r"\1", text)
+    text = _TEXT_CHANNEL_RE.sub(lambda m: f"<#{m.group(1)}>", text)
+    text = _TEXT_USER_RE.sub(lambda m: f"<@{m.group(1)}>", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def tokens(text: str) -> list[str]:
+    """Whitespace-separated words, keeping Slack's ``<...|label with spaces>`` in one piece."""
+    return _TOKEN_RE.findall(text)
+
+
 @dataclass(frozen=True)
 class ChannelRef:
     """A channel as typed: an id from ``<#C123|name>``, or a ``#name`` to look up."""
@@ -85,12 +108,15 @@ def parse_channel(token: str, *, command: str) -> ChannelRef:
 def _split(text: str, *, command: str, options: set[str], stop_after: int | None = None) -> tuple[list[str], dict[str, str]]:
     """Positional words and known ``key=value`` options.
 
-    With ``stop_after``, once that many positional words are taken every later word is free text
-    (options are still recognized when they come before the free text ends).
+    With ``stop_after``, the words after that many positional ones are free text (a note, a
+    title). A ``word=value`` that is not a known option is refused while the positional words are
+    being read and as the first word after them (``/deploy checkout 1.2 enviroment=staging`` is a
+    typo, not a note); inside free text it is just text.
     """
     words: list[str] = []
     opts: dict[str, str] = {}
-    for raw in text.split():
+    free_text_started = False
+    for raw in tokens(text):
         m = _OPTION_RE.match(raw)
         if m and m.group(1) in options:
             key, value = m.group(1), unescape(m.group(2))
@@ -99,9 +125,13 @@ def _split(text: str, *, command: str, options: set[str], stop_after: int | None
             if key in opts:
                 raise UsageError(f"`{key}=` is given twice", command=command)
             opts[key] = value
-        elif m and stop_after is None and m.group(1).isalpha() and not raw.startswith("<"):
+            continue
+        if m and not free_text_started and not raw.startswith("<") and re.match(r"^[a-z_]+$", m.group(1)):
             known = ", ".join(f"{o}=" for o in sorted(options)) or "none"
             raise UsageError(f"unknown option `{m.group(1)}=` (known: {known})", command=command)
+        if stop_after is not None and len(words) >= stop_after:
+            free_text_started = True
+            words.append(unescape_text(raw))
         else:
             words.append(unescape(raw))
     return words, opts
@@ -179,7 +209,7 @@ def parse_deploy_command(text: str):
         args = rest.split(maxsplit=1)
         if not args:
             raise UsageError("`/deploy fail` needs a deploy, like `/deploy fail D-12 broke checkout`", command=cmd)
-        return DeployFail(ref=_deploy_ref(args[0], command=cmd), reason=args[1].strip() if len(args) > 1 else None)
+        return DeployFail(ref=_deploy_ref(args[0], command=cmd), reason=unescape_text(args[1].strip()) if len(args) > 1 else None)
     if head == "rollback":
         args, opts = _split(rest, command=cmd, options={"to"})
         if len(args) != 1:
@@ -269,7 +299,7 @@ def parse_incident_command(text: str):
         if not args:
             raise UsageError(f"`/incident {head}` needs an incident, like `/incident {head} INC-7`", command=cmd)
         ref = _incident_ref(args[0], command=cmd)
-        extra = args[1].strip() if len(args) > 1 else None
+        extra = unescape_text(args[1].strip()) if len(args) > 1 else None
         if verb == "show" and extra:
             raise UsageError("`/incident show` takes one incident", command=cmd)
         if verb == "ack" and extra:

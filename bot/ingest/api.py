@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.core.errors import DoraError, ValidationError
-from bot.core.inputs import normalize_environment, normalize_service, parse_deploy, parse_incident
+from bot.core.inputs import FUTURE_TOLERANCE, normalize_environment, normalize_service, parse_deploy, parse_incident
 from bot.core.timeutil import parse_instant
 from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer
 from bot.ingest.openapi import openapi_document
@@ -56,9 +56,12 @@ def _instant_or_now(value: Any, name: str, now: datetime) -> datetime:
     if not isinstance(value, str):
         raise ValidationError("must be an ISO-8601 time or \"now\"", field=name)
     try:
-        return parse_instant(value)
+        at = parse_instant(value)
     except ValidationError as exc:
         raise ValidationError(exc.message, field=name) from None
+    if at > now + FUTURE_TOLERANCE:
+        raise ValidationError("is in the future", field=name)
+    return at
 
 
 def _cursor(value: str | None) -> int | None:

@@ -42,11 +42,11 @@ def routes(rt: Runtime) -> list[Route]:
             return JSONResponse({"status": "duplicate", "delivery": delivery_id, "previous": previous})
         try:
             result = apply()
-        except DoraError as exc:
+        except (DoraError, HTTPProblem) as exc:
             finish_delivery(rt.engine, row_id, status="failed", error=exc.message)
             raise
-        except HTTPProblem as exc:
-            finish_delivery(rt.engine, row_id, status="failed", error=exc.message)
+        except Exception as exc:  # kept for replay; the caller answers 500
+            finish_delivery(rt.engine, row_id, status="failed", error=f"{exc.__class__.__name__}: {exc}")
             raise
         finish_delivery(rt.engine, row_id, status="processed" if result is not None else "ignored")
         return JSONResponse({"status": "processed" if result is not None else "ignored", "delivery": delivery_id, **(result or {})}, status_code=200 if result is not None else 202)
@@ -89,11 +89,10 @@ def routes(rt: Runtime) -> list[Route]:
         try:
             require_bearer(request, settings.ingest_tokens)
             body = await read_body(request)
-            payload = parse_json(body)
-            alerts = alertmanager.validate(payload)
             delivery = hashlib.sha256(body).hexdigest()  # Alertmanager sends no id: an identical body is a repeat
 
             def apply():
+                alerts = alertmanager.validate(parse_json(body))
                 with session_scope(rt.engine) as session:
                     outcome = alertmanager.apply_alerts(session, alerts=alerts, now=rt.now())
                 for incident_id in outcome.declared:
@@ -103,7 +102,7 @@ def routes(rt: Runtime) -> list[Route]:
                         rt.publish("incident.changed", incident_id)
                 return {"declared": [f"INC-{i}" for i in outcome.declared], "resolved": [f"INC-{i}" for i in outcome.resolved], "unchanged": outcome.unchanged}
 
-            return await run_in_threadpool(process, "alertmanager", delivery, str(payload.get("status")), body, apply)
+            return await run_in_threadpool(process, "alertmanager", delivery, "alerts", body, apply)
         except HTTPProblem as exc:
             return problem_response(exc)
         except DoraError as exc:

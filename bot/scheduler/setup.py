@@ -104,7 +104,7 @@ class Leadership:
         log.info("this process runs the scheduler")
 
     def _step_down(self) -> None:
-        if self.scheduler is not None:
+        if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
         self.is_leader = False
@@ -113,12 +113,26 @@ class Leadership:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self.is_leader:
-                if self._try_lock():
-                    self._become_leader()
-            elif not self._still_holding():
+            try:
+                if not self.is_leader:
+                    if self._try_lock():
+                        self._become_leader()
+                elif not self._still_holding():
+                    self._step_down()
+            except Exception:
+                # e.g. the job store's table could not be created: give the lock back and try
+                # again at the next poll rather than leave the cluster without a scheduler.
+                log.exception("could not start the scheduler; retrying in %ss", self.poll)
                 self._step_down()
+                self._release_lock()
             self._stop.wait(self.poll)
+
+    def _release_lock(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+            except Exception:
+                self._drop_connection()
 
     def stop(self) -> None:
         """Stop scheduling and release the lock (graceful shutdown)."""
@@ -127,10 +141,6 @@ class Leadership:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-            except Exception:
-                pass
-            self._drop_connection()
+        self._release_lock()
+        self._drop_connection()
         self.is_leader = False

@@ -63,6 +63,9 @@ def validate(payload: Any) -> list[dict]:
         if not isinstance(alert, dict) or not isinstance(alert.get("startsAt"), str) or alert.get("status") not in ("firing", "resolved"):
             raise ValidationError(f"alerts[{i}] needs status firing|resolved and startsAt", field=f"alerts[{i}]")
         labels = alert.get("labels") or {}
+        annotations = alert.get("annotations") or {}
+        if not isinstance(labels, dict) or not isinstance(annotations, dict):
+            raise ValidationError(f"alerts[{i}].labels and .annotations must be objects", field=f"alerts[{i}]")
         if not (labels.get("service") or labels.get("job") or labels.get("alertname")):
             raise ValidationError(f"alerts[{i}] has no service, job or alertname label", field=f"alerts[{i}].labels")
         alerts.append(alert)
@@ -79,14 +82,18 @@ def apply_alerts(session: Session, *, alerts: list[dict], now: datetime) -> Aler
                 out.unchanged += 1
                 continue
             outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
-            out.declared.append(outcome.incident.id)
+            if outcome.changed:
+                out.declared.append(outcome.incident.id)
+            else:  # declared at the same moment by an identical notification
+                out.unchanged += 1
             continue
         ends = alert.get("endsAt")
         resolved_at = parse_instant(ends) if isinstance(ends, str) and not ends.startswith("0001-") else now
         if existing is None:
             outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
             existing = outcome.incident
-            out.declared.append(existing.id)
+            if outcome.changed:
+                out.declared.append(existing.id)
         result = resolve_incident(session, ref=f"INC-{existing.id}", now=now, actor="alertmanager", at=max(resolved_at, existing.started_at), note="resolved in Alertmanager")
         if result.changed:
             out.resolved.append(existing.id)

@@ -59,7 +59,10 @@ def record_deploy(
     service = get_or_create_service(session, data.service, now=now)
     target = None
     if data.rollback_of is not None:
-        target = find_deploy(session, data.rollback_of, external_first=True)
+        try:
+            target = find_deploy(session, data.rollback_of, external_first=True)
+        except NotFound:
+            raise ValidationError(f"no deploy with id `{data.rollback_of}` is stored", field="rollback_of") from None
         _check_rollback_target(target, service, data.deployed_at)
     deploy = Deploy(
         external_id=data.external_id,

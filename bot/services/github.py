@@ -27,14 +27,28 @@ from bot.store.models import GithubPush, PendingCommit
 MAX_PUSH_COMMITS = 2048
 
 
+def _object(payload: Any, key: str | None = None) -> dict:
+    """The payload (or one of its members) as an object, or a clear 422 naming it."""
+    value = payload if key is None else (payload.get(key) if isinstance(payload, dict) else None)
+    if value is None and key is not None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{key or 'body'} must be a JSON object", field=key)
+    return value
+
+
 def _repo_name(payload: dict) -> str:
-    repo = payload.get("repository") or {}
-    return normalize_service(repo.get("name"))
+    repo = _object(payload, "repository")
+    try:
+        return normalize_service(repo.get("name"))
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="repository.name") from None
 
 
 def record_push(session: Session, *, payload: dict, now: datetime) -> int | None:
     """Store the commits of a push to the default branch; returns the number recorded (None: ignored)."""
-    repo = payload.get("repository") or {}
+    payload = _object(payload)
+    repo = _object(payload, "repository")
     default = repo.get("default_branch") or repo.get("master_branch") or "main"
     if payload.get("ref") != f"refs/heads/{default}" or payload.get("deleted"):
         return None
@@ -70,8 +84,9 @@ def record_deployment_status(
     session: Session, *, payload: dict, production_environments: Sequence[str], now: datetime
 ) -> DeployOutcome | None:
     """Record the deploy a ``deployment_status`` reports; None for states that are not final."""
-    status = payload.get("deployment_status") or {}
-    deployment = payload.get("deployment") or {}
+    payload = _object(payload)
+    status = _object(payload, "deployment_status")
+    deployment = _object(payload, "deployment")
     state = status.get("state")
     if state not in ("success", "failure", "error"):
         return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.core.errors import StateError, ValidationError
-from bot.core.inputs import IncidentInput
+from bot.core.errors import NotFound, StateError, ValidationError
+from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
 from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
@@ -42,13 +43,16 @@ def _event(session: Session, incident: Incident, *, at: datetime, kind: str, act
     session.add(IncidentEvent(incident_id=incident.id, at=at, kind=kind, actor=actor, text=text))
 
 
-def _cause_for(session: Session, incident_service_id: int, ref: str, *, external_first: bool) -> Deploy:
-    cause = find_deploy(session, ref, external_first=external_first)
+def _cause_for(session: Session, incident_service_id: int, ref: str, *, external_first: bool, field: str = "caused_by") -> Deploy:
+    try:
+        cause = find_deploy(session, ref, external_first=external_first)
+    except NotFound:
+        raise ValidationError(f"{field}: no deploy `{ref}` is stored", field=field) from None
     if cause.service_id != incident_service_id:
         other = session.get(Service, cause.service_id)
         raise ValidationError(
-            f"caused_by: {deploy_ref(cause)} is a deploy of `{other.name}`, not of this incident's service",
-            field="caused_by",
+            f"{field}: {deploy_ref(cause)} is a deploy of `{other.name}`, not of this incident's service",
+            field=field,
         )
     return cause
 
@@ -80,7 +84,7 @@ def declare_incident(
     cause = None
     if data.caused_by is not None:
         cause = _cause_for(session, service.id, data.caused_by, external_first=source != "slack")
-    suspect_deploy = _cause_for(session, service.id, suspect, external_first=False) if suspect else None
+    suspect_deploy = _cause_for(session, service.id, suspect, external_first=False, field="suspect") if suspect else None
     incident = Incident(
         external_id=data.external_id,
         service_id=service.id,
@@ -98,8 +102,16 @@ def declare_incident(
         created_at=now,
     )
     durations(incident, cause)
-    session.add(incident)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(incident)
+            session.flush()
+    except IntegrityError:
+        # The same external id was stored concurrently: this request is a retry of that one.
+        existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
+        if existing is None:
+            raise
+        return IncidentOutcome(existing, changed=False, message=f"{incident_ref(existing)} already exists")
     _event(session, incident, at=now, kind="declared", actor=actor, text=f"{data.severity} {data.title}")
     if cause is not None:
         _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
@@ -112,23 +124,27 @@ def declare_incident(
     return IncidentOutcome(incident, changed=True)
 
 
-def _at(incident: Incident, at: datetime, what: str) -> datetime:
+def _at(incident: Incident, at: datetime, what: str, *, now: datetime) -> datetime:
+    field = f"{what}_at"
     if at < incident.started_at:
         raise ValidationError(
-            f"{incident_ref(incident)} started at {incident.started_at:%Y-%m-%d %H:%M} UTC; it cannot be {what} before that"
+            f"{incident_ref(incident)} started at {incident.started_at:%Y-%m-%d %H:%M} UTC; it cannot be {what} before that",
+            field=field,
         )
+    if at > now + FUTURE_TOLERANCE:
+        raise ValidationError(f"{field} is in the future", field=field)
     return at
 
 
 def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: str | None, at: datetime | None = None, external_first: bool = False) -> IncidentOutcome:
     """Acknowledge an open incident; a second click reports who already did."""
-    incident = find_incident(session, ref, external_first=external_first)
+    incident = find_incident(session, ref, external_first=external_first, for_update=True)
     if incident.resolved_at is not None:
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already resolved.")
     if incident.acknowledged_at is not None:
         who = f" by <@{incident.acknowledged_by}>" if incident.acknowledged_by else ""
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} was already acknowledged{who}.")
-    incident.acknowledged_at = _at(incident, at or now, "acknowledged")
+    incident.acknowledged_at = _at(incident, at or now, "acknowledged", now=now)
     incident.acknowledged_by = actor
     durations(incident, _cause(session, incident))
     session.add(incident)
@@ -141,10 +157,10 @@ def resolve_incident(
     session: Session, *, ref: str, now: datetime, actor: str | None, note: str | None = None, at: datetime | None = None, external_first: bool = False
 ) -> IncidentOutcome:
     """Resolve an incident; its time to restore is fixed now."""
-    incident = find_incident(session, ref, external_first=external_first)
+    incident = find_incident(session, ref, external_first=external_first, for_update=True)
     if incident.resolved_at is not None:
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already resolved.")
-    incident.resolved_at = _at(incident, at or now, "resolved")
+    incident.resolved_at = _at(incident, at or now, "resolved", now=now)
     incident.resolved_by = actor
     incident.resolution_note = note
     durations(incident, _cause(session, incident))
@@ -169,7 +185,7 @@ def post_update(session: Session, *, ref: str, text: str, now: datetime, actor: 
 
 def link_cause(session: Session, *, ref: str, deploy: str, now: datetime, actor: str | None, external_first: bool = False) -> IncidentOutcome:
     """Record which deploy caused the incident; that deploy becomes a change failure."""
-    incident = find_incident(session, ref, external_first=external_first)
+    incident = find_incident(session, ref, external_first=external_first, for_update=True)
     cause = _cause_for(session, incident.service_id, deploy, external_first=external_first)
     if incident.caused_by_id == cause.id:
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already linked to {deploy_ref(cause)}.")
@@ -187,7 +203,7 @@ def roll_back_cause(session: Session, *, ref: str, now: datetime, actor: str | N
     """Roll back the incident's causing (or suspected) deploy and link it as the cause."""
     from bot.services.deploys import record_rollback
 
-    incident = find_incident(session, ref)
+    incident = find_incident(session, ref, for_update=True)
     target_id = incident.caused_by_id or incident.suspect_deploy_id
     if target_id is None:
         raise StateError(

@@ -66,20 +66,31 @@ def find_deploy(session: Session, ref: str, *, external_first: bool = False) -> 
     raise NotFound(f"No deploy `{ref}`.")
 
 
-def find_incident(session: Session, ref: str, *, external_first: bool = False) -> Incident:
-    """An incident by ``INC-7`` / ``7``, or by its external id (PagerDuty, Alertmanager...)."""
+def find_incident(session: Session, ref: str, *, external_first: bool = False, for_update: bool = False) -> Incident:
+    """An incident by ``INC-7`` / ``7``, or by its external id (PagerDuty, Alertmanager...).
+
+    ``for_update`` locks the row until the unit of work ends (PostgreSQL; SQLite writers are
+    serialized anyway), so two clicks on the same button apply the change once.
+    """
     text = str(ref).strip()
+
+    def one(condition):
+        query = select(Incident).where(condition)
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        return session.exec(query).first()
+
     if external_first:
-        found = session.exec(select(Incident).where(Incident.external_id == text)).first()
+        found = one(Incident.external_id == text)
         if found is not None:
             return found
     match = _INCIDENT_REF.match(text)
     if match:
-        found = session.get(Incident, int(match.group(1)))
+        found = one(Incident.id == int(match.group(1)))
         if found is not None:
             return found
     elif not external_first:
-        found = session.exec(select(Incident).where(Incident.external_id == text)).first()
+        found = one(Incident.external_id == text)
         if found is not None:
             return found
         raise ValidationError(f"`{ref}` is not an incident reference; use INC-<number>, like INC-7")

@@ -69,7 +69,7 @@ def record_reminder(session: Session, incident: Incident, kind: str, due_at: dat
 def snooze(session: Session, *, ref: str, minutes: int, now: datetime, actor: str | None) -> Incident:
     if minutes not in SNOOZE_CHOICES and not 1 <= minutes <= 24 * 60:
         raise ValidationError("snooze between 1 minute and 24 hours")
-    incident = find_incident(session, ref)
+    incident = find_incident(session, ref, for_update=True)
     incident.snoozed_until = now + timedelta(minutes=minutes)
     session.add(incident)
     session.add(IncidentEvent(incident_id=incident.id, at=now, kind="snoozed", actor=actor, text=f"reminders snoozed for {minutes}m"))

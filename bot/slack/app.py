@@ -12,6 +12,13 @@ from bot.runtime import Runtime
 from bot.slack.client import make_web_client
 
 
+class _IgnoreTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN by itself and warns that the client we hand it wins; it does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def create_app(
     rt: Runtime,
     *,
@@ -24,13 +31,16 @@ def create_app(
     ``verify_requests=False`` is for the local shell only, where requests never leave the process.
     """
     settings = rt.settings
+    bolt_logger = logging.getLogger("bot.slack.bolt")
+    if not any(isinstance(f, _IgnoreTokenNotice) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_IgnoreTokenNotice())
     app = App(
         client=client or make_web_client(settings, telemetry=rt.telemetry),
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=verify_requests,
         token_verification_enabled=False,  # no auth.test at start-up: readiness checks the token instead
         ignoring_self_events_enabled=False,
-        logger=logging.getLogger("bot.slack.bolt"),
+        logger=bolt_logger,
         **({"listener_executor": listener_executor} if listener_executor is not None else {}),
     )
     from bot.slack.listeners import register_all

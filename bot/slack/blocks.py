@@ -9,6 +9,7 @@ here: at most 50 blocks per message and 100 per view, 3000 characters per sectio
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Sequence
 
@@ -41,6 +42,24 @@ OPTION_TEXT = 75
 SEVERITY_ICON = {"sev1": ":red_circle:", "sev2": ":large_orange_circle:", "sev3": ":large_yellow_circle:", "sev4": ":white_circle:"}
 STATE_ICON = {"open": ":rotating_light:", "acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
 TIER_ICON = {"elite": ":star2:", "high": ":large_green_circle:", "medium": ":large_yellow_circle:", "low": ":red_circle:", None: ":white_circle:"}
+
+
+_MENTION_RE = re.compile(r"(<[@#][UWCGD][A-Z0-9]+>)")
+
+
+def esc(text: str | None) -> str:
+    """Escape ``&``, ``<`` and ``>`` for Slack's mrkdwn, keeping ``<@U123>``/``<#C123>`` mentions.
+
+    Slack reads ``<...>`` as links and mentions, so user text must be sent escaped
+    (https://docs.slack.dev/messaging/formatting-message-text#escaping).
+    """
+    if not text:
+        return ""
+    parts = _MENTION_RE.split(text)
+    return "".join(
+        part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for i, part in enumerate(parts)
+    )
 
 
 def clip(text: str, limit: int) -> str:
@@ -85,14 +104,14 @@ def who(user: str | None) -> str:
 # --- errors and help ----------------------------------------------------------------------
 
 def error_message(message: str, usage: str | None = None) -> tuple[str, list[dict]]:
-    blocks = [md(f":warning: {message}")]
+    blocks = [md(f":warning: {esc(message)}")]
     if usage:
-        blocks.append(context(usage))
-    return f"Problem: {message}", dicts(blocks)
+        blocks.append(context(esc(usage)))
+    return f"Problem: {esc(message)}", dicts(blocks)
 
 
 def help_message(title: str, usage: str) -> tuple[str, list[dict]]:
-    return f"{title}: usage", dicts([md(f"*{title}*"), md(usage)])
+    return f"{title}: usage", dicts([md(f"*{title}*"), md(esc(usage))])
 
 
 # --- deploys ------------------------------------------------------------------------------
@@ -106,29 +125,29 @@ def deploy_card(
 ) -> tuple[str, list[dict]]:
     kind = "Rollback" if deploy.rollback_of_id else "Deploy"
     icon = ":rewind:" if deploy.rollback_of_id else ":rocket:"
-    line = f"{icon} *{kind} {deploy_label(deploy)}*: `{service}` *{deploy.version}* to *{deploy.environment}*"
+    line = f"{icon} *{kind} {deploy_label(deploy)}*: `{service}` *{esc(deploy.version)}* to *{deploy.environment}*"
     if deploy.status != "success":
         line += " (failed)"
     parts = [f"by {who(deploy.created_by)}", ts(deploy.deployed_at)]
     if commits:
         parts.append(f"{commits} commit{'s' if commits != 1 else ''}")
     if rolled_back is not None:
-        parts.append(f"reverts {deploy_label(rolled_back)} ({rolled_back.version})")
+        parts.append(f"reverts {deploy_label(rolled_back)} ({esc(rolled_back.version)})")
     if deploy.url:
         parts.append(f"<{deploy.url}|pipeline>")
     blocks = [md(line)]
     if deploy.note:
-        blocks.append(md(f">{clip(deploy.note, 2000)}"))
+        blocks.append(md(f">{esc(clip(deploy.note, 2000))}"))
     blocks.append(context(" · ".join(parts)))
     for inc in open_incidents[:5]:
-        blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity} {clip(inc.title, 200)}"))
-    text = f"{kind} {deploy_label(deploy)}: {service} {deploy.version} to {deploy.environment}"
+        blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity} {esc(clip(inc.title, 200))}"))
+    text = f"{kind} {deploy_label(deploy)}: {service} {esc(deploy.version)} to {deploy.environment}"
     return text, dicts(blocks)
 
 
 def deploy_list(rows: Sequence[tuple[Deploy, str]]) -> tuple[str, list[dict]]:
     if not rows:
-        return "No deploys recorded yet.", dicts([md("No deploys match. Record one with `/deploy <service> <version>`.")])
+        return "No deploys recorded yet.", dicts([md("No deploys match. Record one with `/deploy &lt;service&gt; &lt;version&gt;`.")])
     lines = []
     for d, service in rows:
         flags = []
@@ -139,7 +158,7 @@ def deploy_list(rows: Sequence[tuple[Deploy, str]]) -> tuple[str, list[dict]]:
         if d.status != "success":
             flags.append("deploy failed")
         suffix = f"  _{', '.join(flags)}_" if flags else ""
-        lines.append(f"*D-{d.id}* `{service}` {clip(d.version, 60)} → {d.environment} · {ts(d.deployed_at)}{suffix}")
+        lines.append(f"*D-{d.id}* `{service}` {esc(clip(d.version, 60))} → {d.environment} · {ts(d.deployed_at)}{suffix}")
     body = "\n".join(lines)
     return f"{len(rows)} recent deploys", dicts([md(clip(body, SECTION_TEXT))])
 
@@ -173,9 +192,9 @@ def incident_card(
     else:
         fields.append(f"*Open for*\n{format_duration((now - incident.started_at).total_seconds())}")
     if cause is not None:
-        fields.append(f"*Caused by*\nD-{cause.id} {clip(cause.version, 40)}")
+        fields.append(f"*Caused by*\nD-{cause.id} {esc(clip(cause.version, 40))}")
     elif suspect is not None:
-        fields.append(f"*Suspected deploy*\nD-{suspect.id} {clip(suspect.version, 40)}")
+        fields.append(f"*Suspected deploy*\nD-{suspect.id} {esc(clip(suspect.version, 40))}")
     section = SectionBlock(fields=[MarkdownTextObject(text=clip(f, 2000)) for f in fields[:10]])
     blocks = [header(title), section]
     facts = [f"Started {ts(incident.started_at)}"]
@@ -184,10 +203,10 @@ def incident_card(
     if incident.resolved_at:
         facts.append(f"resolved by {who(incident.resolved_by)} {ts(incident.resolved_at)}")
     if rolled_back_by is not None:
-        facts.append(f"rolled back by D-{rolled_back_by.id} ({clip(rolled_back_by.version, 40)})")
+        facts.append(f"rolled back by D-{rolled_back_by.id} ({esc(clip(rolled_back_by.version, 40))})")
     blocks.append(context(" · ".join(facts)))
     if incident.resolution_note:
-        blocks.append(md(f"*Resolution:* {clip(incident.resolution_note, 2500)}"))
+        blocks.append(md(f"*Resolution:* {esc(clip(incident.resolution_note, 2500))}"))
     value = str(incident.id)
     if state != "resolved":
         buttons = []
@@ -199,7 +218,7 @@ def incident_card(
             buttons.append(button(f"Roll back D-{target.id}", Action.ROLLBACK, value, style="danger"))
         buttons.append(button("Post update", Action.UPDATE, value))
         blocks.append(ActionsBlock(block_id=Block.ACTIONS, elements=buttons))
-    text = f"{incident_label(incident)} [{incident.severity.upper()}] {service}: {incident.title} ({state})"
+    text = f"{incident_label(incident)} [{incident.severity.upper()}] {service}: {esc(incident.title)} ({state})"
     return text, dicts(blocks)
 
 
@@ -218,7 +237,7 @@ def timeline_line(event: IncidentEvent, *, restore_seconds: float | None = None)
     if event.kind == "resolved" and restore_seconds is not None:
         line += f" after {format_duration(restore_seconds)}"
     if event.text and event.kind != "declared":
-        line += f": {clip(event.text, 2500)}"
+        line += f": {esc(clip(event.text, 2500))}"
     return line
 
 
@@ -226,7 +245,7 @@ def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tup
     if not rows:
         return "No open incidents.", dicts([md(":white_check_mark: No open incidents.")])
     lines = [
-        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {clip(i.title, 120)} · {i.state}, open for {format_duration((now - i.started_at).total_seconds())}"
+        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120))} · {i.state}, open for {format_duration((now - i.started_at).total_seconds())}"
         for i, service in rows
     ]
     return f"{len(rows)} open incident(s)", dicts([md(clip("\n".join(lines), SECTION_TEXT))])
@@ -235,10 +254,21 @@ def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tup
 def incident_detail(incident: Incident, service: str, events: Sequence[IncidentEvent], *, now: datetime, cause: Deploy | None) -> tuple[str, list[dict]]:
     text, blocks = incident_card(incident, service, now=now, cause=cause)
     blocks = [b for b in blocks if b.get("type") != "actions"]
-    lines = [f"{ts(e.at)} {timeline_line(e)}" for e in events[-30:]]
+    # The 30 newest events, oldest first, packed into as many sections as they need.
+    recent = events[-30:]
+    lines = [clip(f"{ts(e.at)} {timeline_line(e)}", SECTION_TEXT) for e in recent]
+    if len(events) > len(recent):
+        hidden = len(events) - len(recent)
+        lines.insert(0, f"_{hidden} earlier event{'s' if hidden != 1 else ''} not shown_")
     if lines:
         blocks.append(DividerBlock().to_dict())
-        blocks.append(md(clip("\n".join(lines), SECTION_TEXT)).to_dict())
+        chunk: list[str] = []
+        for line in lines:
+            if chunk and len("\n".join(chunk)) + 1 + len(line) > SECTION_TEXT:
+                blocks.append(md("\n".join(chunk)).to_dict())
+                chunk = []
+            chunk.append(line)
+        blocks.append(md("\n".join(chunk)).to_dict())
     return text, blocks
 
 
@@ -335,7 +365,7 @@ def update_modal(incident: Incident, service: str) -> dict:
         "submit": {"type": "plain_text", "text": "Post update"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            md(f"*INC-{incident.id}* `{service}` {clip(incident.title, 200)}").to_dict(),
+            md(f"*INC-{incident.id}* `{service}` {esc(clip(incident.title, 200))}").to_dict(),
             InputBlock(
                 block_id=Block.UPDATE_TEXT,
                 label=PlainTextObject(text="Update"),

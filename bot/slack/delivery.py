@@ -164,8 +164,21 @@ class OutboxSender:
         for card in self.cards_of("incident", incident.id):
             self._post(channel=card.channel, thread_ts=card.ts, text=text, blocks=blocks)
 
-    def deliver_due(self, *, key: str | None = None, limit: int = 50) -> int:
-        """Send every due message (of one card, with ``key``); returns how many were sent."""
+    def deliver_due(self, *, key: str | None = None, limit: int = 50, passes: int = 5) -> int:
+        """Send every due message (of one card, with ``key``); returns how many were sent.
+
+        Sending can queue a follow-up (a digest queues its chart) or unblock the next message of
+        a card, so it goes round again while the last pass made progress.
+        """
+        sent = 0
+        for _ in range(passes):
+            made = self._deliver_pass(key=key, limit=limit)
+            sent += made
+            if not made:
+                break
+        return sent
+
+    def _deliver_pass(self, *, key: str | None, limit: int) -> int:
         sent = 0
         for message_id in outbox.due_ids(self.engine, now=self.clock(), key=key, limit=limit):
             message = outbox.claim(self.engine, message_id, now=self.clock())

@@ -2,12 +2,19 @@
 
 Both are maintained by the same few statements whether one deploy arrives from Slack or a million
 lines arrive from ``dora-bot import``.
+
+Bulk rows (the import, a rebuild of the samples) go straight to the database driver as plain
+tuples (``write_rows``): at a million lines SQLAlchemy's per-value processing would cost more than
+the database's own work. Instants are handed over already in the form ``UTCDateTime`` stores them
+(``stored_instant``), so what lands in the tables is exactly what the ORM would have written.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+import zlib
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import Connection, and_, delete, exists, false, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,17 +28,96 @@ incident_t = Incident.__table__
 meta_t = AppMeta.__table__
 
 PRODUCTION_SET_KEY = "lead_samples.production_environments"
+SAMPLE_COLUMNS = ("service_id", "sha", "deploy_id", "deployed_at", "committed_at", "lead_seconds")
+_UTC = timezone.utc
 
 
 def _insert(conn: Connection, table):
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+# --- bulk rows, straight to the driver ----------------------------------------------------
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    """The text ``UTCDateTime`` stores on SQLite: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if value is None:
+        return None
+    if value.tzinfo is not _UTC:
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: instants must be timezone-aware")
+        value = value.astimezone(_UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _pg_instant(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: instants must be timezone-aware")
+    return value
+
+
+def stored_instant(conn: Connection) -> Callable[[datetime | None], object]:
+    """A function turning an aware instant into the value the driver gets for a UTCDateTime column."""
+    return _pg_instant if conn.dialect.name == "postgresql" else _sqlite_instant
+
+
+SMALL_BATCH = 256  # PostgreSQL: fewer rows than this go in one INSERT ... VALUES, not via COPY
+
+
+def write_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple], *, suffix: str = "",
+    returning: str | None = None,
+) -> list[tuple]:
+    """Insert plain tuples (values already in stored form) into ``table``; rows are inserted in order.
+
+    SQLite: one prepared statement run by ``executemany`` (``returning`` is not available there).
+    PostgreSQL: ``COPY``; when a ``suffix`` (``ON CONFLICT ...``) or ``returning`` is given,
+    ``COPY`` into a temporary staging table and one ``INSERT ... SELECT`` from it (a small batch
+    is one multi-row ``INSERT ... VALUES`` instead).
+    """
+    if not rows:
+        return []
+    cols = ", ".join(columns)
+    if conn.dialect.name != "postgresql":
+        if returning:
+            raise ValueError("write_rows: RETURNING is only used on PostgreSQL")
+        marks = ", ".join("?" * len(columns))
+        conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({marks}) {suffix}", rows)
+        return []
+    tail = f" {suffix} RETURNING {returning}" if returning else f" {suffix}"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if not suffix and not returning:
+            _copy(cursor, table, cols, rows)
+            return []
+        if len(rows) < SMALL_BATCH:
+            marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            params = [value for row in rows for value in row]
+            cursor.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([marks] * len(rows))}{tail}", params)
+        else:
+            stage = f"stage_{table}_{zlib.crc32(cols.encode()):08x}"
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
+            )
+            cursor.execute(f"TRUNCATE {stage}")
+            _copy(cursor, stage, cols, rows)
+            cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY ctid{tail}")
+        return cursor.fetchall() if returning else []
+    finally:
+        cursor.close()
+
+
+def _copy(cursor, table: str, cols: str, rows: Iterable[tuple]) -> None:
+    with cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
+
+
 def upsert_lead_samples(conn: Connection, rows: Sequence[dict]) -> None:
     """Write candidate samples; a sample only moves to an earlier first deploy, never later.
 
     Each row: service_id, sha, deploy_id, deployed_at, committed_at, lead_seconds. Rows must come
-    from qualifying deploys only.
+    from qualifying deploys only. (The bulk form for the import is ``upsert_stored_lead_samples``.)
     """
     if not rows:
         return
@@ -54,6 +140,34 @@ def upsert_lead_samples(conn: Connection, rows: Sequence[dict]) -> None:
         where=stmt.excluded.deployed_at < sample_t.c.deployed_at,
     )
     conn.execute(stmt, list(earliest.values()))
+
+
+def upsert_stored_lead_samples(conn: Connection, rows: Sequence[tuple]) -> None:
+    """``upsert_lead_samples`` for tuples in ``SAMPLE_COLUMNS`` order, instants in stored form.
+
+    Stored instants of one dialect order like the instants themselves (SQLite's fixed-width UTC
+    text too), so the earliest candidate per key is picked on them directly.
+    """
+    if not rows:
+        return
+    # One statement may not touch the same key twice (PostgreSQL): keep the earliest per key.
+    earliest: dict[tuple[int, str], tuple] = {}
+    for row in rows:
+        key = (row[0], row[1])
+        best = earliest.get(key)
+        if best is None or (row[3], row[2]) < (best[3], best[2]):
+            earliest[key] = row
+    write_rows(
+        conn,
+        "lead_sample",
+        SAMPLE_COLUMNS,
+        list(earliest.values()),
+        suffix=(
+            "ON CONFLICT (service_id, sha) DO UPDATE SET deploy_id = excluded.deploy_id,"
+            " deployed_at = excluded.deployed_at, committed_at = excluded.committed_at,"
+            " lead_seconds = excluded.lead_seconds WHERE excluded.deployed_at < lead_sample.deployed_at"
+        ),
+    )
 
 
 def lead_sample_row(*, service_id: int, deploy_id: int, deployed_at, sha: str, committed_at) -> dict:
@@ -156,18 +270,20 @@ def rebuild_lead_samples(conn: Connection, environments: Sequence[str], *, batch
         .where(deploy_t.c.status == "success", deploy_t.c.environment.in_(list(environments)))
         .order_by(deploy_t.c.id)
     )
-    pending: list[dict] = []
+    instant = stored_instant(conn)
+    pending: list[tuple] = []
     for row in conn.execute(query.execution_options(yield_per=batch)):
+        s = lead_sample_row(
+            service_id=row.service_id,
+            deploy_id=row.id,
+            deployed_at=row.deployed_at,
+            sha=row.sha,
+            committed_at=row.committed_at,
+        )
         pending.append(
-            lead_sample_row(
-                service_id=row.service_id,
-                deploy_id=row.id,
-                deployed_at=row.deployed_at,
-                sha=row.sha,
-                committed_at=row.committed_at,
-            )
+            (s["service_id"], s["sha"], s["deploy_id"], instant(s["deployed_at"]), instant(s["committed_at"]), s["lead_seconds"])
         )
         if len(pending) >= batch:
-            upsert_lead_samples(conn, pending)
+            upsert_stored_lead_samples(conn, pending)
             pending = []
-    upsert_lead_samples(conn, pending)
+    upsert_stored_lead_samples(conn, pending)

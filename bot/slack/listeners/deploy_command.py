@@ -43,14 +43,14 @@ def handle(rt: Runtime, parsed, *, command: dict, respond, messenger: Messenger)
         with session_scope(rt.engine) as session:
             deploy, changed = mark_change_failure(session, ref=parsed.ref, reason=parsed.reason, actor=user)
         if changed:
-            why = f": {parsed.reason}" if parsed.reason else ""
-            reply(respond, f":boom: <@{user}> marked {parsed.ref} ({deploy.version}) as a change failure{why}", public=True)
+            why = f": {bk.esc(parsed.reason)}" if parsed.reason else ""
+            reply(respond, f":boom: <@{user}> marked {parsed.ref} ({bk.esc(deploy.version)}) as a change failure{why}", public=True)
         else:
             reply(respond, f"{parsed.ref} was already marked as a change failure.")
     elif isinstance(parsed, g.DeployRollback):
         with session_scope(rt.engine) as session:
             outcome = record_rollback(session, service=parsed.service, to_version=parsed.to, now=now, actor=user)
-        reply(respond, f":rewind: Recorded rollback {outcome.ref}: `{outcome.service.name}` back to {outcome.deploy.version} (reverts D-{outcome.deploy.rollback_of_id}).")
+        reply(respond, f":rewind: Recorded rollback {outcome.ref}: `{outcome.service.name}` back to {bk.esc(outcome.deploy.version)} (reverts D-{outcome.deploy.rollback_of_id}).")
         messenger.post_deploy_card(outcome.deploy.id, channel)
     elif isinstance(parsed, g.DeployRecord):
         commits = []
@@ -67,8 +67,8 @@ def handle(rt: Runtime, parsed, *, command: dict, respond, messenger: Messenger)
         )
         with session_scope(rt.engine) as session:
             outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now, source="slack", actor=user)
-        text = f":rocket: Recorded {outcome.ref}: `{outcome.service.name}` {outcome.deploy.version} to {outcome.deploy.environment}."
+        text = f":rocket: Recorded {outcome.ref}: `{outcome.service.name}` {bk.esc(outcome.deploy.version)} to {outcome.deploy.environment}."
         for inc in outcome.open_incidents[:3]:
-            text += f"\n:warning: `{outcome.service.name}` has an open incident, INC-{inc.id} ({inc.severity}): {inc.title}"
+            text += f"\n:warning: `{outcome.service.name}` has an open incident, INC-{inc.id} ({inc.severity}): {bk.esc(inc.title)}"
         reply(respond, text)
         messenger.post_deploy_card(outcome.deploy.id, channel)

@@ -133,7 +133,7 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
     if parsed.key == "df":
         head = f"*Deployment frequency* for {scope}, last {parsed.days} days: {m['deploys']} successful deploys to {', '.join(envs)}"
         for d, name in explain.counted_deploys(session, window=window, environments=envs, service_id=service_id):
-            lines.append(f"D-{d.id} `{name}` {bk.clip(d.version, 50)} · {bk.ts(d.deployed_at)}")
+            lines.append(f"D-{d.id} `{name}` {bk.esc(bk.clip(d.version, 50))} · {bk.ts(d.deployed_at)}")
         note = "Counted: status success, production environment, deployed in the window. Rollbacks and redeploys count."
     elif parsed.key == "lt":
         head = f"*Lead time* for {scope}: {m['samples']} commits first deployed to production in the window"
@@ -147,13 +147,13 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
         for d, name, incidents, rollbacks in explain.failed_deploys(session, window=window, environments=envs, service_id=service_id):
             why = [f"caused INC-{i}" for i in incidents] + [f"rolled back by D-{r}" for r in rollbacks]
             if d.marked_failed:
-                why.append("marked failed" + (f": {bk.clip(d.failure_reason, 80)}" if d.failure_reason else ""))
-            lines.append(f"D-{d.id} `{name}` {bk.clip(d.version, 40)}: {', '.join(why)}")
+                why.append("marked failed" + (f": {bk.esc(bk.clip(d.failure_reason, 80))}" if d.failure_reason else ""))
+            lines.append(f"D-{d.id} `{name}` {bk.esc(bk.clip(d.version, 40))}: {', '.join(why)}")
         note = f"{m['unlinked_incidents']} incident(s) in the window had no known cause and are not counted."
     else:
         head = f"*Time to restore* for {scope}: {m['incidents']} production incidents resolved in the window"
         for i, name in explain.resolved_incidents(session, window=window, environments=envs, service_id=service_id):
-            lines.append(f"INC-{i.id} `{name}` {bk.clip(i.title, 60)}: {format_duration(i.restore_seconds)}")
+            lines.append(f"INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 60))}: {format_duration(i.restore_seconds)}")
         note = f"Open incidents are not measured ({m['open_incidents']} open now); longest first."
     if not lines:
         lines.append("_nothing counted in this window_")

@@ -1,0 +1,114 @@
+"""The served Slack app: real uvicorn + the real Bolt app + the fake Slack Web API.
+
+``slack_app`` runs on the ``engine`` fixture (SQLite, and PostgreSQL with ``TEST_DATABASE_URL``);
+``make_slack_app(**settings)`` builds one with other settings (admins, alert channel...).
+After each test, the fake must not have seen a Block Kit violation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.server import create_asgi_app
+from bot.slack.app import create_app
+from tests.conftest import NOW, PRODUCTION
+from tests.slack.harness import (
+    SIGNING_SECRET,
+    Clock,
+    LiveServer,
+    SlackApp,
+    SlackDriver,
+    SwitchApp,
+    TrackingExecutor,
+)
+
+ALERTS = "C0ALERTS"
+
+
+@pytest.fixture(scope="session")
+def shared_server():
+    """One real uvicorn server for the session; each test installs its own app behind it."""
+    switch = SwitchApp()
+    server = LiveServer(switch).start()
+    server.switch = switch
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_slack_app(engine, fake_slack, shared_server):
+    apps: list[SlackApp] = []
+    own_servers: list[LiveServer] = []
+
+    def make(**overrides) -> SlackApp:
+        settings = Settings(
+            database_url=engine.url.render_as_string(hide_password=False),
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=fake_slack.api_url,
+            alert_channel=ALERTS,
+            production_environments=PRODUCTION,
+            run_scheduler=False,
+        )
+        settings = replace(settings, **overrides)
+        clock = Clock(NOW)
+        rt = Runtime(settings=settings, engine=engine, clock=clock)
+        rt.prepare(migrate=False)
+        executor = TrackingExecutor()
+        bolt = create_app(rt, listener_executor=executor)
+        asgi = create_asgi_app(rt, bolt)
+        if shared_server.switch.target is None:
+            shared_server.switch.target = asgi
+            server = shared_server
+        else:  # a second app in the same test gets a server of its own
+            server = LiveServer(asgi).start()
+            own_servers.append(server)
+        app = SlackApp(rt=rt, clock=clock, server=server, fake=fake_slack, slack=SlackDriver(server.port, fake_slack, executor), bolt=bolt)
+        app.extra["executor"] = executor
+        apps.append(app)
+        return app
+
+    try:
+        yield make
+    finally:
+        for app in apps:
+            try:
+                app.slack.settle(timeout=10)
+            finally:
+                app.extra["executor"].shutdown(wait=True)
+        shared_server.switch.target = None
+        for server in own_servers:
+            server.stop()
+
+
+@pytest.fixture
+def slack_app(make_slack_app) -> SlackApp:
+    return make_slack_app()
+
+
+@pytest.fixture(autouse=True)
+def _no_block_kit_violations(request, fake_slack):
+    """Every flow must respect Slack's Block Kit limits and always send a `text`."""
+    yield
+    if request.node.get_closest_marker("allow_violations") is None:
+        assert fake_slack.violations == [], "Block Kit violations:\n" + "\n".join(fake_slack.violations)
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_errors(request, caplog):
+    """A listener that hit a bug answers "Something went wrong" and logs it: that fails the test."""
+    yield
+    if request.node.get_closest_marker("allow_errors") is not None:
+        return
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("bot.")]
+    assert not errors, "errors logged by the app:\n" + "\n".join(f"{r.name}: {r.getMessage()}" for r in errors)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "allow_violations: the test provokes Block Kit violations on purpose")
+    config.addinivalue_line("markers", "allow_errors: the test provokes errors the app logs on purpose")

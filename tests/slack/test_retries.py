@@ -1,0 +1,69 @@
+"""Slack answering 429 or 5xx: the Web API client retries (honouring Retry-After), and what still
+fails stays in the outbox until it can be delivered, exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.slack.client import make_web_client
+from bot.slack.delivery import OutboxSender
+from bot.store.models import OutboxMessage, SlackMessage
+from tests.slack.conftest import ALERTS
+from tests.slack.harness import button_labels, sqlite_only
+
+# Retrying is the Web API client's and the outbox's business, the same on every database; these
+# tests wait for real Retry-After seconds, so they run on SQLite only.
+pytestmark = sqlite_only
+
+
+def test_a_429_is_retried_after_retry_after_and_posts_one_card(slack_app):
+    app, fake = slack_app, slack_app.fake
+    fake.fail_next("chat.postMessage", 1, status=429, retry_after=1)
+    r = app.slack.command("/deploy", "checkout 1.0")
+    assert r.http.status == 200 and r.http.elapsed < 3, "the ack does not wait for Slack's rate limit"
+    attempts = fake.calls_of("chat.postMessage", ok=None)
+    assert [c.status for c in attempts] == [429, 200]
+    assert attempts[1].at - attempts[0].at >= 0.95, "waited as long as Retry-After said"
+    assert len(fake.posts("C1")) == 1
+    assert [m.status for m in app.all(OutboxMessage)] == ["sent"]
+    assert len(app.all(SlackMessage)) == 1
+
+
+def test_a_503_is_retried_and_posts_one_card(slack_app):
+    app, fake = slack_app, slack_app.fake
+    fake.fail_next("chat.postMessage", 1, status=503)
+    app.slack.command("/incident", "declare sev2 checkout Down", channel="C1")
+    statuses = [c.status for c in fake.calls_of("chat.postMessage", ok=None)]
+    assert statuses.count(503) == 1 and statuses.count(200) == 2
+    assert len(fake.posts(ALERTS)) == 1 and len(fake.posts("C1")) == 1
+
+
+def test_a_rate_limited_card_edit_is_retried(slack_app):
+    app, fake = slack_app, slack_app.fake
+    app.slack.command("/incident", "declare sev2 checkout Down", channel=ALERTS)
+    card = fake.top_level(ALERTS)[0]
+    fake.fail_next("chat.update", 1, status=429, retry_after=1)
+    app.slack.press(card, "Acknowledge")
+    assert [c.status for c in fake.calls_of("chat.update", ok=None)] == [429, 200]
+    assert button_labels(fake.top_level(ALERTS)[0]) == ["Resolve", "Post update"]
+    assert len(fake.thread(ALERTS, card["ts"])) == 1
+
+
+@pytest.mark.parametrize("failure", [{"times": 5, "status": 429, "retry_after": 0}, {"times": 1, "status": 502}], ids=["429-beyond-client-retries", "502"])
+def test_a_longer_outage_delays_the_card_but_never_loses_or_duplicates_it(slack_app, failure):
+    app, fake = slack_app, slack_app.fake
+    fake.fail_next("chat.postMessage", **failure)  # more than the client retries (it does not retry a 502)
+    r = app.slack.command("/deploy", "checkout 1.0")
+    assert "D-1" in r.reply()["text"], "the user's reply does not depend on the card"
+    assert fake.posts() == []
+    (message,) = app.all(OutboxMessage)
+    assert message.status == "pending" and message.last_error
+
+    # The outbox worker's next round (same code path) delivers it.
+    sender = OutboxSender(make_web_client(app.rt.settings), app.engine, app.clock, production_environments=app.rt.settings.production_environments)
+    assert message.next_attempt_at > app.clock.now or failure["status"] == 429, "backed off"
+    app.clock.advance(minutes=1)
+    assert sender.deliver_due() == 1
+    assert sender.deliver_due() == 0
+    assert len(fake.posts("C1")) == 1
+    assert [m.status for m in app.all(OutboxMessage)] == ["sent"]
