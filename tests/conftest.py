@@ -1,8 +1,8 @@
 """Shared fixtures: a migrated database per test, on SQLite always and PostgreSQL when asked.
 
 Set ``TEST_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``) to run
-every database test on PostgreSQL too. The tests work in their own schema ``dora_test`` there,
-which they drop and recreate; nothing else in that database is touched.
+every database test on PostgreSQL too. The tests work in a schema of their own there
+(``dora_test_<pid>``), created at the start and dropped at the end; nothing else is touched.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from bot.store.db import make_engine, upgrade
 
-PG_SCHEMA = "dora_test"
+# One schema per test process, so two runs against the same database never empty each other's tables.
+PG_SCHEMA = f"dora_test_{os.getpid()}"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 PRODUCTION = ("production", "prod")
 
@@ -46,6 +47,8 @@ def pg_engine():
         conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
     upgrade(engine)
     yield engine
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
     engine.dispose()
 
 

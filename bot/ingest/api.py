@@ -105,8 +105,14 @@ def routes(rt: Runtime) -> list[Route]:
             raise ValidationError("must be \"deploy\" or absent", field="type")
         data = parse_deploy(payload, now=now)
         with session_scope(rt.engine) as session:
-            outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now, source="api", actor="api")
-            body = deploy_public(session, outcome.deploy)
+            outcome = record_deploy(
+                session, data=data, production_environments=settings.production_environments, now=now,
+                source="api", actor="api", with_open_incidents=False,
+            )
+            if outcome.created:  # answer from what was written, without reading it back
+                body = deploy_public(session, outcome.deploy, service=outcome.service.name, commits=data.commits)
+            else:
+                body = deploy_public(session, outcome.deploy)
         return JSONResponse(body, status_code=201 if outcome.created else 200)
 
     def post_incident(request: Request, payload: Any) -> Response:

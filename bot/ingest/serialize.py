@@ -15,12 +15,14 @@ def _deploy_link(session: Session, deploy_id: int | None) -> dict | None:
     return {"id": d.external_id, "ref": f"D-{d.id}"}
 
 
-def deploy_public(session: Session, deploy: Deploy) -> dict:
-    commits = session.exec(select(DeployCommit).where(DeployCommit.deploy_id == deploy.id).order_by(DeployCommit.id)).all()
+def deploy_public(session: Session, deploy: Deploy, *, service: str | None = None, commits=None) -> dict:
+    """The API's view of a deploy; ``service`` and ``commits`` spare the queries when known."""
+    if commits is None:
+        commits = session.exec(select(DeployCommit).where(DeployCommit.deploy_id == deploy.id).order_by(DeployCommit.id)).all()
     return {
         "id": deploy.external_id,
         "ref": f"D-{deploy.id}",
-        "service": session.get(Service, deploy.service_id).name,
+        "service": service or session.get(Service, deploy.service_id).name,
         "environment": deploy.environment,
         "version": deploy.version,
         "deployed_at": isoformat_z(deploy.deployed_at),

@@ -6,14 +6,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import DeployInput, normalize_environment, normalize_service
 from bot.store.derived import lead_sample_row, refresh_change_failure, upsert_lead_samples
 from bot.store.models import Deploy, DeployCommit, Incident, Service
-from bot.services.lookup import deploy_ref, find_deploy, find_service, get_or_create_service
+
+deploy_t = Deploy.__table__
+commit_t = DeployCommit.__table__
+service_t = Service.__table__
+
+
+def _insert(conn, table):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+from bot.services.lookup import deploy_ref, find_deploy, find_service
 
 
 @dataclass
@@ -42,6 +50,15 @@ def open_incidents_of(session: Session, service_id: int) -> list[Incident]:
     )
 
 
+def _service_id(conn, name: str, *, now: datetime) -> int:
+    """The id of the service called ``name``, created on first use (safe under concurrency)."""
+    found = conn.execute(select(service_t.c.id).where(service_t.c.name == name)).scalar()
+    if found is None:
+        conn.execute(_insert(conn, service_t).on_conflict_do_nothing(index_elements=["name"]), {"name": name, "created_at": now})
+        found = conn.execute(select(service_t.c.id).where(service_t.c.name == name)).scalar_one()
+    return found
+
+
 def record_deploy(
     session: Session,
     *,
@@ -50,29 +67,42 @@ def record_deploy(
     now: datetime,
     source: str = "api",
     actor: str | None = None,
+    with_open_incidents: bool = True,
 ) -> DeployOutcome:
-    """Store a deploy with its commits; a retry with the same external id returns the stored one."""
+    """Store a deploy with its commits; a retry with the same external id returns the stored one.
+
+    Written with a handful of Core statements (this is the API's hot path): the insert itself
+    decides a race between two retries of the same id (``ON CONFLICT DO NOTHING``).
+    ``with_open_incidents=False`` skips looking up the service's open incidents (for the card).
+    """
+    conn = session.connection()
+
+    def stored(deploy_id: int) -> DeployOutcome:
+        existing = session.get(Deploy, deploy_id)
+        return DeployOutcome(deploy=existing, service=session.get(Service, existing.service_id), created=False)
+
     if data.external_id is not None:
-        existing = session.exec(select(Deploy).where(Deploy.external_id == data.external_id)).first()
-        if existing is not None:
-            return DeployOutcome(deploy=existing, service=session.get(Service, existing.service_id), created=False)
-    service = get_or_create_service(session, data.service, now=now)
+        existing_id = conn.execute(select(deploy_t.c.id).where(deploy_t.c.external_id == data.external_id)).scalar()
+        if existing_id is not None:
+            return stored(existing_id)
+    service_id = _service_id(conn, data.service, now=now)
     target = None
     if data.rollback_of is not None:
         try:
             target = find_deploy(session, data.rollback_of, external_first=True)
         except NotFound:
             raise ValidationError(f"no deploy with id `{data.rollback_of}` is stored", field="rollback_of") from None
-        _check_rollback_target(target, service, data.deployed_at)
-    deploy = Deploy(
+        _check_rollback_target(target, service_id, data.deployed_at)
+    values = dict(
         external_id=data.external_id,
-        service_id=service.id,
+        service_id=service_id,
         environment=data.environment,
         version=data.version,
         deployed_at=data.deployed_at,
         status=data.status,
         rollback_of_id=target.id if target else None,
         marked_failed=data.change_failure,
+        failure_reason=None,
         change_failure=data.change_failure,
         url=data.url,
         note=data.note,
@@ -80,44 +110,41 @@ def record_deploy(
         created_by=actor,
         created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(deploy)
-            session.flush()
-    except IntegrityError:
+    insert = _insert(conn, deploy_t).values(**values).returning(deploy_t.c.id)
+    if data.external_id is not None:
+        insert = insert.on_conflict_do_nothing(index_elements=["external_id"])
+    deploy_id = conn.execute(insert).scalar()
+    if deploy_id is None:
         # The same external id was stored concurrently: this request is a retry of that one.
-        existing = session.exec(select(Deploy).where(Deploy.external_id == data.external_id)).first()
-        if existing is None:
-            raise
-        return DeployOutcome(deploy=existing, service=service, created=False)
-    for commit in data.commits:
-        session.add(DeployCommit(deploy_id=deploy.id, sha=commit.sha, committed_at=commit.committed_at))
-    session.flush()
-    conn = session.connection()
-    if qualifies(deploy, production_environments):
-        upsert_lead_samples(
-            conn,
-            [
-                lead_sample_row(
-                    service_id=service.id,
-                    deploy_id=deploy.id,
-                    deployed_at=deploy.deployed_at,
-                    sha=c.sha,
-                    committed_at=c.committed_at,
-                )
-                for c in data.commits
-            ],
+        return stored(conn.execute(select(deploy_t.c.id).where(deploy_t.c.external_id == data.external_id)).scalar_one())
+    if data.commits:
+        conn.execute(
+            commit_t.insert(),
+            [{"deploy_id": deploy_id, "sha": c.sha, "committed_at": c.committed_at} for c in data.commits],
         )
+        if data.status == "success" and data.environment in production_environments:
+            upsert_lead_samples(
+                conn,
+                [
+                    lead_sample_row(service_id=service_id, deploy_id=deploy_id, deployed_at=data.deployed_at, sha=c.sha, committed_at=c.committed_at)
+                    for c in data.commits
+                ],
+            )
     if target is not None:
         refresh_change_failure(conn, [target.id])
         session.refresh(target)
+    deploy = Deploy(id=deploy_id, **values)  # what was written; not attached to the session
+    service = Service(id=service_id, name=data.service, created_at=now)
     return DeployOutcome(
-        deploy=deploy, service=service, created=True, open_incidents=open_incidents_of(session, service.id)
+        deploy=deploy,
+        service=service,
+        created=True,
+        open_incidents=open_incidents_of(session, service_id) if with_open_incidents else [],
     )
 
 
-def _check_rollback_target(target: Deploy, service: Service, deployed_at: datetime) -> None:
-    if target.service_id != service.id:
+def _check_rollback_target(target: Deploy, service_id: int, deployed_at: datetime) -> None:
+    if target.service_id != service_id:
         raise ValidationError(
             f"rollback_of: {deploy_ref(target)} is a deploy of another service; a rollback reverts a deploy of the same service",
             field="rollback_of",

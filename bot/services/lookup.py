@@ -13,6 +13,10 @@ from bot.store.models import Deploy, Incident, Service
 
 _DEPLOY_REF = re.compile(r"^(?:d-?)?(\d+)$", re.IGNORECASE)
 _INCIDENT_REF = re.compile(r"^(?:inc-?)?(\d+)$", re.IGNORECASE)
+# Where ids from outside systems come first (API, webhooks), only the prefixed form names our own
+# numbers: a bare "42" is someone's external id, never silently D-42.
+_DEPLOY_LABEL = re.compile(r"^d-(\d+)$", re.IGNORECASE)
+_INCIDENT_LABEL = re.compile(r"^inc-(\d+)$", re.IGNORECASE)
 
 
 def deploy_ref(deploy: Deploy) -> str:
@@ -53,7 +57,7 @@ def find_deploy(session: Session, ref: str, *, external_first: bool = False) -> 
         found = session.exec(select(Deploy).where(Deploy.external_id == text)).first()
         if found is not None:
             return found
-    match = _DEPLOY_REF.match(text)
+    match = (_DEPLOY_LABEL if external_first else _DEPLOY_REF).match(text)
     if match:
         found = session.get(Deploy, int(match.group(1)))
         if found is not None:
@@ -84,7 +88,7 @@ def find_incident(session: Session, ref: str, *, external_first: bool = False, f
         found = one(Incident.external_id == text)
         if found is not None:
             return found
-    match = _INCIDENT_REF.match(text)
+    match = (_INCIDENT_LABEL if external_first else _INCIDENT_REF).match(text)
     if match:
         found = one(Incident.id == int(match.group(1)))
         if found is not None:

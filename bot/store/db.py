@@ -6,7 +6,9 @@ the scheduler can share one file. PostgreSQL is used through psycopg 3.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
+import weakref
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -57,6 +59,25 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+_write_locks: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+_write_locks_guard = threading.Lock()
+
+
+def _sqlite_write_lock(engine: Engine):
+    """One in-process lock per SQLite engine: writers queue here instead of in SQLite's busy loop.
+
+    SQLite admits one writer at a time and makes the others retry with sleeps of up to 100 ms;
+    queueing threads on a lock instead keeps the latency of concurrent writes flat.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _write_locks_guard:
+        lock = _write_locks.get(engine)
+        if lock is None:
+            lock = _write_locks[engine] = threading.RLock()
+    return lock
+
+
 @contextmanager
 def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     """One session per unit of work: committed when the block ends, rolled back on error.
@@ -65,13 +86,14 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     the write lock.
     """
     bind = engine if write else engine.execution_options(dora_write=False)
-    with Session(bind, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with _sqlite_write_lock(engine) if write else nullcontext():
+        with Session(bind, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
 
 # --- migrations ---------------------------------------------------------------------------
