@@ -351,7 +351,7 @@ def jobs_run(ctx: click.Context, job_id: str) -> None:
     registry.bind(rt)
     count = spec.func()
     click.echo(f"{spec.id}: {count} queued")
-    if count and rt.settings.slack_bot_token:
+    if rt.settings.slack_bot_token:  # deliver this and anything else waiting in the outbox
         from bot.slack.client import make_web_client
         from bot.slack.delivery import OutboxSender
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timezone
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -34,10 +35,12 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         jobstores={"default": SQLAlchemyJobStore(engine=rt.engine, tablename="apscheduler_jobs")},
         job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS, "max_instances": 1},
     )
+    started = datetime.now(timezone.utc)
     for spec in jobs.JOBS:
+        # First run at once: a digest missed while no process was leader goes out on start.
         scheduler.add_job(
             spec.ref, trigger=IntervalTrigger(seconds=spec.seconds, timezone=rt.settings.tz), id=spec.id,
-            name=spec.description, replace_existing=True,
+            name=spec.description, replace_existing=True, next_run_time=started,
         )
     return scheduler
 

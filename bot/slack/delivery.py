@@ -122,10 +122,16 @@ class OutboxSender:
             raise ValueError(f"unknown outbox message kind {kind!r}")
 
     def _digest_data(self, payload: dict):
+        """The digest's numbers, or None when its subscription was removed meanwhile."""
+        from bot.core.errors import NotFound
         from bot.services.digests import digest_data, get_subscription, period_by_key
 
         with session_scope(self.engine, write=False) as session:
-            sub = get_subscription(session, payload["subscription"])
+            try:
+                sub = get_subscription(session, payload["subscription"])
+            except NotFound:
+                log.info("digest %s was removed before it was sent; dropping it", payload["subscription"])
+                return None
             period = period_by_key(sub, payload["period"])
             return digest_data(session, sub, period, production_environments=self.production_environments)
 
@@ -133,6 +139,8 @@ class OutboxSender:
         from bot.slack.digest import digest_message
 
         data = self._digest_data(payload)
+        if data is None:
+            return
         text, blocks = digest_message(data)
         self._post(channel=payload["channel"], text=text, blocks=blocks, unfurl_links=False)
         # The chart goes out as its own outbox message (same key, so after this one): if the
@@ -144,6 +152,8 @@ class OutboxSender:
         from bot.slack.digest import trend_chart_png
 
         data = self._digest_data(payload)
+        if data is None:
+            return
         scope = data.subscription.service or "all-services"
         self.client.files_upload_v2(
             channel=payload["channel"],

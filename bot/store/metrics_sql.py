@@ -3,16 +3,31 @@
 Nothing here pulls event rows into Python. The only rows that cross are a handful of aggregates
 and, for deployment frequency, one row per local date that had a deploy (at most one per day of
 the window). Medians are ``percentile_cont`` on PostgreSQL; SQLite has no such aggregate, so it
-ranks the values with a window function and returns just the two rows each percentile
-interpolates between.
+returns just the two rows each percentile interpolates between: it ranks the values with a window
+function, or, for lead time (the one set that grows to millions), walks the samples in lead-time
+order to the wanted rank (``_SqliteLead``), which sorts nothing.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Sequence
 
-from sqlalchemy import Connection, Integer, and_, column, exists, func, or_, select, values
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    column,
+    exists,
+    func,
+    select,
+    text,
+    union_all,
+    values,
+)
 
 from bot.core.metrics import Aggregates, Distribution, Window, percentile_positions
 from bot.store.models import Deploy, Incident, LeadSample, Service
@@ -22,6 +37,14 @@ deploy_t = Deploy.__table__
 sample_t = LeadSample.__table__
 incident_t = Incident.__table__
 service_t = Service.__table__
+
+# SQLite lead-time percentiles (see _SqliteLead): rank (sort) windows with fewer valid samples
+# than PIVOT_MIN; walk from the ends when the window spans at least 1/WALK_SHARE of the scope's
+# history (a walk costs about one step per sample of the scope up to the rank); otherwise walk
+# from pivots read off a sample of about PIVOT_SAMPLE of the window's samples.
+PIVOT_MIN = 8192
+PIVOT_SAMPLE = 4096
+WALK_SHARE = 6
 
 
 def service_id_for(conn: Connection, name: str) -> int | None:
@@ -45,6 +68,171 @@ def _percentiles(conn: Connection, values_query, n: int, ps: Sequence[float]) ->
         low, high = float(found[lo]), float(found[hi])
         out.append(low + weight * (high - low))
     return out
+
+
+def _lead(conn: Connection, window: Window, service_id: int | None) -> tuple[int, int, list[float | None]]:
+    """Lead time in the window: (valid samples, invalid samples, [median, p90])."""
+    if conn.dialect.name == "sqlite":
+        return _SqliteLead(conn, window, service_id).compute((0.5, 0.9))
+    scope = [sample_t.c.deployed_at >= window.start, sample_t.c.deployed_at < window.end]
+    if service_id is not None:
+        scope.append(sample_t.c.service_id == service_id)
+    valid_n, invalid_n = conn.execute(
+        select(
+            func.count().filter(sample_t.c.lead_seconds >= 0),
+            func.count().filter(sample_t.c.lead_seconds < 0),
+        ).where(*scope, sample_t.c.lead_seconds.is_not(None))
+    ).one()
+    values_query = select(sample_t.c.lead_seconds.label("v")).where(*scope, sample_t.c.lead_seconds >= 0)
+    return valid_n, invalid_n, _percentiles(conn, values_query, valid_n, (0.5, 0.9))
+
+
+class _SqliteLead:
+    """Lead-time counts and percentiles on SQLite, read through the index that makes each cheap.
+
+    SQL text, for ``INDEXED BY``: which index reads the samples is the whole point here.
+
+    * Counts: all samples of the window (a bare index range: nothing decoded per entry) less the
+      few with no lead time or a negative one (short ranges at the start of the lead-time index).
+    * A percentile is the value at a rank of the window's samples in lead-time order. SQLite's
+      sort is slow, so instead the lead-time index (``ix_lead_sample_lead``, per service
+      ``ix_lead_sample_service_lead``) is walked in order, counting only the window's samples:
+      - from the nearer end of all samples, when the window holds a good share of them;
+      - otherwise from a pivot just short of the wanted rank: pivots are read off a small sorted
+        sample of the window (every m-th row), one pass counts the window's samples beyond them,
+        and the walk covers only the rest. A pivot that lands on the wrong side (unlikely: the
+        margins are three standard deviations) falls back to ranking the window;
+      - a small window is simply ranked (sorted).
+    """
+
+    def __init__(self, conn: Connection, window: Window, service_id: int | None):
+        self.conn = conn
+        self.window = window
+        self.service_id = service_id
+        own = "service_id = :service_id AND " if service_id is not None else ""
+        self.in_window = f"{own}deployed_at >= :start AND deployed_at < :end"
+        self.by_date = "ix_lead_sample_service_window" if service_id is not None else "ix_lead_sample_window"
+        self.by_lead = "ix_lead_sample_service_lead" if service_id is not None else "ix_lead_sample_lead"
+
+    def _text(self, sql: str, **params):
+        """The statement with its parameters bound (instants the way the column stores them)."""
+        params.update(start=self.window.start, end=self.window.end, service_id=self.service_id)
+        stmt = text(sql)
+        for name in ("start", "end"):
+            if f":{name}" in sql:
+                stmt = stmt.bindparams(bindparam(name, type_=UTCDateTime))
+        return stmt.bindparams(**{name: value for name, value in params.items() if f":{name}" in sql})
+
+    def _rows(self, sql: str, **params) -> list:
+        return self.conn.execute(self._text(sql, **params)).all()
+
+    def compute(self, ps: Sequence[float]) -> tuple[int, int, list[float | None]]:
+        (total,), = self._rows(f"SELECT count(*) FROM lead_sample INDEXED BY {self.by_date} WHERE {self.in_window}")
+        (unknown,), = self._rows(
+            f"SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds IS NULL AND {self.in_window}"
+        )
+        (invalid,), = self._rows(
+            f"SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds < 0 AND {self.in_window}"
+        )
+        n = total - unknown - invalid
+        if n == 0:
+            return 0, invalid, [None for _ in ps]
+        if n < PIVOT_MIN:
+            return n, invalid, self._ranked(n, ps)
+        if self._window_is_large():
+            return n, invalid, [self._walk(n, p, None, 0) for p in ps]
+        return n, invalid, self._from_pivots(n, ps)
+
+    def _ranked(self, n: int, ps: Sequence[float]) -> list[float | None]:
+        """Sort the window's samples (read by date) and pick the ranks."""
+        values = self._text(
+            f"SELECT lead_seconds AS v FROM lead_sample INDEXED BY {self.by_date} WHERE lead_seconds >= 0 AND {self.in_window}"
+        )
+        return _percentiles(self.conn, values.columns(column("v", Float)), n, ps)
+
+    def _walk(self, n: int, p: float, pivot: float | None, beyond: int) -> float:
+        """percentile_cont(p): walk the lead-time index from the nearer end, or from ``pivot``
+        (``beyond`` = the window's samples strictly past the pivot on that side)."""
+        lo, hi, weight = percentile_positions(n, p)
+        ascending = p <= 0.5
+        if ascending:
+            bound = "lead_seconds >= 0" if pivot is None else "lead_seconds >= :pivot"
+            offset = lo - beyond
+        else:
+            bound = "lead_seconds >= 0" if pivot is None else "lead_seconds >= 0 AND lead_seconds <= :pivot"
+            offset = n - 1 - hi - beyond
+        extra = {} if pivot is None else {"pivot": pivot}
+        found = [
+            float(v)
+            for (v,) in self._rows(
+                f"SELECT lead_seconds FROM lead_sample INDEXED BY {self.by_lead} WHERE {bound} AND {self.in_window} "
+                f"ORDER BY lead_seconds {'ASC' if ascending else 'DESC'} LIMIT :limit OFFSET :offset",
+                limit=hi - lo + 1, offset=offset, **extra,
+            )
+        ]
+        if not ascending:
+            found.reverse()
+        return found[0] + weight * (found[-1] - found[0])
+
+    def _from_pivots(self, n: int, ps: Sequence[float]) -> list[float | None]:
+        m = max(2, n // PIVOT_SAMPLE)
+        sample_n = n / m
+        ranks = []  # the rank, in the sample, of each percentile's pivot
+        for p in ps:
+            lo, hi, _ = percentile_positions(n, p)
+            margin = 3 * math.sqrt(sample_n * p * (1 - p)) + 2
+            # Short of the low rank when walking up, past the high rank when walking down.
+            ranks.append(max(0, math.floor(lo / m - margin)) if p <= 0.5 else math.ceil(hi / m + margin))
+        marks = ", ".join(f":r{i}" for i in range(len(ranks)))
+        sample = dict(
+            self._rows(
+                "SELECT rn, v FROM (SELECT v, row_number() OVER (ORDER BY v) - 1 AS rn FROM ("
+                f"SELECT lead_seconds AS v FROM lead_sample INDEXED BY {self.by_date}"
+                f" WHERE lead_seconds >= 0 AND {self.in_window} AND rowid % :m = 0)) WHERE rn IN ({marks})",
+                m=m, **{f"r{i}": r for i, r in enumerate(ranks)},
+            )
+        )
+        pivots = {i: float(sample[r]) for i, r in enumerate(ranks) if r in sample}
+        past = {}  # how many of the window's samples lie strictly beyond each pivot
+        if pivots:
+            counts = ", ".join(
+                f"count(*) FILTER (WHERE lead_seconds {'<' if ps[i] <= 0.5 else '>'} :x{i})" for i in pivots
+            )
+            (row,) = self._rows(
+                f"SELECT {counts} FROM lead_sample INDEXED BY {self.by_date} WHERE lead_seconds >= 0 AND {self.in_window}",
+                **{f"x{i}": x for i, x in pivots.items()},
+            )
+            past = dict(zip(pivots, row))
+        out = []
+        for i, p in enumerate(ps):
+            if i not in pivots:  # the sample does not reach that far out: walk from the end
+                out.append(self._walk(n, p, None, 0))
+                continue
+            lo, hi, _ = percentile_positions(n, p)
+            if past[i] > (lo if p <= 0.5 else n - 1 - hi):  # the pivot overshot the rank
+                return self._ranked(n, ps)
+            out.append(self._walk(n, p, pivots[i], past[i]))
+        return out
+
+    def _window_is_large(self) -> bool:
+        """Does the window span at least 1/WALK_SHARE of the time the scope has samples for?"""
+        # Two single-aggregate queries: each is one index seek (min and max in one would scan).
+        own = "WHERE service_id = :service_id" if self.service_id is not None else ""
+        (first,), = self._rows(f"SELECT min(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}")
+        (last,), = self._rows(f"SELECT max(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}")
+        if first is None or last is None:
+            return False
+        first, last = _instant(first, self.conn), _instant(last, self.conn)
+        span = (last - first).total_seconds()
+        covered = (min(self.window.end, last) - max(self.window.start, first)).total_seconds()
+        return covered * WALK_SHARE >= span
+
+
+def _instant(value, conn: Connection) -> datetime:
+    """MIN()/MAX() of a text instant on SQLite come back untyped."""
+    if isinstance(value, str):
+        return UTCDateTime().process_result_value(datetime.fromisoformat(value), conn.dialect)
+    return value
 
 
 def _qualifying(environments: Sequence[str], service_id: int | None):
@@ -97,17 +285,7 @@ def aggregates(
     dates = deploy_dates(conn, window, envs, service_id) if ever and window.days >= 7 else frozenset()
 
     # Lead time: samples whose first qualifying deploy is in the window.
-    sample_scope = [sample_t.c.deployed_at >= start, sample_t.c.deployed_at < end, sample_t.c.lead_seconds.is_not(None)]
-    if service_id is not None:
-        sample_scope.append(sample_t.c.service_id == service_id)
-    valid_n, invalid_n = conn.execute(
-        select(
-            func.count().filter(sample_t.c.lead_seconds >= 0),
-            func.count().filter(sample_t.c.lead_seconds < 0),
-        ).where(*sample_scope)
-    ).one()
-    lead_values = select(sample_t.c.lead_seconds.label("v")).where(*sample_scope, sample_t.c.lead_seconds >= 0)
-    lead_median, lead_p90 = _percentiles(conn, lead_values, valid_n, (0.5, 0.9))
+    valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, service_id)
 
     # Incidents in scope: the service (if any) and the production environments.
     inc_scope = [incident_t.c.environment.in_(envs)]
@@ -137,15 +315,17 @@ def aggregates(
         (0.5,),
     )
 
-    open_n, oldest = conn.execute(
-        select(func.count(), func.min(incident_t.c.started_at)).where(
-            *inc_scope,
-            incident_t.c.started_at < end,
-            or_(incident_t.c.resolved_at.is_(None), incident_t.c.resolved_at >= end),
-        )
-    ).one()
-    if isinstance(oldest, str):  # SQLite returns MIN() of a text column untyped
-        oldest = UTCDateTime().process_result_value(datetime.fromisoformat(oldest), conn.dialect)
+    # Open at `end`: never resolved, or resolved at or after it. Two disjoint parts, each one
+    # short range of the resolved_at index (rather than every incident that started before end).
+    still_open = union_all(
+        select(incident_t.c.started_at).where(*inc_scope, incident_t.c.started_at < end, incident_t.c.resolved_at.is_(None)),
+        select(incident_t.c.started_at)
+        .where(*inc_scope, incident_t.c.started_at < end, incident_t.c.resolved_at >= end)
+        .with_hint(incident_t, "INDEXED BY ix_incident_resolved", "sqlite"),
+    ).subquery()
+    open_n, oldest = conn.execute(select(func.count(), func.min(still_open.c.started_at))).one()
+    if oldest is not None:
+        oldest = _instant(oldest, conn)
 
     ack_scope = [*inc_scope, incident_t.c.acknowledged_at >= start, incident_t.c.acknowledged_at < end]
     ack_n = conn.execute(select(func.count()).where(*ack_scope)).scalar()
