@@ -10,18 +10,14 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
-import socket
-import threading
-import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import pytest
-import uvicorn
 from sqlalchemy import text
 
+from tests.live import Clock, LiveServer as BaseLiveServer
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.server import create_asgi_app
@@ -32,20 +28,6 @@ OTHER_TOKEN = "second-ingest-token-fedcba9876543210"
 SECRET = "github-webhook-secret-for-tests"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DEFAULT = object()
-
-
-class Clock:
-    """The runtime's clock: fixed until a test moves it."""
-
-    def __init__(self, now: datetime = NOW):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
 
 
 @dataclass
@@ -146,31 +128,8 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class LiveServer:
-    """uvicorn serving ``app`` from a background thread on a socket bound to 127.0.0.1:0."""
-
-    def __init__(self, app):
-        self.app = app
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        # Server-side tracebacks are not logged by default: CPython 3.11 can fail with "AST
-        # constructor recursion depth mismatch" when the server thread formats a traceback while
-        # pytest formats an assertion failure. DORA_TEST_SERVER_LOG=error shows them when debugging a 500.
-        level = os.environ.get("DORA_TEST_SERVER_LOG", "critical")
-        config = uvicorn.Config(app, log_level=level, access_log=False, lifespan="off", timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True, name="uvicorn-test")
-
-    def start(self) -> "LiveServer":
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.005)
-        return self
+class LiveServer(BaseLiveServer):
+    """The shared test server; stopping can leave the join for later (see ``join_stopped``)."""
 
     def stop(self, *, wait: bool = True) -> None:
         """Ask uvicorn to exit; ``wait=False`` leaves the join to ``join_stopped`` (shutdown takes
@@ -180,11 +139,6 @@ class LiveServer:
             self.join()
         else:
             _stopping.append(self)
-
-    def join(self) -> None:
-        self.thread.join(timeout=15)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not shut down"
 
 
 _stopping: list[LiveServer] = []

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from tests.live import LiveServer as BaseLiveServer
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -94,37 +94,14 @@ def http(port: int, method: str, path: str, body: Any = None, *, headers: dict |
 
 # --- uvicorn in a thread --------------------------------------------------------------------
 
-class LiveServer:
-    """uvicorn serving ``app`` from a background thread on 127.0.0.1:<ephemeral>."""
-
-    def __init__(self, app):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True, name="uvicorn-ops")
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.005)
-        return self
+class LiveServer(BaseLiveServer):
+    """The shared test server, with the plain HTTP helpers these tests use."""
 
     def get(self, path: str, **kw) -> Reply:
         return http(self.port, "GET", path, **kw)
 
     def request(self, method: str, path: str, body: Any = None, **kw) -> Reply:
         return http(self.port, method, path, body, **kw)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.live import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.services import outbox
@@ -30,14 +31,6 @@ FOUR_KEYS = {
     "dora_change_failure_rate": ("change_failure_rate", "rate"),
     "dora_time_to_restore_seconds": ("time_to_restore", "median_seconds"),
 }
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def scrape(server: LiveServer) -> dict[str, list[tuple[dict, float]]]:

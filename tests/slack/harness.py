@@ -19,19 +19,17 @@ import hmac
 import http.client
 import itertools
 import json
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import uvicorn
 from sqlmodel import select
 
+from tests.live import Clock, LiveServer  # noqa: F401 (re-exported for the Slack tests)
 from bot.store.db import session_scope
 from tests.fake_slack import FakeSlack, block_warnings, check_message, text_warnings
 
@@ -42,20 +40,6 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5-dora-tests"
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 TEAM_ID = "T0TEST"
 APP_ID = "A0TEST"
-
-
-class Clock:
-    """The runtime's clock: fixed until a test moves it."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
 
 
 class TrackingExecutor(ThreadPoolExecutor):
@@ -92,34 +76,6 @@ class TrackingExecutor(ThreadPoolExecutor):
                 if remaining <= 0:
                     raise AssertionError(f"{self._pending} Bolt listener(s) still running after {timeout}s")
                 self._idle.wait(remaining)
-
-
-class LiveServer:
-    """uvicorn serving an ASGI app from a background thread on 127.0.0.1:<ephemeral>."""
-
-    def __init__(self, app):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True, name="uvicorn-slack-test")
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not shut down"
 
 
 class SwitchApp:
