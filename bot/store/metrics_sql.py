@@ -10,6 +10,7 @@ order to the wanted rank (``_SqliteLead``), which sorts nothing.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, datetime
 from typing import Sequence
@@ -18,18 +19,21 @@ from sqlalchemy import (
     Connection,
     Float,
     Integer,
+    String,
     and_,
     bindparam,
+    cast,
     column,
     exists,
     func,
+    or_,
     select,
     text,
     union_all,
-    values,
 )
 
 from bot.core.metrics import Aggregates, Distribution, Window, percentile_positions
+from bot.store.derived import stored_instant
 from bot.store.models import Deploy, Incident, LeadSample, Service
 from bot.store.types import UTCDateTime
 
@@ -68,6 +72,36 @@ def _percentiles(conn: Connection, values_query, n: int, ps: Sequence[float]) ->
         low, high = float(found[lo]), float(found[hi])
         out.append(low + weight * (high - low))
     return out
+
+
+def _distribution(conn: Connection, values_query, ps: Sequence[float]) -> tuple[int, list[float | None]]:
+    """How many rows ``values_query`` has, and ``percentile_cont(p)`` of its column ``v``: one statement.
+
+    On SQLite the rows are ranked with their count alongside (``count(*) OVER ()``), and only the
+    rows at or just after each ``floor((n - 1) * p)`` come back.
+    """
+    sub = values_query.subquery()
+    if conn.dialect.name == "postgresql":
+        cols = [func.percentile_cont(p).within_group(sub.c.v) for p in ps]
+        n, *found = conn.execute(select(func.count(), *cols)).one()
+        return int(n), [None if v is None else float(v) for v in found]
+    ranked = select(
+        sub.c.v, (func.row_number().over(order_by=sub.c.v) - 1).label("rn"), func.count().over().label("n")
+    ).subquery()
+    near = [
+        ranked.c.rn.between(cast((ranked.c.n - 1) * p, Integer), cast((ranked.c.n - 1) * p, Integer) + 1) for p in ps
+    ]
+    rows = conn.execute(select(ranked.c.rn, ranked.c.v, ranked.c.n).where(or_(*near))).all()
+    if not rows:
+        return 0, [None for _ in ps]
+    n = rows[0].n
+    found = {row.rn: row.v for row in rows}
+    out = []
+    for p in ps:
+        lo, hi, weight = percentile_positions(n, p)
+        low, high = float(found[lo]), float(found[hi])
+        out.append(low + weight * (high - low))
+    return int(n), out
 
 
 def _lead(conn: Connection, window: Window, service_id: int | None) -> tuple[int, int, list[float | None]]:
@@ -127,12 +161,10 @@ class _SqliteLead:
         return self.conn.execute(self._text(sql, **params)).all()
 
     def compute(self, ps: Sequence[float]) -> tuple[int, int, list[float | None]]:
-        (total,), = self._rows(f"SELECT count(*) FROM lead_sample INDEXED BY {self.by_date} WHERE {self.in_window}")
-        (unknown,), = self._rows(
-            f"SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds IS NULL AND {self.in_window}"
-        )
-        (invalid,), = self._rows(
-            f"SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds < 0 AND {self.in_window}"
+        ((total, unknown, invalid),) = self._rows(
+            f"SELECT (SELECT count(*) FROM lead_sample INDEXED BY {self.by_date} WHERE {self.in_window}),"
+            f" (SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds IS NULL AND {self.in_window}),"
+            f" (SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds < 0 AND {self.in_window})"
         )
         n = total - unknown - invalid
         if n == 0:
@@ -216,10 +248,12 @@ class _SqliteLead:
 
     def _window_is_large(self) -> bool:
         """Does the window span at least 1/WALK_SHARE of the time the scope has samples for?"""
-        # Two single-aggregate queries: each is one index seek (min and max in one would scan).
+        # Two single-aggregate subqueries: each is one index seek (min and max in one would scan).
         own = "WHERE service_id = :service_id" if self.service_id is not None else ""
-        (first,), = self._rows(f"SELECT min(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}")
-        (last,), = self._rows(f"SELECT max(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}")
+        ((first, last),) = self._rows(
+            f"SELECT (SELECT min(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}),"
+            f" (SELECT max(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own})"
+        )
         if first is None or last is None:
             return False
         first, last = _instant(first, self.conn), _instant(last, self.conn)
@@ -248,15 +282,15 @@ def deploy_dates(
     """The local dates (that a block looks at) with at least one qualifying deploy in the window.
 
     One indexed EXISTS probe per date rather than a scan of every deploy; the dates and their UTC
-    bounds come from Python because SQLite has no time-zone database.
+    bounds come from Python because SQLite has no time-zone database. They travel as one
+    parameter (a JSON array on SQLite, arrays on PostgreSQL), so the statement is the same for
+    every window and compiled once, however many dates it probes.
     """
     bounds = [(d, window.date_bounds(d)) for d in window.block_dates()]
     rows = [(i, lo, hi) for i, (d, b) in enumerate(bounds) if b is not None for lo, hi in [b]]
     if not rows:
         return frozenset()
-    days = values(
-        column("i", Integer), column("lo", UTCDateTime), column("hi", UTCDateTime), name="days"
-    ).data(rows).cte("days")
+    days = _days(conn, rows)
     probe = exists().where(
         _qualifying(environments, service_id),
         deploy_t.c.deployed_at >= days.c.lo,
@@ -264,6 +298,48 @@ def deploy_dates(
     )
     hits = conn.execute(select(days.c.i).where(probe)).scalars().all()
     return frozenset(bounds[i][0] for i in hits)
+
+
+def _days(conn: Connection, rows: list[tuple[int, datetime, datetime]]):
+    """A CTE ``days(i, lo, hi)`` of the given rows, bound as a single parameter."""
+    if conn.dialect.name == "postgresql":
+        table = text(
+            "SELECT * FROM unnest(CAST(:i AS integer[]), CAST(:lo AS timestamptz[]), CAST(:hi AS timestamptz[]))"
+            " AS days(i, lo, hi)"
+        ).bindparams(i=[r[0] for r in rows], lo=[r[1] for r in rows], hi=[r[2] for r in rows])
+        return table.columns(column("i", Integer), column("lo", UTCDateTime), column("hi", UTCDateTime)).cte("days")
+    # SQLite: the bounds as the text the column stores, compared as text like the column itself.
+    stored = stored_instant(conn)
+    table = text(
+        "SELECT json_extract(value, '$[0]') AS i, json_extract(value, '$[1]') AS lo, json_extract(value, '$[2]') AS hi"
+        " FROM json_each(:days)"
+    ).bindparams(days=json.dumps([[i, stored(lo), stored(hi)] for i, lo, hi in rows]))
+    return table.columns(column("i", Integer), column("lo", String), column("hi", String)).cte("days")
+
+
+def _still_open(conn: Connection, envs: list[str], service_id: int | None, end: datetime) -> tuple[int, datetime | None]:
+    """Incidents in scope open at ``end`` (never resolved, or resolved at or after it): how many,
+    and when the oldest started. Two disjoint parts, each a short range of the resolved_at index,
+    rather than every incident that started before ``end``."""
+    if conn.dialect.name == "sqlite":  # SQL text, for the INDEXED BY the planner would not pick
+        own = " AND service_id = :service_id" if service_id is not None else ""
+        scope = f"environment IN :envs{own} AND started_at < :end"
+        query = text(
+            f"SELECT count(*), min(started_at) FROM (SELECT started_at FROM incident WHERE {scope} AND resolved_at IS NULL"
+            f" UNION ALL SELECT started_at FROM incident INDEXED BY ix_incident_resolved WHERE {scope} AND resolved_at >= :end)"
+        ).bindparams(bindparam("envs", expanding=True), bindparam("end", type_=UTCDateTime))
+        params = {"envs": envs, "end": end, **({"service_id": service_id} if service_id is not None else {})}
+        open_n, oldest = conn.execute(query.bindparams(**params)).one()
+    else:
+        scope = [incident_t.c.environment.in_(envs), incident_t.c.started_at < end]
+        if service_id is not None:
+            scope.append(incident_t.c.service_id == service_id)
+        still_open = union_all(
+            select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at.is_(None)),
+            select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at >= end),
+        ).subquery()
+        open_n, oldest = conn.execute(select(func.count(), func.min(still_open.c.started_at))).one()
+    return int(open_n), (None if oldest is None else _instant(oldest, conn))
 
 
 def aggregates(
@@ -302,34 +378,18 @@ def aggregates(
     ).scalar()
 
     resolved_scope = [*inc_scope, incident_t.c.resolved_at >= start, incident_t.c.resolved_at < end]
-    restore_n, recovery_n = conn.execute(
-        select(func.count(), func.count(incident_t.c.caused_by_id)).where(*resolved_scope)
-    ).one()
-    restore_median, restore_p90 = _percentiles(
-        conn, select(incident_t.c.restore_seconds.label("v")).where(*resolved_scope), restore_n, (0.5, 0.9)
+    restore_n, (restore_median, restore_p90) = _distribution(
+        conn, select(incident_t.c.restore_seconds.label("v")).where(*resolved_scope), (0.5, 0.9)
     )
-    (recovery_median,) = _percentiles(
+    recovery_n, (recovery_median,) = _distribution(
         conn,
         select(incident_t.c.recovery_seconds.label("v")).where(*resolved_scope, incident_t.c.caused_by_id.is_not(None)),
-        recovery_n,
         (0.5,),
     )
-
-    # Open at `end`: never resolved, or resolved at or after it. Two disjoint parts, each one
-    # short range of the resolved_at index (rather than every incident that started before end).
-    still_open = union_all(
-        select(incident_t.c.started_at).where(*inc_scope, incident_t.c.started_at < end, incident_t.c.resolved_at.is_(None)),
-        select(incident_t.c.started_at)
-        .where(*inc_scope, incident_t.c.started_at < end, incident_t.c.resolved_at >= end)
-        .with_hint(incident_t, "INDEXED BY ix_incident_resolved", "sqlite"),
-    ).subquery()
-    open_n, oldest = conn.execute(select(func.count(), func.min(still_open.c.started_at))).one()
-    if oldest is not None:
-        oldest = _instant(oldest, conn)
+    open_n, oldest = _still_open(conn, envs, service_id, end)
 
     ack_scope = [*inc_scope, incident_t.c.acknowledged_at >= start, incident_t.c.acknowledged_at < end]
-    ack_n = conn.execute(select(func.count()).where(*ack_scope)).scalar()
-    (ack_median,) = _percentiles(conn, select(incident_t.c.ack_seconds.label("v")).where(*ack_scope), ack_n, (0.5,))
+    ack_n, (ack_median,) = _distribution(conn, select(incident_t.c.ack_seconds.label("v")).where(*ack_scope), (0.5,))
 
     return Aggregates(
         deploys=int(deploys),
