@@ -1,0 +1,531 @@
+"""Sustained ``POST /api/v1/deploys`` against dora-bot's ASGI app on a real uvicorn server.
+
+The server runs in a separate process (this script's ``serve`` sub-command), set up the way
+``dora-bot serve`` sets it up for the ingest API: ``create_asgi_app`` with Prometheus telemetry,
+the project's logging (``bot.logs.configure`` at INFO, uvicorn's access log on, sent to a file),
+uvicorn with its defaults. The database is fresh for each run: a new SQLite file, then a new
+PostgreSQL database (created and dropped here).
+
+The load: N client threads (default 8), each with one keep-alive ``http.client`` connection,
+posting deploys with unique ids and 1-3 commits as fast as the server answers, for a warm-up and
+then a measured period. Reported: throughput (deploys/s), latency percentiles, errors, and a
+check that the database holds exactly the deploys that were answered 201.
+
+    python benchmarks/ingest_bench.py                        # SQLite and PostgreSQL, 20 s each
+    python benchmarks/ingest_bench.py --backend sqlite --duration 10
+    python benchmarks/ingest_bench.py --profile              # py-spy the server while measuring
+    python benchmarks/ingest_bench.py serve --db URL --port P   # (internal: the server process)
+
+Target (issue "Ingest"): >= 500 deploys/s on SQLite with p99 < 50 ms on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOKEN = "bench-ingest-token-0123456789abcdef"
+DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TARGET_RATE, TARGET_P99_MS = 500.0, 50.0
+ANALYSIS_MARK = "## Analysis"  # a results file's hand-written part from this heading on is kept
+
+
+# --- the server process ---------------------------------------------------------------------
+
+def serve(db_url: str, port: int, access_log: bool, telemetry: bool, what_if_write_lock: bool = False) -> None:
+    sys.path.insert(0, str(ROOT))
+    import uvicorn
+
+    from bot.config import Settings
+    from bot.logs import configure
+    from bot.runtime import Runtime
+    from bot.server import create_asgi_app
+    from bot.store.db import make_engine
+    from bot.telemetry import Telemetry
+
+    settings = Settings(database_url=db_url, ingest_tokens=(TOKEN,), run_scheduler=False)
+    configure(level=settings.log_level, fmt=settings.log_format, secrets=(TOKEN,))
+    rt = Runtime(settings=settings, engine=make_engine(db_url))
+    rt.prepare(migrate=False)
+    if telemetry:
+        rt.telemetry = Telemetry()
+    if what_if_write_lock:
+        _install_write_lock()
+    uvicorn.run(
+        create_asgi_app(rt, None), host="127.0.0.1", port=port, log_config=None,
+        access_log=access_log, timeout_graceful_shutdown=5,
+    )
+
+
+def _install_write_lock() -> None:
+    """What-if (benchmark only, dora-bot is not changed on disk): one in-process lock around the
+    API's write units of work, so SQLite writers queue on a Python lock (woken at once) instead of
+    polling SQLite's busy handler, which sleeps 1, 2, 5, ... up to 100 ms between tries."""
+    from contextlib import contextmanager
+
+    import bot.ingest.api as api
+    from bot.store import db
+
+    lock = threading.Lock()
+    original = db.session_scope
+
+    @contextmanager
+    def session_scope(engine, *, write: bool = True):
+        if not write:
+            with original(engine, write=False) as session:
+                yield session
+            return
+        with lock, original(engine, write=True) as session:
+            yield session
+
+    api.session_scope = session_scope
+
+
+# --- databases ------------------------------------------------------------------------------
+
+def migrate(url: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bot.store.db import make_engine, upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+
+
+def count_deploys(url: str) -> tuple[int, int, int]:
+    """(deploys, deploy_commit rows, distinct external ids) actually stored."""
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy import text
+
+    from bot.store.db import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        d = conn.execute(text("SELECT count(*), count(DISTINCT external_id) FROM deploy")).one()
+        c = conn.execute(text("SELECT count(*) FROM deploy_commit")).scalar_one()
+    engine.dispose()
+    return d[0], c, d[1]
+
+
+class PgDatabase:
+    """A fresh PostgreSQL database for one run, dropped afterwards."""
+
+    def __init__(self, admin_url: str):
+        from sqlalchemy.engine import make_url
+
+        self.admin = make_url(admin_url)
+        self.name = f"ingest_bench_{os.getpid()}"
+        self.url = self.admin.set(database=self.name).render_as_string(hide_password=False)
+
+    def _exec(self, sql: str) -> None:
+        import psycopg
+
+        a = self.admin
+        with psycopg.connect(host=a.host, port=a.port or 5432, user=a.username, password=a.password,
+                             dbname=a.database or "postgres", autocommit=True) as conn:
+            conn.execute(sql)
+
+    def __enter__(self) -> str:
+        self._exec(f'DROP DATABASE IF EXISTS "{self.name}"')
+        self._exec(f'CREATE DATABASE "{self.name}"')
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        self._exec(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def version(self) -> str:
+        import psycopg
+
+        a = self.admin
+        with psycopg.connect(host=a.host, port=a.port or 5432, user=a.username, dbname=a.database or "postgres") as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]
+
+
+# --- the load -------------------------------------------------------------------------------
+
+@dataclass
+class Worker:
+    index: int
+    port: int
+    run_tag: str
+    ok: list[float] = field(default_factory=list)  # latencies (s) of 201s in the measured period
+    errors: Counter = field(default_factory=Counter)
+    sent_ok: int = 0  # every 201, warm-up included (to check against the database)
+
+    def run(self, start_measure: float, stop_at: float, services: list[str]) -> None:
+        rng = random.Random(self.index)
+        conn = None
+        n = 0
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                break
+            n += 1
+            deployed = datetime.now(timezone.utc) - timedelta(seconds=rng.randint(0, 86400))
+            commits = [
+                {"sha": f"{rng.getrandbits(160):040x}",
+                 "committed_at": (deployed - timedelta(seconds=rng.randint(60, 7 * 86400))).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                for _ in range(rng.randint(1, 3))
+            ]
+            body = json.dumps({
+                "id": f"bench-{self.run_tag}-{self.index}-{n}",
+                "service": rng.choice(services),
+                "environment": "production" if rng.random() < 0.85 else "staging",
+                "version": f"2026.{n}",
+                "deployed_at": deployed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "commits": commits,
+                "url": f"https://ci.example/run/{self.index}/{n}",
+            }).encode()
+            t0 = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                conn.request("POST", "/api/v1/deploys", body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+                if resp.getheader("connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as exc:
+                status = type(exc).__name__
+                if conn is not None:
+                    conn.close()
+                conn = None
+            t1 = time.perf_counter()
+            if status == 201:
+                self.sent_ok += 1
+            if t0 >= start_measure:
+                if status == 201:
+                    self.ok.append(t1 - t0)
+                else:
+                    self.errors[str(status)] += 1
+        if conn is not None:
+            conn.close()
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation, like numpy's default / percentile_cont."""
+    if not sorted_values:
+        return float("nan")
+    pos = (len(sorted_values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def py_spy() -> str | None:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not become ready")
+
+
+def run_one(backend: str, url: str, args, workdir: Path) -> dict:
+    migrate(url)
+    port = free_port()
+    log_path = workdir / f"server-{backend}.log"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "serve", "--db", url, "--port", str(port)]
+    if args.no_access_log:
+        cmd.append("--no-access-log")
+    if args.no_telemetry:
+        cmd.append("--no-telemetry")
+    if args.what_if_write_lock:
+        cmd.append("--what-if-write-lock")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        profiler = None
+        try:
+            wait_ready(port, proc)
+            services = [f"svc-{i:02d}" for i in range(20)]
+            tag = f"{backend}{int(time.time())}"
+            workers = [Worker(i, port, tag) for i in range(args.threads)]
+            begin = time.perf_counter()
+            start_measure = begin + args.warmup
+            stop_at = start_measure + args.duration
+            threads = [threading.Thread(target=w.run, args=(start_measure, stop_at, services)) for w in workers]
+            for t in threads:
+                t.start()
+            time.sleep(max(0.0, start_measure - time.perf_counter()))
+            cpu0, own0 = proc_cpu(proc.pid), os.times()
+            if args.profile:
+                time.sleep(max(0.0, start_measure - time.perf_counter()))
+                profile_path = Path(args.profile_dir) / f"ingest-profile-{backend}.txt"
+                profiler = subprocess.Popen(
+                    [py_spy(), "record", "--pid", str(proc.pid), "--duration", str(int(args.duration)),
+                     "--rate", "200", "--format", "raw", "--output", str(profile_path), "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                )
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - start_measure
+            cpu1, own1 = proc_cpu(proc.pid), os.times()
+            if profiler is not None:
+                profiler.wait(timeout=60)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    latencies = sorted(x for w in workers for x in w.ok)
+    errors = sum((w.errors for w in workers), Counter())
+    stored, stored_commits, distinct = count_deploys(url)
+    sent_ok = sum(w.sent_ok for w in workers)
+    result = {
+        "backend": backend,
+        "ok": len(latencies),
+        "errors": dict(errors),
+        "elapsed": elapsed,
+        "rate": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p90_ms": percentile(latencies, 0.90) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
+        "mean_ms": (statistics.fmean(latencies) if latencies else float("nan")) * 1000,
+        "stored": stored,
+        "stored_commits": stored_commits,
+        "answered_201": sent_ok,
+        "consistent": stored == sent_ok == distinct,
+        "server_cpu_cores": (cpu1 - cpu0) / elapsed,
+        "client_cpu_cores": ((own1.user + own1.system) - (own0.user + own0.system)) / elapsed,
+    }
+    if args.profile:
+        result["profile"] = summarize_profile(Path(args.profile_dir) / f"ingest-profile-{backend}.txt")
+    return result
+
+
+# --- profile summary ------------------------------------------------------------------------
+
+PROFILE_PROBES = [
+    # (label, substring of a frame in the stack): the share of samples whose stack contains it
+    ("event-loop side of requests (middleware, routing)", "RequestMiddleware.__call__"),
+    ("POST /api/v1/deploys handler in a worker thread", "post_deploy (bot/ingest/api.py"),
+    ("    parse_deploy (validation)", "parse_deploy (bot/core/inputs.py"),
+    ("    record_deploy (ORM writes)", "record_deploy (bot/services/deploys.py"),
+    ("      get_or_create_service", "get_or_create_service (bot/services/lookup.py"),
+    ("      upsert_lead_samples", "upsert_lead_samples (bot/store/derived.py"),
+    ("      open_incidents_of (unused by the API)", "open_incidents_of (bot/services/deploys.py"),
+    ("    deploy_public (re-reads commits, service)", "deploy_public (bot/ingest/serialize.py"),
+    ("    BEGIN IMMEDIATE (waiting for SQLite's write lock)", "_on_begin (bot/store/db.py"),
+    ("    COMMIT", "do_commit (sqlalchemy"),
+    ("  inside the database driver (any statement)", "do_execute"),
+    ("  Prometheus telemetry", "prometheus_client"),
+    ("logging (access log through the redacting handler)", "logging/__init__.py"),
+    ("uvicorn HTTP parsing/writing (h11)", "h11_impl.py"),
+    ("event loop wake-ups from worker threads (GIL waits)", "_write_to_self"),
+]
+
+
+def summarize_profile(path: Path, top: int = 15) -> dict:
+    """Aggregate py-spy's raw (collapsed) stacks of the server's non-idle threads."""
+    if not path.exists():
+        return {"error": "no profile written (py-spy missing or not permitted)"}
+    total = 0
+    probes: Counter = Counter()
+    inclusive: Counter = Counter()
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        n = int(n)
+        total += n
+        for label, needle in PROFILE_PROBES:
+            if needle in stack:
+                probes[label] += n
+        seen = set()
+        for f in stack.split(";"):
+            if "(bot/" in f and f not in seen:
+                seen.add(f)
+                inclusive[f] += n
+    return {
+        "samples": total,
+        "probes": [(label, probes[label]) for label, _ in PROFILE_PROBES],
+        "bot_inclusive": inclusive.most_common(top),
+    }
+
+
+# --- report ---------------------------------------------------------------------------------
+
+def machine() -> dict:
+    info = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+    try:
+        import uvicorn
+
+        info["uvicorn"] = uvicorn.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def render(results: list[dict], args, info: dict) -> str:
+    lines = [
+        "# Ingest benchmark: sustained POST /api/v1/deploys",
+        "",
+        f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} with `python benchmarks/ingest_bench.py"
+        f" --duration {args.duration:g} --warmup {args.warmup:g} --threads {args.threads}"
+        + (" --no-access-log" if args.no_access_log else "") + (" --no-telemetry" if args.no_telemetry else "")
+        + (" --what-if-write-lock" if args.what_if_write_lock else "") + "`.",
+        "",
+        f"Machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, SQLite {info['sqlite']}, "
+        f"uvicorn {info.get('uvicorn', '?')}" + (f", PostgreSQL {info['postgresql']}" if info.get("postgresql") else "") + ".",
+        "Server: a separate process, `create_asgi_app` on uvicorn (asyncio loop, h11), Prometheus telemetry "
+        + ("off" if args.no_telemetry else "on") + ", logging as `dora-bot serve` (INFO, access log "
+        + ("off" if args.no_access_log else "on") + ", to a file). "
+        f"Client: {args.threads} threads in this process, one keep-alive connection each, unique ids, "
+        "1-3 commits per deploy, 20 services, 85% production.",
+        "",
+        f"Target: >= {TARGET_RATE:g} deploys/s on SQLite with p99 < {TARGET_P99_MS:g} ms.",
+        "",
+        "| backend | deploys/s | p50 ms | p90 ms | p99 ms | max ms | errors | stored = answered 201 | server CPU (cores) | client CPU | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+    ]
+    for r in results:
+        errs = sum(r["errors"].values())
+        met = r["rate"] >= TARGET_RATE and r["p99_ms"] < TARGET_P99_MS
+        target = ("met" if met else "**missed**") if r["backend"] == "sqlite" else "(n/a)"
+        lines.append(
+            f"| {r['backend']} | {r['rate']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['max_ms']:.1f} | {errs}{(' ' + json.dumps(r['errors'])) if errs else ''} | "
+            f"{'yes' if r['consistent'] else 'NO'} ({r['stored']} / {r['answered_201']}) | "
+            f"{r['server_cpu_cores']:.2f} | {r['client_cpu_cores']:.2f} | {target} |"
+        )
+    for r in results:
+        prof = r.get("profile")
+        if not prof or "samples" not in prof:
+            continue
+        total = max(prof["samples"], 1)
+        lines += ["", f"## Where the server's time goes ({r['backend']}: py-spy, {prof['samples']} samples of non-idle threads)", "",
+                  "| stacks containing | share |", "| --- | ---: |"]
+        for label, n in prof["probes"]:
+            lines.append(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {100 * n / total:.1f}% |")
+        lines += ["", "Busiest dora-bot frames (inclusive):", ""]
+        for frame, n in prof["bot_inclusive"][:10]:
+            lines.append(f"- {100 * n / total:.1f}% `{frame}`")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        p = argparse.ArgumentParser(prog="ingest_bench.py serve")
+        p.add_argument("--db", required=True)
+        p.add_argument("--port", type=int, required=True)
+        p.add_argument("--no-access-log", action="store_true")
+        p.add_argument("--no-telemetry", action="store_true")
+        p.add_argument("--what-if-write-lock", action="store_true")
+        a = p.parse_args(argv[1:])
+        serve(a.db, a.port, access_log=not a.no_access_log, telemetry=not a.no_telemetry, what_if_write_lock=a.what_if_write_lock)
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds (after the warm-up)")
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--pg-admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", DEFAULT_PG_ADMIN),
+                   help="a PostgreSQL URL allowed to CREATE/DROP DATABASE")
+    p.add_argument("--profile", action="store_true", help="record the server with py-spy during the measured period")
+    p.add_argument("--profile-dir", default=tempfile.gettempdir(), help="where py-spy's raw stacks are kept")
+    p.add_argument("--no-access-log", action="store_true", help="uvicorn access log off (what-if)")
+    p.add_argument("--no-telemetry", action="store_true", help="Prometheus telemetry off (what-if)")
+    p.add_argument("--what-if-write-lock", action="store_true",
+                   help="what-if: serialize the API's write transactions on an in-process lock (monkeypatched in the server process)")
+    p.add_argument("--results", default=str(HERE / "INGEST_RESULTS.md"), help="markdown file to write ('-': none)")
+    p.add_argument("--json", action="store_true", help="print the raw results as JSON too")
+    args = p.parse_args(argv)
+    if args.profile and py_spy() is None:
+        p.error("--profile needs py-spy (pip install py-spy)")
+
+    info = machine()
+    results = []
+    workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    try:
+        if args.backend in ("sqlite", "both"):
+            url = f"sqlite:///{workdir / 'bench.db'}"
+            results.append(run_one("sqlite", url, args, workdir))
+            print(f"sqlite: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms, p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
+        if args.backend in ("postgresql", "both"):
+            pg = PgDatabase(args.pg_admin_url)
+            info["postgresql"] = pg.version()
+            with pg as url:
+                results.append(run_one("postgresql", url, args, workdir))
+            print(f"postgresql: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms, p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
+        report = render(results, args, info)
+        print()
+        print(report)
+        if args.json:
+            print(json.dumps(results, indent=2, default=str))
+        if args.results != "-":
+            out = Path(args.results)
+            kept = ""
+            if out.exists() and ANALYSIS_MARK in out.read_text():
+                kept = "\n" + out.read_text()[out.read_text().index(ANALYSIS_MARK):]
+            out.write_text(report + kept)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sqlite_result = next((r for r in results if r["backend"] == "sqlite"), None)
+    if any(not r["consistent"] for r in results):
+        return 2
+    if sqlite_result and not (sqlite_result["rate"] >= TARGET_RATE and sqlite_result["p99_ms"] < TARGET_P99_MS):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
