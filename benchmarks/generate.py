@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import heapq
 import json
-import math
 import os
 import random
 import sys
@@ -108,7 +107,7 @@ def _day_counts(n: int, weights: list[float], rng: random.Random) -> list[int]:
     counts, acc, given = [], 0.0, 0
     for w in jittered:
         acc += n * w / total
-        c = int(round(acc)) - given
+        c = round(acc) - given
         counts.append(c)
         given += c
     counts[-1] += n - given
@@ -196,7 +195,6 @@ class ServiceStream:
         pending: list[tuple[float, int, dict]] = []  # incidents and follow-ups waiting for their time
         self.remaining = self.n
         prev_prod: tuple[str, str, list[dict]] | None = None  # id, version, commits of last good prod deploy
-        end_ts = END.timestamp()
         h0, h1 = r.hours
         for i, count in enumerate(counts):
             if self.remaining <= 0:
@@ -205,38 +203,22 @@ class ServiceStream:
             times = sorted(day0 + rng.uniform(h0, h1) * 3600 for _ in range(count))
             for at in times:
                 while pending and pending[0][0] <= at:
-                    t, o, rec = heapq.heappop(pending)
+                    t, _, rec = heapq.heappop(pending)
                     yield t, rec
                 if self.remaining <= 0:
                     break
                 x = rng.random()
                 if x < 0.08 and self.remaining >= 2:
                     # staging first, the same commits to production 20-240 minutes later
-                    self.version_no += 1
-                    version = f"{r.name}-v{self.version_no}"
-                    commits = self._commits(at, rng.choice((0, 1, 1, 2, 2, 3, 3, 4, 5)))
-                    _, rec = self._deploy(at, env="staging", version=version, commits=commits)
-                    self.remaining -= 1
-                    yield at, rec
-                    later = min(at + rng.uniform(1200, 14400), end_ts - 1)
-                    did, rec = self._deploy(later, env="production", version=version, commits=commits)
-                    self.remaining -= 1
-                    self._push(pending, later, rec)
-                    prev_prod = self._after_prod(later, did, version, commits, pending, prev_prod)
+                    prev_prod = yield from self._then_production(
+                        at, (1200, 14400), pending, prev_prod, n_commits=(0, 1, 1, 2, 2, 3, 3, 4, 5), env="staging"
+                    )
                     continue
                 if x < 0.10 and self.remaining >= 2:
                     # a failed deploy attempt, retried a few minutes later with the same commits
-                    self.version_no += 1
-                    version = f"{r.name}-v{self.version_no}"
-                    commits = self._commits(at, rng.randint(0, 5))
-                    _, rec = self._deploy(at, env="production", version=version, commits=commits, status="failure")
-                    self.remaining -= 1
-                    yield at, rec
-                    later = min(at + rng.uniform(120, 1800), end_ts - 1)
-                    did, rec = self._deploy(later, env="production", version=version, commits=commits)
-                    self.remaining -= 1
-                    self._push(pending, later, rec)
-                    prev_prod = self._after_prod(later, did, version, commits, pending, prev_prod)
+                    prev_prod = yield from self._then_production(
+                        at, (120, 1800), pending, prev_prod, n_commits=None, env="production", status="failure"
+                    )
                     continue
                 if x < 0.13 and prev_prod is not None:
                     # a redeploy of the last production version: its shas are deployed twice
@@ -260,7 +242,7 @@ class ServiceStream:
         extra = sorted(last0 + rng.uniform(h0, h1) * 3600 for _ in range(max(self.remaining, 0)))
         for at in extra:
             while pending and pending[0][0] <= at:
-                t, o, rec = heapq.heappop(pending)
+                t, _, rec = heapq.heappop(pending)
                 yield t, rec
             self.version_no += 1
             version = f"{r.name}-v{self.version_no}"
@@ -269,8 +251,25 @@ class ServiceStream:
             yield at, rec
         # whatever is still scheduled (incidents, rollbacks)
         while pending:
-            t, o, rec = heapq.heappop(pending)
+            t, _, rec = heapq.heappop(pending)
             yield t, rec
+
+    def _then_production(self, at, delay, pending, prev_prod, *, n_commits, env, status="success"):
+        """A first deploy of a new version at ``at`` (staging, or a failed attempt), then the same
+        commits to production ``delay`` seconds later (scheduled). Yields the first deploy; returns
+        the new last-good production deploy. ``n_commits``: choices for the commit count (None: 0-5)."""
+        rng, end_ts = self.rng, END.timestamp()
+        self.version_no += 1
+        version = f"{self.r.name}-v{self.version_no}"
+        commits = self._commits(at, rng.randint(0, 5) if n_commits is None else rng.choice(n_commits))
+        _, rec = self._deploy(at, env=env, version=version, commits=commits, status=status)
+        self.remaining -= 1
+        yield at, rec
+        later = min(at + rng.uniform(*delay), end_ts - 1)
+        did, rec = self._deploy(later, env="production", version=version, commits=commits)
+        self.remaining -= 1
+        self._push(pending, later, rec)
+        return self._after_prod(later, did, version, commits, pending, prev_prod)
 
     def _push(self, pending, t, rec):
         self.tick += 1
@@ -292,7 +291,7 @@ class ServiceStream:
                 t = at + rng.uniform(300, 5400)
                 if t < end_ts - 1:
                     self.remaining -= 1
-                    rid, rec = self._deploy(t, env="production", version=prev_prod[1],
+                    _, rec = self._deploy(t, env="production", version=prev_prod[1],
                                             commits=prev_prod[2] if rng.random() < 0.5 else [], rollback_of=did)
                     self._push(pending, t, rec)
                     return prev_prod
