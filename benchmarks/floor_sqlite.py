@@ -353,7 +353,7 @@ class _Lead:
                 f"SELECT {cols} FROM lead_sample INDEXED BY {self.by_date} WHERE lead_seconds >= 0 AND {self.w}",
                 (*pivots.values(), *self.a),
             )
-            past = dict(zip(pivots, row))
+            past = dict(zip(pivots, row, strict=True))
         out = []
         for i, p in enumerate(ps):
             if i not in pivots:

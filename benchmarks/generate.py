@@ -310,7 +310,7 @@ def generate(path: Path, deploys: int, seed: int = 2026) -> dict:
     total = sum(shares)
     sizes = [int(deploys * s / total) for s in shares]
     sizes[0] += deploys - sum(sizes)
-    streams = [ServiceStream(r, i, n, seed) for i, (r, n) in enumerate(zip(SERVICES, sizes))]
+    streams = [ServiceStream(r, i, n, seed) for i, (r, n) in enumerate(zip(SERVICES, sizes, strict=True))]
     counts = {"deploys": 0, "incidents": 0, "commits": 0, "lines": 0}
     tmp = path.with_suffix(path.suffix + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -206,7 +206,7 @@ def bench_sqlite(path: Path, args, results: dict) -> None:
     eng = child("engine", url, args.runs)
     flo = child("floor_sqlite", str(floor_db), args.runs)
     rows = []
-    for e, f, (label, service, days) in zip(eng["scopes"], flo["scopes"], SCOPES):
+    for e, f, (label, service, days) in zip(eng["scopes"], flo["scopes"], SCOPES, strict=True):
         cli = metrics_cli(url, service, days, args.cli_runs)
         check_equal(f"sqlite {label}: dora-bot vs floor", key_numbers(e["report"]), f["numbers"])
         check_equal(f"sqlite {label}: in-process vs CLI", key_numbers(e["report"]), key_numbers(cli["report"]))
@@ -243,7 +243,7 @@ def bench_postgresql(path: Path, args, results: dict) -> None:
     flo = child("floor_pg", url, args.runs)
     rows = []
     sqlite_rows = {r["scope"]: r for r in results.get("sqlite_metrics", {}).get("scopes", [])}
-    for e, f, (label, service, days) in zip(eng["scopes"], flo["scopes"], SCOPES):
+    for e, f, (label, service, days) in zip(eng["scopes"], flo["scopes"], SCOPES, strict=True):
         cli = metrics_cli(url, service, days, args.cli_runs)
         check_equal(f"postgresql {label}: dora-bot vs psycopg floor", key_numbers(e["report"]), f["numbers"])
         check_equal(f"postgresql {label}: in-process vs CLI", key_numbers(e["report"]), key_numbers(cli["report"]))

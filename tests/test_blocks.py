@@ -390,7 +390,7 @@ def test_usage_in_error_and_help_messages_is_escaped_for_mrkdwn():
     from bot.core.grammar import DEPLOY_USAGE
 
     for text, blocks in (bk.help_message("/deploy", DEPLOY_USAGE), bk.error_message("a deploy needs a version", DEPLOY_USAGE)):
-        assert block_warnings(blocks) == [], block_warnings(blocks)
+        assert block_warnings(blocks) == [] and text_warnings(text) == [], block_warnings(blocks) + text_warnings(text)
 
 
 def test_user_text_is_escaped_for_mrkdwn():

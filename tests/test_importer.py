@@ -191,7 +191,7 @@ def test_a_bad_file_changes_nothing_and_reports_every_bad_line_by_number(engine)
     assert not report.committed
     assert report.invalid == len(BAD_LINES)
     assert [n for n, _ in report.errors] == list(range(2, 2 + len(BAD_LINES)))
-    for (n, message), (_, needle) in zip(report.errors, BAD_LINES):
+    for (n, message), (_, needle) in zip(report.errors, BAD_LINES, strict=True):
         assert needle.lower() in message.lower(), (n, message)
     assert report.deploys_added == 0 and report.incidents_added == 0
     assert row_counts(engine) == counts

@@ -1,7 +1,7 @@
 """initial schema: services, deploys, commits, lead samples, incidents
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25
 """
 
