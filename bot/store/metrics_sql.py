@@ -234,7 +234,7 @@ class _SqliteLead:
                 f"SELECT {counts} FROM lead_sample INDEXED BY {self.by_date} WHERE lead_seconds >= 0 AND {self.in_window}",
                 **{f"x{i}": x for i, x in pivots.items()},
             )
-            past = dict(zip(pivots, row))
+            past = dict(zip(pivots, row, strict=True))
         out = []
         for i, p in enumerate(ps):
             if i not in pivots:  # the sample does not reach that far out: walk from the end

@@ -144,9 +144,9 @@ def test_service_title_and_severity_mapping(ingest, subtests):
         ("m9", {"service": "", "job": "billing", "alertname": "EmptyService"}, {"summary": ""}, "billing", "EmptyService", "sev4"),
     ]
     alerts = []
-    for fp, labels, annotations, *_ in cases:
+    for fp, labels, notes, *_ in cases:
         a = alert(fp)
-        a["labels"], a["annotations"] = labels, annotations
+        a["labels"], a["annotations"] = labels, notes
         alerts.append(a)
     out = send(ingest, notification(*alerts))
     assert len(out["declared"]) == len(cases)

@@ -238,11 +238,11 @@ def test_concurrent_redeliveries_apply_once(ingest):
         results: list = []
         barrier = threading.Barrier(6)
 
-        def worker():
+        def worker(barrier, results, event, payload, delivery):
             barrier.wait()
             results.append(ingest.client.github(event, payload, delivery=delivery))
 
-        threads = [threading.Thread(target=worker) for _ in range(6)]
+        threads = [threading.Thread(target=worker, args=(barrier, results, event, payload, delivery)) for _ in range(6)]
         for t in threads:
             t.start()
         for t in threads:
