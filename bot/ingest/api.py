@@ -11,7 +11,7 @@ import base64
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,13 +22,13 @@ from bot.core.inputs import FUTURE_TOLERANCE, normalize_environment, normalize_s
 from bot.core.timeutil import parse_instant
 from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer
 from bot.ingest.openapi import openapi_document
-from bot.ingest.serialize import deploy_public, incident_public
+from bot.ingest.serialize import deploy_document, deploy_link, deploy_public, incident_public
 from bot.runtime import Runtime
-from bot.services.deploys import record_deploy
+from bot.services.deploys import write_deploy
 from bot.services.incidents import acknowledge_incident, declare_incident, link_cause, post_update, resolve_incident
 from bot.services.lookup import find_incident
 from bot.services.metrics import build_metrics
-from bot.store.db import session_scope
+from bot.store.db import connection_scope, session_scope
 from bot.store.models import Deploy, Incident, Service
 
 _PATCH_FIELDS = {"acknowledged_at", "resolved_at", "caused_by", "note", "update"}
@@ -104,16 +104,22 @@ def routes(rt: Runtime) -> list[Route]:
         if isinstance(payload, dict) and payload.get("type") not in (None, "deploy"):
             raise ValidationError("must be \"deploy\" or absent", field="type")
         data = parse_deploy(payload, now=now)
-        with session_scope(rt.engine) as session:
-            outcome = record_deploy(
-                session, data=data, production_environments=settings.production_environments, now=now,
-                source="api", actor="api", with_open_incidents=False,
+        with connection_scope(rt.engine) as conn:
+            written = write_deploy(
+                conn, data, production_environments=settings.production_environments, now=now, source="api", actor="api",
             )
-            if outcome.created:  # answer from what was written, without reading it back
-                body = deploy_public(session, outcome.deploy, service=outcome.service.name, commits=data.commits)
-            else:
-                body = deploy_public(session, outcome.deploy)
-        return JSONResponse(body, status_code=201 if outcome.created else 200)
+            if not written.created:
+                with Session(bind=conn) as session:
+                    return JSONResponse(deploy_public(session, session.get(Deploy, written.id)), status_code=200)
+        # A new deploy is answered from what was written, after the commit, without reading it back.
+        target = written.rollback_target
+        body = deploy_document(
+            id=written.id, external_id=data.external_id, service=data.service, environment=data.environment,
+            version=data.version, deployed_at=data.deployed_at, status=data.status, commits=data.commits,
+            rollback_of=deploy_link(target) if target is not None else None, change_failure=data.change_failure,
+            url=data.url, note=data.note, source="api", created_at=now,
+        )
+        return JSONResponse(body, status_code=201)
 
     def post_incident(request: Request, payload: Any) -> Response:
         now = rt.now()

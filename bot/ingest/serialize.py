@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Iterable
+
 from sqlmodel import Session, select
 
 from bot.core.timeutil import isoformat_z
@@ -11,30 +14,59 @@ from bot.store.models import Deploy, DeployCommit, Incident, Service
 def _deploy_link(session: Session, deploy_id: int | None) -> dict | None:
     if deploy_id is None:
         return None
-    d = session.get(Deploy, deploy_id)
-    return {"id": d.external_id, "ref": f"D-{d.id}"}
+    return deploy_link(session.get(Deploy, deploy_id))
 
 
-def deploy_public(session: Session, deploy: Deploy, *, service: str | None = None, commits=None) -> dict:
-    """The API's view of a deploy; ``service`` and ``commits`` spare the queries when known."""
-    if commits is None:
-        commits = session.exec(select(DeployCommit).where(DeployCommit.deploy_id == deploy.id).order_by(DeployCommit.id)).all()
+def deploy_public(session: Session, deploy: Deploy) -> dict:
+    """The API's view of a stored deploy."""
+    commits = session.exec(select(DeployCommit).where(DeployCommit.deploy_id == deploy.id).order_by(DeployCommit.id)).all()
+    return deploy_document(
+        id=deploy.id,
+        external_id=deploy.external_id,
+        service=session.get(Service, deploy.service_id).name,
+        environment=deploy.environment,
+        version=deploy.version,
+        deployed_at=deploy.deployed_at,
+        status=deploy.status,
+        commits=commits,
+        rollback_of=_deploy_link(session, deploy.rollback_of_id),
+        change_failure=deploy.change_failure,
+        url=deploy.url,
+        note=deploy.note,
+        source=deploy.source,
+        created_at=deploy.created_at,
+    )
+
+
+def deploy_document(
+    *, id: int, external_id: str | None, service: str, environment: str, version: str, deployed_at: datetime,
+    status: str, commits: Iterable, rollback_of: dict | None, change_failure: bool, url: str | None,
+    note: str | None, source: str, created_at: datetime,
+) -> dict:
+    """The API's view of a deploy from its values (``commits``: objects with ``sha`` and ``committed_at``).
+
+    A new deploy is answered from what was written, without reading it back.
+    """
     return {
-        "id": deploy.external_id,
-        "ref": f"D-{deploy.id}",
-        "service": service or session.get(Service, deploy.service_id).name,
-        "environment": deploy.environment,
-        "version": deploy.version,
-        "deployed_at": isoformat_z(deploy.deployed_at),
-        "status": deploy.status,
+        "id": external_id,
+        "ref": f"D-{id}",
+        "service": service,
+        "environment": environment,
+        "version": version,
+        "deployed_at": isoformat_z(deployed_at),
+        "status": status,
         "commits": [{"sha": c.sha, "committed_at": isoformat_z(c.committed_at)} for c in commits],
-        "rollback_of": _deploy_link(session, deploy.rollback_of_id),
-        "change_failure": bool(deploy.change_failure),
-        "url": deploy.url,
-        "note": deploy.note,
-        "source": deploy.source,
-        "created_at": isoformat_z(deploy.created_at),
+        "rollback_of": rollback_of,
+        "change_failure": bool(change_failure),
+        "url": url,
+        "note": note,
+        "source": source,
+        "created_at": isoformat_z(created_at),
     }
+
+
+def deploy_link(deploy: Deploy) -> dict:
+    return {"id": deploy.external_id, "ref": f"D-{deploy.id}"}
 
 
 def incident_public(session: Session, incident: Incident) -> dict:

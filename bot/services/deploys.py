@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import DeployInput, normalize_environment, normalize_service
-from bot.store.derived import lead_sample_row, refresh_change_failure, upsert_lead_samples
-from bot.store.models import Deploy, DeployCommit, Incident, Service
-
-deploy_t = Deploy.__table__
-commit_t = DeployCommit.__table__
-service_t = Service.__table__
-
-
-def _insert(conn, table):
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 from bot.services.lookup import deploy_ref, find_deploy, find_service
-
+from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
+from bot.store.models import Deploy, DeployCommit, Incident, Service
 
 @dataclass
 class DeployOutcome:
@@ -34,6 +26,16 @@ class DeployOutcome:
     @property
     def ref(self) -> str:
         return deploy_ref(self.deploy)
+
+
+@dataclass(slots=True)
+class WrittenDeploy:
+    """What ``write_deploy`` did: the new deploy's ids (``created``), or the stored one's id (a retry)."""
+
+    id: int
+    service_id: int | None
+    created: bool
+    rollback_target: Deploy | None = None
 
 
 def qualifies(deploy: Deploy, production_environments: Sequence[str]) -> bool:
@@ -50,13 +52,146 @@ def open_incidents_of(session: Session, service_id: int) -> list[Incident]:
     )
 
 
-def _service_id(conn, name: str, *, now: datetime) -> int:
-    """The id of the service called ``name``, created on first use (safe under concurrency)."""
-    found = conn.execute(select(service_t.c.id).where(service_t.c.name == name)).scalar()
-    if found is None:
-        conn.execute(_insert(conn, service_t).on_conflict_do_nothing(index_elements=["name"]), {"name": name, "created_at": now})
-        found = conn.execute(select(service_t.c.id).where(service_t.c.name == name)).scalar_one()
-    return found
+# --- the write path, on the driver ---------------------------------------------------------
+# Recording a deploy is the ingest API's hot path: its few statements go straight to the database
+# driver (like the import's bulk rows, ``bot.store.derived.write_rows``), with values in the form
+# the ORM would have stored them in (``stored_instant``). The insert itself decides whether a
+# request is new or a retry (``ON CONFLICT (external_id) DO NOTHING``), also between two
+# concurrent retries, and it finds the service by name in the same statement.
+
+_DEPLOY_COLUMNS = (
+    "external_id", "service_id", "environment", "version", "deployed_at", "status", "rollback_of_id",
+    "marked_failed", "failure_reason", "change_failure", "url", "note", "source", "created_by", "created_at",
+)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """Driver SQL of the write path for one dialect (positional parameters)."""
+
+    mark: str
+    insert_deploy: str  # every column but service_id as parameters, then the service name
+    deploy_by_external_id: str
+    service_by_name: str
+    insert_service: str
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    mark = "%s" if dialect == "postgresql" else "?"
+    values = ", ".join("service.id" if c == "service_id" else mark for c in _DEPLOY_COLUMNS)
+    return _Statements(
+        mark=mark,
+        # (SQLite needs the WHERE of an INSERT ... SELECT to tell its ON CONFLICT apart from a join.)
+        insert_deploy=(
+            f"INSERT INTO deploy ({', '.join(_DEPLOY_COLUMNS)}) SELECT {values} FROM service WHERE service.name = {mark}"
+            " ON CONFLICT (external_id) DO NOTHING RETURNING id, service_id"
+        ),
+        deploy_by_external_id=f"SELECT id FROM deploy WHERE external_id = {mark}",
+        service_by_name=f"SELECT id FROM service WHERE name = {mark}",
+        insert_service=f"INSERT INTO service (name, created_at) VALUES ({mark}, {mark}) ON CONFLICT (name) DO NOTHING",
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_commits_sql(dialect: str, rows: int) -> str:
+    mark = _statements(dialect).mark
+    return f"INSERT INTO deploy_commit (deploy_id, sha, committed_at) VALUES {', '.join([f'({mark}, {mark}, {mark})'] * rows)}"
+
+
+def write_deploy(
+    conn: Connection,
+    data: DeployInput,
+    *,
+    production_environments: Sequence[str],
+    now: datetime,
+    source: str = "api",
+    actor: str | None = None,
+    session: Session | None = None,
+) -> WrittenDeploy:
+    """Store a deploy with its commits and lead-time samples, in ``conn``'s transaction.
+
+    A deploy whose external id is already stored is left as it is (``created=False``, its id).
+    ``session`` (bound to ``conn``) is used for the rare ORM reads (a rollback's target); one is
+    made when needed.
+    """
+    sql = _statements(conn.dialect.name)
+    instant = stored_instant(conn)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+
+        def stored_id() -> int | None:
+            if data.external_id is None:
+                return None
+            cursor.execute(sql.deploy_by_external_id, (data.external_id,))
+            row = cursor.fetchone()
+            return None if row is None else row[0]
+
+        def ensure_service() -> None:
+            cursor.execute(sql.insert_service, (data.service, instant(now)))
+
+        target = None
+        if data.rollback_of is not None:
+            # The rare path: the target is checked against the deploy's service before anything
+            # is written, so the service is settled first.
+            if (found := stored_id()) is not None:
+                return WrittenDeploy(found, None, created=False)
+            ensure_service()
+            cursor.execute(sql.service_by_name, (data.service,))
+            service_id = cursor.fetchone()[0]
+            if session is not None:
+                target = _rollback_target(session, data, service_id)
+            else:
+                with Session(bind=conn) as own:
+                    target = _rollback_target(own, data, service_id)
+        params = (
+            data.external_id, data.environment, data.version, instant(data.deployed_at), data.status,
+            target.id if target else None, data.change_failure, None, data.change_failure, data.url, data.note,
+            source, actor, instant(now), data.service,
+        )
+        cursor.execute(sql.insert_deploy, params)
+        row = cursor.fetchone()
+        if row is None:
+            # Nothing inserted: the external id is stored (a retry, maybe concurrent), or the
+            # service is new. A retry never creates the service it names.
+            if (found := stored_id()) is not None:
+                return WrittenDeploy(found, None, created=False)
+            ensure_service()
+            cursor.execute(sql.insert_deploy, params)
+            row = cursor.fetchone()
+            if row is None:  # PostgreSQL: the same id was committed concurrently in between
+                return WrittenDeploy(stored_id(), None, created=False)
+        deploy_id, service_id = row
+        if data.commits:
+            cursor.execute(
+                _insert_commits_sql(conn.dialect.name, len(data.commits)),
+                [v for c in data.commits for v in (deploy_id, c.sha, instant(c.committed_at))],
+            )
+            if data.status == "success" and data.environment in production_environments:
+                deployed_at = instant(data.deployed_at)
+                upsert_stored_lead_samples(
+                    conn,
+                    [
+                        (service_id, c.sha, deploy_id, deployed_at, instant(c.committed_at),
+                         None if c.committed_at is None else (data.deployed_at - c.committed_at).total_seconds())
+                        for c in data.commits
+                    ],
+                    cursor=cursor,
+                )
+    finally:
+        cursor.close()
+    if target is not None:
+        refresh_change_failure(conn, [target.id])
+    return WrittenDeploy(deploy_id, service_id, created=True, rollback_target=target)
+
+
+def _rollback_target(session: Session, data: DeployInput, service_id: int) -> Deploy:
+    try:
+        target = find_deploy(session, data.rollback_of, external_first=True)
+    except NotFound:
+        raise ValidationError(f"no deploy with id `{data.rollback_of}` is stored", field="rollback_of") from None
+    _check_rollback_target(target, service_id, data.deployed_at)
+    return target
 
 
 def record_deploy(
@@ -71,36 +206,26 @@ def record_deploy(
 ) -> DeployOutcome:
     """Store a deploy with its commits; a retry with the same external id returns the stored one.
 
-    Written with a handful of Core statements (this is the API's hot path): the insert itself
-    decides a race between two retries of the same id (``ON CONFLICT DO NOTHING``).
     ``with_open_incidents=False`` skips looking up the service's open incidents (for the card).
     """
-    conn = session.connection()
-
-    def stored(deploy_id: int) -> DeployOutcome:
-        existing = session.get(Deploy, deploy_id)
+    written = write_deploy(
+        session.connection(), data, production_environments=production_environments, now=now,
+        source=source, actor=actor, session=session,
+    )
+    if not written.created:
+        existing = session.get(Deploy, written.id)
         return DeployOutcome(deploy=existing, service=session.get(Service, existing.service_id), created=False)
-
-    if data.external_id is not None:
-        existing_id = conn.execute(select(deploy_t.c.id).where(deploy_t.c.external_id == data.external_id)).scalar()
-        if existing_id is not None:
-            return stored(existing_id)
-    service_id = _service_id(conn, data.service, now=now)
-    target = None
-    if data.rollback_of is not None:
-        try:
-            target = find_deploy(session, data.rollback_of, external_first=True)
-        except NotFound:
-            raise ValidationError(f"no deploy with id `{data.rollback_of}` is stored", field="rollback_of") from None
-        _check_rollback_target(target, service_id, data.deployed_at)
-    values = dict(
+    if written.rollback_target is not None:
+        session.refresh(written.rollback_target)
+    deploy = Deploy(  # what was written; not attached to the session
+        id=written.id,
         external_id=data.external_id,
-        service_id=service_id,
+        service_id=written.service_id,
         environment=data.environment,
         version=data.version,
         deployed_at=data.deployed_at,
         status=data.status,
-        rollback_of_id=target.id if target else None,
+        rollback_of_id=written.rollback_target.id if written.rollback_target else None,
         marked_failed=data.change_failure,
         failure_reason=None,
         change_failure=data.change_failure,
@@ -110,36 +235,12 @@ def record_deploy(
         created_by=actor,
         created_at=now,
     )
-    insert = _insert(conn, deploy_t).values(**values).returning(deploy_t.c.id)
-    if data.external_id is not None:
-        insert = insert.on_conflict_do_nothing(index_elements=["external_id"])
-    deploy_id = conn.execute(insert).scalar()
-    if deploy_id is None:
-        # The same external id was stored concurrently: this request is a retry of that one.
-        return stored(conn.execute(select(deploy_t.c.id).where(deploy_t.c.external_id == data.external_id)).scalar_one())
-    if data.commits:
-        conn.execute(
-            commit_t.insert(),
-            [{"deploy_id": deploy_id, "sha": c.sha, "committed_at": c.committed_at} for c in data.commits],
-        )
-        if data.status == "success" and data.environment in production_environments:
-            upsert_lead_samples(
-                conn,
-                [
-                    lead_sample_row(service_id=service_id, deploy_id=deploy_id, deployed_at=data.deployed_at, sha=c.sha, committed_at=c.committed_at)
-                    for c in data.commits
-                ],
-            )
-    if target is not None:
-        refresh_change_failure(conn, [target.id])
-        session.refresh(target)
-    deploy = Deploy(id=deploy_id, **values)  # what was written; not attached to the session
-    service = Service(id=service_id, name=data.service, created_at=now)
+    service = Service(id=written.service_id, name=data.service, created_at=now)
     return DeployOutcome(
         deploy=deploy,
         service=service,
         created=True,
-        open_incidents=open_incidents_of(session, service_id) if with_open_incidents else [],
+        open_incidents=open_incidents_of(session, written.service_id) if with_open_incidents else [],
     )
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
@@ -94,6 +94,19 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
+
+
+@contextmanager
+def connection_scope(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
+    """``session_scope`` without the ORM: one Core connection and transaction per unit of work.
+
+    For hot paths that write with Core or driver statements (the ingest API's deploys); a
+    ``Session(bind=conn)`` joins the transaction when an ORM read is needed.
+    """
+    bind = engine if write else engine.execution_options(dora_write=False)
+    with _sqlite_write_lock(engine) if write else nullcontext():
+        with bind.begin() as conn:
+            yield conn
 
 
 # --- migrations ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ the database's own work. Instants are handed over already in the form ``UTCDateT
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from datetime import datetime, timezone
@@ -63,9 +64,12 @@ def stored_instant(conn: Connection) -> Callable[[datetime | None], object]:
 SMALL_BATCH = 256  # PostgreSQL: fewer rows than this go in one INSERT ... VALUES, not via COPY
 
 
+FEW_ROWS = 16  # SQLite, with a cursor given: up to this many rows go in one INSERT ... VALUES
+
+
 def write_rows(
     conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple], *, suffix: str = "",
-    returning: str | None = None,
+    returning: str | None = None, cursor=None,
 ) -> list[tuple]:
     """Insert plain tuples (values already in stored form) into ``table``; rows are inserted in order.
 
@@ -73,6 +77,9 @@ def write_rows(
     PostgreSQL: ``COPY``; when a ``suffix`` (``ON CONFLICT ...``) or ``returning`` is given,
     ``COPY`` into a temporary staging table and one ``INSERT ... SELECT`` from it (a small batch
     is one multi-row ``INSERT ... VALUES`` instead).
+
+    ``cursor``: a DBAPI cursor on ``conn``'s connection to run on (the write path of a single
+    deploy passes its own); on SQLite a few rows then go in one multi-row ``INSERT ... VALUES``.
     """
     if not rows:
         return []
@@ -80,11 +87,19 @@ def write_rows(
     if conn.dialect.name != "postgresql":
         if returning:
             raise ValueError("write_rows: RETURNING is only used on PostgreSQL")
-        marks = ", ".join("?" * len(columns))
-        conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({marks}) {suffix}", rows)
+        marks = "(" + ", ".join("?" * len(columns)) + ")"
+        if cursor is not None and len(rows) <= FEW_ROWS:
+            params = [value for row in rows for value in row]
+            cursor.execute(f"INSERT INTO {table} ({cols}) VALUES {', '.join([marks] * len(rows))} {suffix}", params)
+        elif cursor is not None:
+            cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES {marks} {suffix}", rows)
+        else:
+            conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES {marks} {suffix}", rows)
         return []
     tail = f" {suffix} RETURNING {returning}" if returning else f" {suffix}"
-    cursor = conn.connection.dbapi_connection.cursor()
+    own = cursor is None
+    if own:
+        cursor = conn.connection.dbapi_connection.cursor()
     try:
         if not suffix and not returning:
             _copy(cursor, table, cols, rows)
@@ -103,7 +118,8 @@ def write_rows(
             cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY ctid{tail}")
         return cursor.fetchall() if returning else []
     finally:
-        cursor.close()
+        if own:
+            cursor.close()
 
 
 def _copy(cursor, table: str, cols: str, rows: Iterable[tuple]) -> None:
@@ -128,8 +144,14 @@ def upsert_lead_samples(conn: Connection, rows: Sequence[dict]) -> None:
         best = earliest.get(key)
         if best is None or (row["deployed_at"], row["deploy_id"]) < (best["deployed_at"], best["deploy_id"]):
             earliest[key] = row
-    stmt = _insert(conn, sample_t)
-    stmt = stmt.on_conflict_do_update(
+    conn.execute(_upsert_samples_statement(conn.dialect.name), list(earliest.values()))
+
+
+@functools.cache
+def _upsert_samples_statement(dialect: str):
+    """Built once per dialect: constructing it costs more than running it."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(sample_t)
+    return stmt.on_conflict_do_update(
         index_elements=[sample_t.c.service_id, sample_t.c.sha],
         set_={
             "deploy_id": stmt.excluded.deploy_id,
@@ -139,14 +161,14 @@ def upsert_lead_samples(conn: Connection, rows: Sequence[dict]) -> None:
         },
         where=stmt.excluded.deployed_at < sample_t.c.deployed_at,
     )
-    conn.execute(stmt, list(earliest.values()))
 
 
-def upsert_stored_lead_samples(conn: Connection, rows: Sequence[tuple]) -> None:
+def upsert_stored_lead_samples(conn: Connection, rows: Sequence[tuple], *, cursor=None) -> None:
     """``upsert_lead_samples`` for tuples in ``SAMPLE_COLUMNS`` order, instants in stored form.
 
     Stored instants of one dialect order like the instants themselves (SQLite's fixed-width UTC
-    text too), so the earliest candidate per key is picked on them directly.
+    text too), so the earliest candidate per key is picked on them directly. ``cursor``: see
+    ``write_rows``.
     """
     if not rows:
         return
@@ -167,6 +189,7 @@ def upsert_stored_lead_samples(conn: Connection, rows: Sequence[tuple]) -> None:
             " deployed_at = excluded.deployed_at, committed_at = excluded.committed_at,"
             " lead_seconds = excluded.lead_seconds WHERE excluded.deployed_at < lead_sample.deployed_at"
         ),
+        cursor=cursor,
     )
 
 

@@ -67,6 +67,38 @@ def test_a_retry_with_the_same_id_is_200_with_the_same_record_and_one_row(ingest
     assert ingest.count("deploy") == 1 and ingest.count("deploy_commit") == 2 and ingest.count("lead_sample") == 2
 
 
+def test_a_retry_naming_another_service_creates_no_service(ingest):
+    first = ingest.client.post(D, deploy())
+    again = ingest.client.post(D, deploy(service="not-yet-known"))
+    assert again.status == 200 and again.json() == first.json()
+    assert ingest.count("service") == 1 and ingest.count("deploy") == 1
+
+
+def test_a_retry_of_a_rollback_returns_the_stored_rollback(ingest):
+    _seed_rollback_targets(ingest)
+    body = deploy(id="rb-1", rollback_of="co-1", commits=[], deployed_at="2026-11-25T10:00:00Z")
+    first = ingest.client.post(D, body)
+    assert first.status == 201, first
+    again = ingest.client.post(D, body)
+    assert again.status == 200 and again.json() == first.json()
+    assert ingest.count("deploy", "WHERE rollback_of_id IS NOT NULL") == 1
+
+
+def test_a_new_deploy_answers_what_a_read_returns(ingest):
+    """The 201 body is built from what was written; it must equal the stored record as read back."""
+    _seed_rollback_targets(ingest)
+    for body in (
+        deploy(id="n-1", note="with a note", change_failure=True),
+        deploy(id="n-2", service="New-Service", environment="Staging", commits=["abcdef12"], url=None),
+        deploy(id="n-3", rollback_of="co-1", commits=[], deployed_at="2026-11-25T10:00:00Z"),
+        {"id": "n-4", "service": "checkout", "deployed_at": "2026-11-25T10:00:00.250+01:00", "status": "failure"},
+    ):
+        created = ingest.client.post(D, body)
+        assert created.status == 201, created
+        listed = {d["id"]: d for d in ingest.client.get(f"{D}?limit=500").json()["items"]}
+        assert listed[body["id"]] == created.json()
+
+
 def test_minimal_deploy_gets_the_documented_defaults(ingest):
     r = ingest.client.post(D, {"id": "m1", "service": "Checkout", "deployed_at": "2026-11-25T10:00:00Z"})
     assert r.status == 201, r
