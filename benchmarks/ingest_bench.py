@@ -1,9 +1,11 @@
-"""Sustained ``POST /api/v1/deploys`` against dora-bot's ASGI app on a real uvicorn server.
+"""Sustained ``POST /api/v1/deploys`` against ``dora-bot serve`` on a real uvicorn server.
 
-The server runs in a separate process (this script's ``serve`` sub-command), set up the way
-``dora-bot serve`` sets it up for the ingest API: ``create_asgi_app`` with Prometheus telemetry,
-the project's logging (``bot.logs.configure`` at INFO, uvicorn's access log on, sent to a file),
-uvicorn with its defaults. The database is fresh for each run: a new SQLite file, then a new
+The server is ``dora-bot serve`` itself, run through its CLI entry point in a separate process
+(this script's ``serve`` sub-command): the Slack app, the ingest API, the outbox worker, the
+gauge refresher and the scheduler, Prometheus HTTP metrics, the project's logging (INFO, text,
+uvicorn's access log on, sent to a file), uvicorn with the options ``serve`` gives it (its loop
+and HTTP parser are uvloop and httptools when installed, as the project's dependencies declare).
+Slack is never called. The database is fresh for each run: a new SQLite file, then a new
 PostgreSQL database (created and dropped here).
 
 The load: N client threads (default 8), each with one keep-alive ``http.client`` connection,
@@ -51,53 +53,63 @@ ANALYSIS_MARK = "## Analysis"  # a results file's hand-written part from this he
 
 # --- the server process ---------------------------------------------------------------------
 
-def serve(db_url: str, port: int, access_log: bool, telemetry: bool, what_if_write_lock: bool = False) -> None:
+BENCH_ENV = {
+    # What `dora-bot serve` needs to start over HTTP. Slack is never called during a run (no
+    # outbox message is queued, /readyz is not probed); its URL points at a closed local port.
+    "SLACK_BOT_TOKEN": "xoxb-bench-not-a-real-token",
+    "SLACK_SIGNING_SECRET": "bench-signing-secret-0123456789",
+    "SLACK_API_URL": "http://127.0.0.1:9/api/",
+    "INGEST_TOKENS": TOKEN,
+    "HOST": "127.0.0.1",
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
+}
+
+
+def serve(db_url: str, port: int, *, info_path: str, access_log: bool, telemetry: bool, asyncio_h11: bool) -> int:
+    """Run `dora-bot serve` itself (the CLI entry point, in this process) on ``db_url``.
+
+    Everything `serve` starts runs: the Slack app, the ingest API, the outbox worker, the gauge
+    refresher, the scheduler. The what-if switches patch the server's set-up in this process only.
+    """
     sys.path.insert(0, str(ROOT))
+    import importlib.util
+
     import uvicorn
 
-    from bot.config import Settings
-    from bot.logs import configure
-    from bot.runtime import Runtime
-    from bot.server import create_asgi_app
-    from bot.store.db import make_engine
-    from bot.telemetry import Telemetry
+    import bot.server
+    from bot.cli import main as cli
 
-    settings = Settings(database_url=db_url, ingest_tokens=(TOKEN,), run_scheduler=False)
-    configure(level=settings.log_level, fmt=settings.log_format, secrets=(TOKEN,))
-    rt = Runtime(settings=settings, engine=make_engine(db_url))
-    rt.prepare(migrate=False)
-    if telemetry:
-        rt.telemetry = Telemetry()
-    if what_if_write_lock:
-        _install_write_lock()
-    uvicorn.run(
-        create_asgi_app(rt, None), host="127.0.0.1", port=port, log_config=None,
-        access_log=access_log, timeout_graceful_shutdown=5,
-    )
+    os.environ.update(BENCH_ENV, DATABASE_URL=db_url, PORT=str(port))
+    run = uvicorn.run
 
+    def uvicorn_run(app, **options):
+        if not access_log:
+            options["access_log"] = False
+        if asyncio_h11:
+            options.update(loop="asyncio", http="h11")
+        loop, http = options.get("loop", "auto"), options.get("http", "auto")
+        if loop == "auto":
+            loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+        if http == "auto":
+            http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+        Path(info_path).write_text(json.dumps({"loop": loop, "http": http, "options": sorted(options)}))
+        return run(app, **options)
 
-def _install_write_lock() -> None:
-    """What-if (benchmark only, dora-bot is not changed on disk): one in-process lock around the
-    API's write units of work, so SQLite writers queue on a Python lock (woken at once) instead of
-    polling SQLite's busy handler, which sleeps 1, 2, 5, ... up to 100 ms between tries."""
-    from contextlib import contextmanager
+    uvicorn.run = uvicorn_run
+    if not telemetry:
+        create = bot.server.create_asgi_app
 
-    import bot.ingest.api as api
-    from bot.store import db
+        def create_without_http_metrics(rt, bolt, **kw):
+            rt.telemetry = None
+            return create(rt, bolt, **kw)
 
-    lock = threading.Lock()
-    original = db.session_scope
-
-    @contextmanager
-    def session_scope(engine, *, write: bool = True):
-        if not write:
-            with original(engine, write=False) as session:
-                yield session
-            return
-        with lock, original(engine, write=True) as session:
-            yield session
-
-    api.session_scope = session_scope
+        bot.server.create_asgi_app = create_without_http_metrics
+    try:
+        cli(["serve"], prog_name="dora-bot")
+    except SystemExit as exc:
+        return exc.code or 0
+    return 0
 
 
 # --- databases ------------------------------------------------------------------------------
@@ -275,15 +287,17 @@ def run_one(backend: str, url: str, args, workdir: Path) -> dict:
     migrate(url)
     port = free_port()
     log_path = workdir / f"server-{backend}.log"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "serve", "--db", url, "--port", str(port)]
+    info_path = workdir / f"server-{backend}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "serve", "--db", url, "--port", str(port), "--info", str(info_path)]
     if args.no_access_log:
         cmd.append("--no-access-log")
     if args.no_telemetry:
         cmd.append("--no-telemetry")
-    if args.what_if_write_lock:
-        cmd.append("--what-if-write-lock")
+    if args.asyncio_h11:
+        cmd.append("--asyncio-h11")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        # In the scratch directory: `serve` reads a .env from its working directory and above.
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
         profiler = None
         try:
             wait_ready(port, proc)
@@ -341,6 +355,10 @@ def run_one(backend: str, url: str, args, workdir: Path) -> dict:
         "server_cpu_cores": (cpu1 - cpu0) / elapsed,
         "client_cpu_cores": ((own1.user + own1.system) - (own0.user + own0.system)) / elapsed,
     }
+    try:
+        result["server"] = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        result["server"] = {}
     if args.profile:
         result["profile"] = summarize_profile(Path(args.profile_dir) / f"ingest-profile-{backend}.txt")
     return result
@@ -353,18 +371,17 @@ PROFILE_PROBES = [
     ("event-loop side of requests (middleware, routing)", "RequestMiddleware.__call__"),
     ("POST /api/v1/deploys handler in a worker thread", "post_deploy (bot/ingest/api.py"),
     ("    parse_deploy (validation)", "parse_deploy (bot/core/inputs.py"),
-    ("    record_deploy (ORM writes)", "record_deploy (bot/services/deploys.py"),
-    ("      get_or_create_service", "get_or_create_service (bot/services/lookup.py"),
-    ("      upsert_lead_samples", "upsert_lead_samples (bot/store/derived.py"),
-    ("      open_incidents_of (unused by the API)", "open_incidents_of (bot/services/deploys.py"),
-    ("    deploy_public (re-reads commits, service)", "deploy_public (bot/ingest/serialize.py"),
-    ("    BEGIN IMMEDIATE (waiting for SQLite's write lock)", "_on_begin (bot/store/db.py"),
+    ("    write_deploy (the driver statements)", "write_deploy (bot/services/deploys.py"),
+    ("      upsert_stored_lead_samples", "upsert_stored_lead_samples (bot/store/derived.py"),
+    ("    deploy_document (the 201 body)", "deploy_document (bot/ingest/serialize.py"),
+    ("    BEGIN IMMEDIATE (SQLite's write lock)", "_on_begin (bot/store/db.py"),
     ("    COMMIT", "do_commit (sqlalchemy"),
-    ("  inside the database driver (any statement)", "do_execute"),
     ("  Prometheus telemetry", "prometheus_client"),
     ("logging (access log through the redacting handler)", "logging/__init__.py"),
     ("uvicorn HTTP parsing/writing (h11)", "h11_impl.py"),
-    ("event loop wake-ups from worker threads (GIL waits)", "_write_to_self"),
+    ("uvicorn HTTP parsing/writing (httptools)", "httptools_impl.py"),
+    ("event loop wake-ups from worker threads (asyncio loop)", "_write_to_self"),
+    ("background threads of `serve` (outbox, gauges, scheduler)", "OutboxWorker._run|GaugeRefresher._run|apscheduler"),
 ]
 
 
@@ -382,7 +399,7 @@ def summarize_profile(path: Path, top: int = 15) -> dict:
         n = int(n)
         total += n
         for label, needle in PROFILE_PROBES:
-            if needle in stack:
+            if any(part in stack for part in needle.split("|")):
                 probes[label] += n
         seen = set()
         for f in stack.split(";"):
@@ -414,6 +431,11 @@ def machine() -> dict:
     return info
 
 
+def loop_http(results: list[dict]) -> str:
+    seen = sorted({(r.get("server", {}).get("loop", "?"), r.get("server", {}).get("http", "?")) for r in results})
+    return "; ".join(f"{loop} loop, {http}" for loop, http in seen)
+
+
 def render(results: list[dict], args, info: dict) -> str:
     lines = [
         "# Ingest benchmark: sustained POST /api/v1/deploys",
@@ -421,12 +443,13 @@ def render(results: list[dict], args, info: dict) -> str:
         f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} with `python benchmarks/ingest_bench.py"
         f" --duration {args.duration:g} --warmup {args.warmup:g} --threads {args.threads}"
         + (" --no-access-log" if args.no_access_log else "") + (" --no-telemetry" if args.no_telemetry else "")
-        + (" --what-if-write-lock" if args.what_if_write_lock else "") + "`.",
+        + (" --asyncio-h11" if args.asyncio_h11 else "") + "`.",
         "",
         f"Machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, SQLite {info['sqlite']}, "
         f"uvicorn {info.get('uvicorn', '?')}" + (f", PostgreSQL {info['postgresql']}" if info.get("postgresql") else "") + ".",
-        "Server: a separate process, `create_asgi_app` on uvicorn (asyncio loop, h11), Prometheus telemetry "
-        + ("off" if args.no_telemetry else "on") + ", logging as `dora-bot serve` (INFO, access log "
+        "Server: `dora-bot serve` itself in a separate process (Slack app, ingest API, outbox worker, gauge refresher, "
+        f"scheduler; uvicorn as `serve` runs it: {loop_http(results)}), Prometheus HTTP metrics "
+        + ("off" if args.no_telemetry else "on") + ", logging as `serve` configures it (INFO, text, access log "
         + ("off" if args.no_access_log else "on") + ", to a file). "
         f"Client: {args.threads} threads in this process, one keep-alive connection each, unique ids, "
         "1-3 commits per deploy, 20 services, 85% production.",
@@ -469,10 +492,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, required=True)
         p.add_argument("--no-access-log", action="store_true")
         p.add_argument("--no-telemetry", action="store_true")
-        p.add_argument("--what-if-write-lock", action="store_true")
+        p.add_argument("--asyncio-h11", action="store_true")
+        p.add_argument("--info", required=True)
         a = p.parse_args(argv[1:])
-        serve(a.db, a.port, access_log=not a.no_access_log, telemetry=not a.no_telemetry, what_if_write_lock=a.what_if_write_lock)
-        return 0
+        return serve(a.db, a.port, info_path=a.info, access_log=not a.no_access_log, telemetry=not a.no_telemetry,
+                     asyncio_h11=a.asyncio_h11)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds (after the warm-up)")
@@ -482,10 +506,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="a PostgreSQL URL allowed to CREATE/DROP DATABASE")
     p.add_argument("--profile", action="store_true", help="record the server with py-spy during the measured period")
     p.add_argument("--profile-dir", default=tempfile.gettempdir(), help="where py-spy's raw stacks are kept")
-    p.add_argument("--no-access-log", action="store_true", help="uvicorn access log off (what-if)")
-    p.add_argument("--no-telemetry", action="store_true", help="Prometheus telemetry off (what-if)")
-    p.add_argument("--what-if-write-lock", action="store_true",
-                   help="what-if: serialize the API's write transactions on an in-process lock (monkeypatched in the server process)")
+    p.add_argument("--no-access-log", action="store_true", help="what-if: uvicorn's access log off")
+    p.add_argument("--no-telemetry", action="store_true", help="what-if: no HTTP metrics middleware (Prometheus)")
+    p.add_argument("--asyncio-h11", action="store_true",
+                   help="what-if: uvicorn on asyncio's own loop and h11, as without uvloop and httptools")
     p.add_argument("--results", default=str(HERE / "INGEST_RESULTS.md"), help="markdown file to write ('-': none)")
     p.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     args = p.parse_args(argv)
