@@ -14,10 +14,10 @@ config = context.config
 
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
-    if engine is None:  # plain `alembic` command line: take the URL from the environment
-        import os
+    if engine is None:  # plain `alembic` command line: the URL as the settings read it
+        from bot.config import Settings
 
-        engine = make_engine(os.environ.get("DATABASE_URL", "sqlite:///dora-bot.db"))
+        engine = make_engine(Settings.from_env().database_url)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
