@@ -118,7 +118,7 @@ def record_deployment_status(
     data = DeployInput(
         service=service_name,
         deployed_at=deployed_at,
-        version=sha[:12],
+        version=sha,  # product contract: version and commit = deployment.sha
         environment=environment,
         status="success" if state == "success" else "failure",
         commits=tuple(commits.values()),

@@ -270,7 +270,7 @@ def test_push_then_deployment_status_gives_the_lead_time_by_hand(ingest):
     assert d["ref"] == out["deploy"]
     assert d["environment"] == "production" and d["status"] == "success" and d["source"] == "github"
     assert d["deployed_at"] == "2026-11-25T11:00:00Z"
-    assert d["version"] == sha(0xC3)[:12]
+    assert d["version"] == sha(0xC3)  # the whole sha, as the contract says
     assert d["url"].startswith("https://github.com/acme/")
     assert {c["sha"]: c["committed_at"] for c in d["commits"]} == {
         sha(0xC1): "2026-11-25T08:00:00Z", sha(0xC2): "2026-11-25T09:30:00Z", sha(0xC3): "2026-11-25T10:40:00Z",
