@@ -1,9 +1,10 @@
 """Incident reminders: nudge when nobody acknowledged, and keep asking for updates until resolved.
 
 * ``ack``: once an incident has waited ``DORA_ACK_REMINDER`` without acknowledgement (or when a
-  snooze ends and it still is not acknowledged);
-* ``update``: while unresolved, every ``DORA_UPDATE_REMINDER`` after the last activity (a state
-  change, an update, or the previous reminder).
+  snooze ends and it still is not acknowledged), then again every ``DORA_UPDATE_REMINDER`` for as
+  long as nobody acknowledges it;
+* ``update``: once acknowledged and while unresolved, every ``DORA_UPDATE_REMINDER`` after the
+  last activity (a state change, an update, or the previous reminder).
 
 Each reminder is a row unique on (incident, kind, due time), written with its outbox message, so
 it is posted once whatever runs the job; snoozing pushes the next due time out; resolved
@@ -32,7 +33,11 @@ def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, upda
     for incident in incidents:
         snooze = incident.snoozed_until
         if incident.acknowledged_at is None:
-            due = incident.declared_at + ack_after
+            # counted from when the last reminder went out, so a job that ran late sends one, not a burst
+            last_ack = session.exec(
+                select(func.max(IncidentReminder.created_at)).where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "ack")
+            ).one()
+            due = incident.declared_at + ack_after if last_ack is None else last_ack + update_every
             if snooze and snooze > due:
                 due = snooze
             if due <= now:
@@ -40,7 +45,7 @@ def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, upda
             continue
         last_event = session.exec(select(func.max(IncidentEvent.at)).where(IncidentEvent.incident_id == incident.id, IncidentEvent.kind != "snoozed")).one()
         last_reminder = session.exec(
-            select(func.max(IncidentReminder.due_at)).where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "update")
+            select(func.max(IncidentReminder.created_at)).where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "update")
         ).one()
         base = max(t for t in (last_event, last_reminder, incident.acknowledged_at) if t is not None)
         due = base + update_every

@@ -42,6 +42,24 @@ def test_ack_reminder_after_the_configured_wait_and_only_once(engine):
         assert [m.kind for m in s.exec(select(OutboxMessage)).all()] == ["reminder.post"]
 
 
+def test_an_unacknowledged_incident_keeps_being_reminded_every_update_interval(engine):
+    inc = declare(engine)
+    assert send(engine, T0 + ACK) == 1
+    assert due(engine, T0 + ACK + UPDATE - timedelta(minutes=1)) == []
+    assert due(engine, T0 + ACK + UPDATE) == [(inc, "ack", T0 + ACK + UPDATE)]
+    assert send(engine, T0 + ACK + UPDATE) == 1
+    # a job that runs late (the bot was down) sends the one reminder that is due, and the next
+    # comes an interval after that one went out, not one per missed hour
+    assert due(engine, T0 + ACK + 5 * UPDATE) == [(inc, "ack", T0 + ACK + 2 * UPDATE)]
+    assert send(engine, T0 + ACK + 5 * UPDATE) == 1
+    assert due(engine, T0 + ACK + 5 * UPDATE + timedelta(minutes=1)) == []
+    with session_scope(engine) as s:
+        acknowledge_incident(s, ref=f"INC-{inc}", now=T0 + ACK + 5 * UPDATE, actor="U2")
+    # acknowledged: from now on update reminders, an interval after the acknowledgement
+    assert due(engine, T0 + ACK + 6 * UPDATE - timedelta(minutes=1)) == []
+    assert due(engine, T0 + ACK + 6 * UPDATE) == [(inc, "update", T0 + ACK + 6 * UPDATE)]
+
+
 def test_update_reminders_repeat_after_last_activity_until_resolved(engine):
     inc = declare(engine)
     with session_scope(engine) as s:
