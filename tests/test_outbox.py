@@ -62,6 +62,30 @@ def test_failures_back_off_and_honour_retry_after_then_give_up(engine):
     assert outbox.depth(engine)[0] == 0
 
 
+def test_a_long_slack_outage_delays_a_message_but_never_drops_it(engine):
+    m = put(engine, "message.post", key="x")
+    now = T0
+    for _ in range(60):  # hours of 503s: the backoff grows to its cap and the message stays
+        outbox.claim(engine, m, now=now)
+        assert outbox.mark_failed(engine, m, now=now, error="HTTP 503") == "pending"
+        now = status(engine, m)[2]
+    assert now - T0 > timedelta(hours=6)
+    outbox.claim(engine, m, now=now)
+    assert outbox.mark_failed(engine, m, now=now, error="ratelimited", retry_after=30) == "pending"
+    assert status(engine, m)[2] - now == timedelta(seconds=30)
+    assert outbox.claim(engine, m, now=now + timedelta(seconds=30)) is not None
+    outbox.mark_sent(engine, m, now=now + timedelta(seconds=30))
+    assert status(engine, m)[0] == "sent"
+
+
+def test_our_own_repeated_failures_end_in_dead_not_a_blocked_card(engine):
+    m = put(engine, "card.refresh", key="incident:1")
+    for i in range(outbox.MAX_FAULT_ATTEMPTS):
+        outbox.claim(engine, m, now=T0 + timedelta(hours=i))
+        state = outbox.mark_failed(engine, m, now=T0 + timedelta(hours=i), error="KeyError: 'x'", fault=True)
+    assert state == "dead"
+
+
 def test_depth_counts_waiting_messages_and_their_age(engine):
     put(engine, "message.post", key="a", at=T0)
     sent = put(engine, "message.post", key="b", at=T0 + timedelta(minutes=1))

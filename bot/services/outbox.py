@@ -21,7 +21,10 @@ from bot.store.models import OutboxMessage
 
 outbox_t = OutboxMessage.__table__
 LEASE = timedelta(minutes=2)  # a claimed message whose sender died becomes due again after this
-MAX_ATTEMPTS = 12
+# A Slack outage, a 429 or a revoked token only delays a message: it is retried (backoff capped at
+# MAX_BACKOFF) until it goes out. Only errors retrying cannot fix (Slack rejects the message
+# itself) and repeated failures of our own code (a bug while rendering) end in "dead".
+MAX_FAULT_ATTEMPTS = 12
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -91,15 +94,22 @@ def mark_sent(engine: Engine, message_id: int, *, now: datetime) -> None:
         session.execute(update(outbox_t).where(outbox_t.c.id == message_id).values(status="sent", sent_at=now, last_error=None))
 
 
-def mark_failed(engine: Engine, message_id: int, *, now: datetime, error: str, retry_after: float | None = None, permanent: bool = False) -> str:
-    """Schedule the next attempt (backoff, or Slack's Retry-After); returns the new status."""
+def mark_failed(
+    engine: Engine, message_id: int, *, now: datetime, error: str, retry_after: float | None = None,
+    permanent: bool = False, fault: bool = False,
+) -> str:
+    """Schedule the next attempt (backoff, or Slack's Retry-After); returns the new status.
+
+    ``permanent``: Slack refused the message itself, it is dropped. ``fault``: our code failed
+    (not Slack), given up after ``MAX_FAULT_ATTEMPTS``. Anything else is retried until it is sent.
+    """
     with session_scope(engine) as session:
         message = session.get(OutboxMessage, message_id)
-        if permanent or message.attempts >= MAX_ATTEMPTS:
+        if permanent or (fault and message.attempts >= MAX_FAULT_ATTEMPTS):
             status, when = "dead", now
         else:
             status = "pending"
-            backoff = min(timedelta(seconds=2 ** message.attempts), MAX_BACKOFF)
+            backoff = min(timedelta(seconds=2 ** min(message.attempts, 20)), MAX_BACKOFF)
             when = now + (timedelta(seconds=retry_after) if retry_after is not None else backoff)
         session.execute(
             update(outbox_t).where(outbox_t.c.id == message_id).values(status=status, next_attempt_at=when, last_error=error[:2000])

@@ -207,7 +207,7 @@ class OutboxSender:
                 status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
                 log.warning("outbox %s (%s): Slack unreachable (%s); now %s", message.id, message.kind, exc, status)
             except Exception as exc:  # a bug while rendering: keep the message, retry later, log loudly
-                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
+                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}", fault=True)
                 log.exception("outbox %s (%s) could not be sent; now %s", message.id, message.kind, status)
             else:
                 outbox.mark_sent(self.engine, message.id, now=self.clock())
