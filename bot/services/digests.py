@@ -35,7 +35,7 @@ class Period:
     key: str  # local date of the scheduled instant, e.g. "2026-11-23"
     scheduled: datetime  # UTC instant the digest is due
     window_end: datetime  # the report window ends at local midnight of that date
-    shift_days: int  # 7 for weekly, 1 for daily: how far "the previous period" lies back
+    shift_days: int  # 7 for weekly, 1 for daily: the span the digest's counts cover
 
 
 def parse_weekday(value: str) -> int:
@@ -192,7 +192,8 @@ def digest_data(session: Session, sub: DigestSubscription, period: Period, *, pr
     tz_name = timezone_name or sub.timezone
     kw = dict(service=sub.service, timezone_name=tz_name, production_environments=production_environments)
     current = build_metrics(session, days=7, end=period.window_end, **kw)
-    previous = build_metrics(session, days=7, end=period.window_end - timedelta(days=period.shift_days), **kw)
+    # week-over-week for daily digests too: the 7 days before, not the same week shifted a day
+    previous = build_metrics(session, days=7, end=period.window_end - timedelta(days=7), **kw)
     span_start = period.window_end - timedelta(days=period.shift_days)
     service_id = find_service(session, sub.service).id if sub.service else None
     inc_q = select(Incident, Service.name).join(Service, Service.id == Incident.service_id).where(

@@ -96,3 +96,23 @@ def test_remove_unknown_digest_says_how_to_find_them(engine):
     with session_scope(engine) as s, pytest.raises(NotFound) as e:
         digests.remove_subscription(s, "42")
     assert "/dora digest list" in e.value.message
+
+
+def test_a_daily_digest_compares_week_over_week_and_counts_yesterday(engine):
+    from bot.core.inputs import parse_deploy
+    from bot.services.deploys import record_deploy
+
+    now = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    # period 2026-11-25: the 7 days [11-18, 11-25) against [11-11, 11-18); "yesterday" is 11-24
+    days = {"2026-11-24": 2, "2026-11-20": 1, "2026-11-17": 4, "2026-11-12": 2, "2026-11-10": 3}
+    with session_scope(engine) as s:
+        for day, n in days.items():
+            for i in range(n):
+                obj = {"service": "checkout", "version": f"{day}-{i}", "deployed_at": f"{day}T1{i}:00:00Z"}
+                data = parse_deploy(obj, now=now, require_id=False)
+                record_deploy(s, data=data, production_environments=("production",), now=now, source="slack")
+        daily = digests.add_subscription(s, channel="C1", cadence="daily", time_of_day="07:30", now=now)
+        data = digests.digest_data(s, daily, digests.current_period(daily, now), production_environments=("production",))
+    assert data.current["deployment_frequency"]["deploys"] == 3
+    assert data.previous["deployment_frequency"]["deploys"] == 6  # 11-17 and 11-12 (a window shifted a day would give 5)
+    assert data.deploys == 2
