@@ -1,8 +1,10 @@
 """Alertmanager webhooks (version 4): firing alerts declare incidents, resolved alerts resolve them.
 
-One incident per alert occurrence (``fingerprint`` + ``startsAt``): Alertmanager repeats a firing
-notification every ``repeat_interval``, which changes nothing; the same alert firing again after it
-resolved is a new incident. Mapping from the product contract: service = label ``service``, else
+One incident per ``fingerprint`` at a time: Alertmanager repeats a firing notification every
+``repeat_interval``, and a flapping alert may come back with a new ``startsAt`` before its
+resolution reached us; while that fingerprint's incident is open, both change nothing. The same
+alert firing again after its incident was resolved is a new incident (stored with its ``startsAt``,
+so a late copy of an old notification is still recognised). Mapping from the product contract: service = label ``service``, else
 ``job``, else ``alertname``; title = annotation ``summary``, else ``alertname``; severity from label
 ``severity`` (critical -> sev1, error/high -> sev2, warning -> sev3, else sev4).
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.errors import ValidationError
 from bot.core.inputs import IncidentInput, normalize_service
@@ -33,9 +35,22 @@ class AlertOutcome:
     unchanged: int = 0
 
 
+def _fingerprint(alert: dict) -> str:
+    return str(alert.get("fingerprint") or hashlib.sha256(repr(sorted((alert.get("labels") or {}).items())).encode()).hexdigest()[:16])[:100]
+
+
 def _external_id(alert: dict) -> str:
-    fingerprint = alert.get("fingerprint") or hashlib.sha256(repr(sorted((alert.get("labels") or {}).items())).encode()).hexdigest()[:16]
-    return f"alertmanager-{fingerprint}-{alert.get('startsAt')}"[:200]
+    return f"alertmanager-{_fingerprint(alert)}-{alert.get('startsAt')}"[:200]
+
+
+def _open_incident(session: Session, alert: dict) -> Incident | None:
+    """The unresolved incident this fingerprint declared, whatever ``startsAt`` it had."""
+    prefix = f"alertmanager-{_fingerprint(alert)}-"
+    return session.exec(
+        select(Incident)
+        .where(col(Incident.external_id).startswith(prefix, autoescape=True), col(Incident.resolved_at).is_(None))
+        .order_by(col(Incident.id).desc())
+    ).first()
 
 
 def _incident_input(alert: dict) -> IncidentInput:
@@ -77,6 +92,8 @@ def apply_alerts(session: Session, *, alerts: list[dict], now: datetime) -> Aler
     for alert in alerts:
         data = _incident_input(alert)
         existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
+        if existing is None:  # a new startsAt: the same alert still open under an earlier one?
+            existing = _open_incident(session, alert)
         if alert["status"] == "firing":
             if existing is not None:
                 out.unchanged += 1

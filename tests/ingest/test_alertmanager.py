@@ -129,6 +129,34 @@ def test_the_same_alert_firing_again_after_it_resolved_is_a_new_incident(ingest)
     assert states == [("2026-11-25T08:00:00Z", "resolved"), ("2026-11-25T10:00:00Z", "open")]
 
 
+def test_a_flapping_alert_keeps_its_one_open_incident_whatever_its_starts_at(ingest):
+    # It fired, cleared and fired again before the resolution reached us: a new startsAt.
+    send(ingest, notification(alert("f2", starts="2026-11-25T08:00:00Z")))
+    out = send(ingest, notification(alert("f2", starts="2026-11-25T08:07:00Z")))
+    assert out["declared"] == [] and out["unchanged"] == 1
+    [inc] = incidents(ingest).values()
+    assert inc["state"] == "open" and inc["started_at"] == "2026-11-25T08:00:00Z"
+    # the resolution of the later occurrence resolves that one incident
+    out = send(ingest, notification(alert("f2", status="resolved", starts="2026-11-25T08:07:00Z", ends="2026-11-25T08:30:00Z")))
+    assert out["resolved"] == [inc["ref"]]
+    [inc] = incidents(ingest).values()
+    assert inc["state"] == "resolved" and inc["time_to_restore_seconds"] == 1800
+    # a late copy of the first firing notification (in another group's body) changes nothing
+    out = send(ingest, notification(alert("f2", starts="2026-11-25T08:00:00Z"), group="other"))
+    assert out["declared"] == [] and len(incidents(ingest)) == 1
+
+
+def test_a_late_resolution_of_an_old_occurrence_leaves_the_new_one_open(ingest):
+    send(ingest, notification(alert("f3", starts="2026-11-25T08:00:00Z")))
+    send(ingest, notification(alert("f3", status="resolved", starts="2026-11-25T08:00:00Z", ends="2026-11-25T08:20:00Z")))
+    send(ingest, notification(alert("f3", starts="2026-11-25T10:00:00Z")))
+    late = notification(alert("f3", status="resolved", starts="2026-11-25T08:00:00Z", ends="2026-11-25T08:20:00Z"), group="other")
+    out = send(ingest, late)
+    assert out["resolved"] == [] and out["declared"] == []
+    states = sorted((i["started_at"], i["state"]) for i in incidents(ingest).values())
+    assert states == [("2026-11-25T08:00:00Z", "resolved"), ("2026-11-25T10:00:00Z", "open")]
+
+
 def test_service_title_and_severity_mapping(ingest, subtests):
     cases = [
         # (fingerprint, labels (replacing the defaults), annotations (replacing), service, title, severity)
