@@ -8,7 +8,7 @@ body over 1 MB ``413``; nothing is stored on any error (one transaction per requ
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Callable
 
 from sqlmodel import Session, col, select
@@ -79,19 +79,26 @@ def _next_cursor(rows: list, limit: int) -> str | None:
     return base64.urlsafe_b64encode(str(rows[-1].id).encode()).decode()
 
 
+def _param(request: Request, name: str, default: str | None = None) -> str | None:
+    """A query parameter; an empty one (``?days=&end=``, as forms and templates send) is absent."""
+    raw = request.query_params.get(name)
+    return raw.strip() if raw is not None and raw.strip() else default
+
+
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "50")
+    raw = _param(request, "limit", "50")
     if not raw.isdigit() or not 1 <= int(raw) <= 500:
         raise ValidationError("must be a whole number from 1 to 500", field="limit")
     return int(raw)
 
 
-def _time_param(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
+def _time_param(request: Request, name: str, tz: tzinfo) -> datetime | None:
+    """An ISO-8601 instant; one without an offset is read in ``DORA_TIMEZONE``, as the CLI reads it."""
+    raw = _param(request, name)
     if raw is None:
         return None
     try:
-        return parse_instant(raw)
+        return parse_instant(raw, tz=tz)
     except ValidationError as exc:
         raise ValidationError(exc.message, field=name) from None
 
@@ -165,10 +172,10 @@ def routes(rt: Runtime) -> list[Route]:
 
     def get_metrics(request: Request, _: Any) -> Response:
         q = request.query_params
-        days_raw = q.get("days", "30")
+        days_raw = _param(request, "days", "30")
         if not days_raw.isdigit():
             raise ValidationError("must be a whole number of days", field="days")
-        end = _time_param(request, "end") or rt.now()
+        end = _time_param(request, "end", settings.tz) or rt.now()
         with session_scope(rt.engine, write=False) as session:
             report = build_metrics(
                 session, service=q.get("service") or None, days=int(days_raw), end=end,
@@ -179,7 +186,7 @@ def routes(rt: Runtime) -> list[Route]:
     def list_deploys(request: Request, _: Any) -> Response:
         q = request.query_params
         limit, before = _limit(request), _cursor(q.get("cursor"))
-        since, until = _time_param(request, "since"), _time_param(request, "until")
+        since, until = _time_param(request, "since", settings.tz), _time_param(request, "until", settings.tz)
         with session_scope(rt.engine, write=False) as session:
             query = select(Deploy).join(Service, Service.id == Deploy.service_id)
             if q.get("service"):
@@ -201,8 +208,8 @@ def routes(rt: Runtime) -> list[Route]:
     def list_incidents(request: Request, _: Any) -> Response:
         q = request.query_params
         limit, before = _limit(request), _cursor(q.get("cursor"))
-        since, until = _time_param(request, "since"), _time_param(request, "until")
-        state = q.get("state", "all")
+        since, until = _time_param(request, "since", settings.tz), _time_param(request, "until", settings.tz)
+        state = _param(request, "state", "all")
         if state not in ("open", "resolved", "all"):
             raise ValidationError("must be open, resolved or all", field="state")
         with session_scope(rt.engine, write=False) as session:

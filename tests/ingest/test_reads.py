@@ -88,6 +88,7 @@ def test_metrics_over_http_equal_build_metrics_for_the_same_data(ingest, subtest
         ("end", "?days=10&end=2026-11-20T00:00:00Z", dict(service=None, days=10, end=datetime(2026, 11, 20, tzinfo=UTC))),
         ("end-offset", f"?end={quote('2026-11-22T01:00:00+01:00')}", dict(service=None, days=30, end=datetime(2026, 11, 22, tzinfo=UTC))),
         ("unknown-service", "?service=nope", dict(service="nope", days=30, end=NOW)),
+        ("empty-params", "?service=&days=&end=", dict(service=None, days=30, end=NOW)),
         ("long", "?days=365", dict(service=None, days=365, end=NOW)),
     ]
     for case, query, kw in cases:
@@ -106,13 +107,21 @@ def test_metrics_over_http_equal_build_metrics_for_the_same_data(ingest, subtest
 def test_metrics_bad_parameters_are_422_naming_them(ingest, subtests):
     for query, field in (
         ("days=abc", "days"), ("days=0", "days"), ("days=-3", "days"), ("days=1.5", "days"),
-        ("days=3661", "days"), ("days=", "days"), ("days=%207", "days"),
+        ("days=3661", "days"), ("days=%207x", "days"),
         ("end=yesterday", "end"), ("end=2026-13-01T00:00:00Z", "end"),
     ):
         with subtests.test(query=query):
             r = ingest.client.get(f"/api/v1/metrics?{query}")
             assert r.status == 422, r
             assert field in r.fields(), r
+
+
+def test_an_end_without_offset_is_read_in_dora_timezone_like_the_cli(make_ingest):
+    ingest = make_ingest(timezone_name="Europe/Berlin")
+    m = ingest.client.get("/api/v1/metrics?end=2026-11-25&days=7").json()
+    assert m["scope"]["end"] == "2026-11-24T23:00:00Z" and m["scope"]["timezone"] == "Europe/Berlin"
+    m = ingest.client.get(f"/api/v1/metrics?end={quote('2026-11-25T00:00:00Z')}&days=7").json()
+    assert m["scope"]["end"] == "2026-11-25T00:00:00Z"
 
 
 def test_metrics_json_has_every_key_on_an_empty_database(ingest):
