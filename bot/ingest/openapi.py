@@ -7,7 +7,9 @@ from bot import __version__
 _TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-24T10:12:00Z"]}
 _NTIME = {"type": ["string", "null"], "format": "date-time"}
 _NSTR = {"type": ["string", "null"]}
-_LINK = {"type": ["object", "null"], "properties": {"id": _NSTR, "ref": {"type": "string", "examples": ["D-12"]}}}
+# A link to a deploy, as the import format writes it: its `id`, or its D-<n> reference when it has none.
+_LINK = {"type": ["string", "null"], "examples": ["gh-run-9912", "D-12"]}
+_LINK_REF = {"type": ["string", "null"], "description": "the linked deploy's D-<n> reference", "examples": ["D-12"]}
 _ERROR = {
     "type": "object",
     "properties": {
@@ -134,7 +136,7 @@ def openapi_document() -> dict:
                         "id": _NSTR, "ref": {"type": "string"}, "service": {"type": "string"}, "environment": {"type": "string"},
                         "version": {"type": "string"}, "deployed_at": _TIME, "status": {"type": "string"},
                         "commits": {"type": "array", "items": {"$ref": "#/components/schemas/Commit"}},
-                        "rollback_of": _LINK, "change_failure": {"type": "boolean"}, "url": _NSTR, "note": _NSTR,
+                        "rollback_of": _LINK, "rollback_of_ref": _LINK_REF, "change_failure": {"type": "boolean"}, "url": _NSTR, "note": _NSTR,
                         "source": {"type": "string"}, "created_at": _TIME,
                     },
                 },
@@ -172,7 +174,7 @@ def openapi_document() -> dict:
                     "properties": {
                         "id": _NSTR, "ref": {"type": "string"}, "service": {"type": "string"}, "environment": {"type": "string"},
                         "severity": {"type": "string"}, "title": {"type": "string"}, "state": {"enum": ["open", "acknowledged", "resolved"]},
-                        "started_at": _TIME, "acknowledged_at": _NTIME, "resolved_at": _NTIME, "caused_by": _LINK,
+                        "started_at": _TIME, "acknowledged_at": _NTIME, "resolved_at": _NTIME, "caused_by": _LINK, "caused_by_ref": _LINK_REF,
                         "time_to_restore_seconds": {"type": ["number", "null"]}, "source": {"type": "string"}, "created_at": _TIME,
                     },
                 },

@@ -1,4 +1,9 @@
-"""Public JSON representations of stored records (what the API returns)."""
+"""Public JSON representations of stored records (what the API returns).
+
+A record reads like the import format's line for it (``rollback_of`` and ``caused_by`` name a
+deploy by its ``id``), plus what the store adds: ``ref`` (``D-<n>``/``INC-<n>``), the linked
+deploy's ``*_ref``, ``source``, ``created_at`` and, for incidents, ``state`` and time to restore.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +61,8 @@ def deploy_document(
         "deployed_at": isoformat_z(deployed_at),
         "status": status,
         "commits": [{"sha": c.sha, "committed_at": isoformat_z(c.committed_at)} for c in commits],
-        "rollback_of": rollback_of,
+        "rollback_of": _link_id(rollback_of),
+        "rollback_of_ref": rollback_of["ref"] if rollback_of else None,
         "change_failure": bool(change_failure),
         "url": url,
         "note": note,
@@ -67,6 +73,11 @@ def deploy_document(
 
 def deploy_link(deploy: Deploy) -> dict:
     return {"id": deploy.external_id, "ref": f"D-{deploy.id}"}
+
+
+def _link_id(link: dict | None) -> str | None:
+    """A linked deploy as the import format names it: its ``id``, else its ``D-<n>`` reference."""
+    return None if link is None else (link["id"] or link["ref"])
 
 
 def incident_public(session: Session, incident: Incident) -> dict:
@@ -81,7 +92,8 @@ def incident_public(session: Session, incident: Incident) -> dict:
         "started_at": isoformat_z(incident.started_at),
         "acknowledged_at": isoformat_z(incident.acknowledged_at),
         "resolved_at": isoformat_z(incident.resolved_at),
-        "caused_by": _deploy_link(session, incident.caused_by_id),
+        "caused_by": _link_id(cause := _deploy_link(session, incident.caused_by_id)),
+        "caused_by_ref": cause["ref"] if cause else None,
         "time_to_restore_seconds": incident.restore_seconds,
         "source": incident.source,
         "created_at": isoformat_z(incident.created_at),
