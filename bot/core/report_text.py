@@ -37,7 +37,8 @@ def rows(report: dict) -> list[tuple[str, str, str, str, str | None]]:
     mtta = report["mtta"]
     df_value = f"{df['per_day']:.2f}/day"
     if df["deploy_days_per_week"] is not None:
-        df_value += f", {df['deploy_days_per_week']:g} days/week"
+        days = df["deploy_days_per_week"]
+        df_value += f", {days:g} day{'' if days == 1 else 's'}/week"
     cfr_value = _pct(cfr["rate"])
     if cfr["rate"] is not None:
         cfr_value += f" ({cfr['failed']} of {cfr['deploys']})"

@@ -389,7 +389,8 @@ def _value(key: str, m: dict) -> str:
     if key == "deployment_frequency":
         text = f"{m['per_day']:.2f}/day"
         if m["deploy_days_per_week"] is not None:
-            text += f" · {m['deploy_days_per_week']:g} days/week"
+            days = m["deploy_days_per_week"]
+            text += f" · {days:g} day{'' if days == 1 else 's'}/week"
         return text
     if key == "change_failure_rate":
         return "n/a" if m["rate"] is None else f"{m['rate'] * 100:.1f}% ({m['failed']}/{m['deploys']})"

@@ -15,6 +15,7 @@ _EMOJI = {
     ":rocket:": "[deploy]", ":rewind:": "[rollback]", ":boom:": "[fail]", ":speech_balloon:": "[update]",
     ":link:": "[cause]", ":red_circle:": "(red)", ":large_orange_circle:": "(orange)", ":large_yellow_circle:": "(yellow)",
     ":white_circle:": "( )", ":large_green_circle:": "(green)", ":star2:": "(*)", ":arrow_up:": "^", ":arrow_down:": "v",
+    ":alarm_clock:": "[reminder]", ":calendar:": "[digest]", ":zzz:": "[snoozed]",
 }
 
 

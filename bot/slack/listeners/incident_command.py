@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from slack_bolt import App
 from sqlmodel import select
 
@@ -25,6 +27,8 @@ from bot.slack.listeners.common import friendly_errors, reply
 from bot.slack.messaging import Messenger
 from bot.store.db import session_scope
 from bot.store.models import Deploy, Service
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -65,6 +69,9 @@ def announce(rt: Runtime, messenger: Messenger, incident_id: int, *, declared_in
     channels = [alert_channel]
     if declared_in and not declared_in.startswith("D"):
         channels.append(declared_in)
+    if not any(channels):
+        # Declared by the API or Alertmanager with nowhere to post: say so where operators look.
+        log.warning("INC-%s has no channel for its card: set DORA_ALERT_CHANNEL or run /dora alerts #channel", incident_id)
     messenger.post_incident_card(incident_id, channels)
 
 
