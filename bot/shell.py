@@ -297,17 +297,25 @@ class Shell:
                 options = element.get("options", [])
                 for i, option in enumerate(options, 1):
                     self.say(f"    {i}. {option['text']['text']}")
-                raw = self.ask(f"  {label} [number]: ").strip()
-                if not raw and block.get("optional"):
+                initial = element.get("initial_option")
+                chosen = None
+                for _ in range(3):
+                    raw = self.ask(f"  {label} [number or name]: ").strip()
+                    if not raw:
+                        chosen = initial
+                        if chosen is not None or block.get("optional"):
+                            break
+                    else:
+                        chosen = _choose(options, raw)
+                        if chosen is not None:
+                            break
+                    self.say(f"  (not a choice: type a number from 1 to {len(options)} or a name from the list)")
+                if chosen is None and not block.get("optional"):
+                    self.say("  (no choice; cancelled the form)")
+                    return
+                if chosen is None:
                     answers[block_id] = {element["action_id"]: {"type": "static_select", "selected_option": None}}
                     continue
-                chosen = options[int(raw) - 1] if raw.isdigit() and 1 <= int(raw) <= len(options) else None
-                if chosen is None:
-                    initial = element.get("initial_option")
-                    chosen = initial
-                    if chosen is None:
-                        self.say("  (not a choice; cancelled the form)")
-                        return
                 answers[block_id] = {element["action_id"]: {"type": "static_select", "selected_option": chosen}}
                 if block.get("dispatch_action"):
                     self._payload(
@@ -369,3 +377,15 @@ def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: T
             shell.command(line)
         else:
             shell.say("Start with a slash command (e.g. /dora), a button number, `home`, `help` or `quit`.")
+
+
+def _choose(options: list[dict], raw: str) -> dict | None:
+    """The option a typed answer means: its number, its value, or the start of its label (if only one fits)."""
+    if raw.isdigit():
+        return options[int(raw) - 1] if 1 <= int(raw) <= len(options) else None
+    wanted = raw.lower()
+    exact = [o for o in options if wanted in (o["value"].lower(), o["text"]["text"].lower())]
+    if exact:
+        return exact[0]
+    starting = [o for o in options if o["text"]["text"].lower().startswith(wanted)]
+    return starting[0] if len(starting) == 1 else None

@@ -297,6 +297,8 @@ def declare_modal(
         )
     ]
     if services:
+        # A static select holds at most 100 options (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element):
+        # a service past those, or a new one, is typed into the field under it.
         options = [_option(s, s) for s in services[:100]]
         initial = next((o for o in options if o.value == service), None)
         blocks.append(
@@ -304,7 +306,18 @@ def declare_modal(
                 block_id=Block.SERVICE,
                 label=PlainTextObject(text="Service"),
                 dispatch_action=True,
+                optional=True,
                 element=StaticSelectElement(action_id=Action.DECLARE_SERVICE, options=options, initial_option=initial, placeholder=PlainTextObject(text="Pick a service")),
+            )
+        )
+        blocks.append(
+            InputBlock(
+                block_id=Block.NEW_SERVICE,
+                label=PlainTextObject(text="…or type its name"),
+                optional=True,
+                hint=PlainTextObject(text="For a service not in the list (a new one is created)."),
+                element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="checkout"), max_length=100,
+                                              initial_value=values.get("new_service") or None),
             )
         )
     else:

@@ -21,6 +21,7 @@ class View(StrEnum):
 class Block(StrEnum):
     TITLE = "title"
     SERVICE = "service"
+    NEW_SERVICE = "new_service"  # the declare form: a service typed in, not picked from the list
     SEVERITY = "severity"
     STARTED = "started"
     SUSPECT = "suspect"

@@ -162,3 +162,23 @@ def test_post_update_button_opens_a_modal_and_its_submission_adds_a_thread_line(
         assert "Rolled back the flag; error rate falling" in line["text"] and "<@U4>" in line["text"]
     update = app.all(IncidentEvent)[-1]
     assert (update.kind, update.actor, update.text) == ("update", "U4", "Rolled back the flag; error rate falling")
+
+
+def test_a_service_not_in_the_list_can_be_typed_into_the_form(slack_app):
+    app, slack = slack_app, slack_app.slack
+    slack.command("/deploy", "checkout 1.0")
+    view = open_declare_modal(app)
+    assert block_ids(view)[:3] == [Block.TITLE, Block.SERVICE, Block.NEW_SERVICE]
+
+    r = slack.submit(view, {Block.TITLE: "Queue stuck"})
+    assert r.http.json()["response_action"] == "errors" and set(r.http.json()["errors"]) == {Block.SERVICE}
+    r = slack.submit(view, {Block.TITLE: "Queue stuck", Block.SERVICE: "checkout", Block.NEW_SERVICE: "inventory"})
+    assert set(r.http.json()["errors"]) == {Block.NEW_SERVICE}
+    r = slack.submit(view, {Block.TITLE: "Queue stuck", Block.NEW_SERVICE: "Bad Name!"})
+    assert set(r.http.json()["errors"]) == {Block.NEW_SERVICE}
+    assert app.all(Incident) == []
+
+    slack.submit(view, {Block.TITLE: "Queue stuck", Block.NEW_SERVICE: "Inventory"})
+    (incident,) = app.all(Incident)
+    assert incident.title == "Queue stuck"
+    assert "inventory" in message_text(app.fake.top_level(ALERTS)[0])

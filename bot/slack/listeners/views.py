@@ -23,6 +23,13 @@ def _value(values: dict, block: str, action: str = "value") -> str | None:
     return (element.get("value") or "").strip() or None
 
 
+def normalize_or_none(name: str) -> str | None:
+    try:
+        return normalize_service(name)
+    except DoraError:
+        return None
+
+
 def register(app: App, rt: Runtime) -> None:
     @app.view(View.DECLARE)
     def declare_submitted(ack, body, view, client):
@@ -31,17 +38,26 @@ def register(app: App, rt: Runtime) -> None:
         now = rt.now()
         errors: dict[str, str] = {}
         title = _value(values, Block.TITLE)
-        service = _value(values, Block.SERVICE, Action.DECLARE_SERVICE) or _value(values, Block.SERVICE)
+        picked = _value(values, Block.SERVICE, Action.DECLARE_SERVICE) or _value(values, Block.SERVICE)
+        typed = _value(values, Block.NEW_SERVICE)
+        service = typed or picked
         severity = _value(values, Block.SEVERITY) or "sev2"
         started_text = _value(values, Block.STARTED)
         suspect = _value(values, Block.SUSPECT)
         started = now
         if not title:
             errors[Block.TITLE] = "Say what is happening."
-        try:
-            service = normalize_service(service)
-        except DoraError as exc:
-            errors[Block.SERVICE] = exc.message[:150]
+        if picked and typed and normalize_or_none(typed) != picked:
+            errors[Block.NEW_SERVICE] = "Pick a service or type one, not both."
+        elif service is None:
+            errors[Block.SERVICE] = "Pick the service (or type its name below)."
+        else:
+            try:
+                service = normalize_service(service)
+            except DoraError as exc:
+                errors[Block.NEW_SERVICE if typed else Block.SERVICE] = exc.message[:150]
+        if typed and suspect:
+            suspect = None if normalize_or_none(typed) != picked else suspect  # the deploy list was the picked service's
         if started_text:
             try:
                 started = parse_time(started_text, now=now, tz=rt.settings.tz)

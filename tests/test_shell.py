@@ -1,0 +1,53 @@
+"""`dora-bot shell` driven from stdin, as a script would: the real Bolt app, no Slack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def shell(tmp_path: Path, script: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DORA_", "DATABASE_URL"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'shell.db'}"
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell"], input=script, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_a_scripted_session_records_declares_presses_buttons_and_shows_the_keys(tmp_path):
+    out = shell(tmp_path, "\n".join([
+        "/deploy checkout 1.4.2 commit=9fceb02 committed=3h",
+        "/incident declare sev2 checkout Checkout 5xx cause=D-1",
+        "1",  # Acknowledge, on the card in the alert channel
+        "/incident resolve INC-1 cache flushed",
+        "/dora checkout days=7",
+        "",
+    ]))
+    assert "Recorded D-1: `checkout` 1.4.2 to production." in out
+    assert "INC-1 CHECKOUT 5XX" in out and "[1] Acknowledge" in out
+    assert "Acknowledged by @U0SHELL" in out
+    assert "Resolved" in out and "Time to restore" in out
+    assert "DORA FOUR KEYS: CHECKOUT" in out and "Lead time for changes: 3h" in out
+
+
+def test_the_declare_form_is_filled_at_prompts_and_bad_answers_are_asked_again(tmp_path):
+    out = shell(tmp_path, "\n".join([
+        "/deploy payments 7.0",
+        "/incident",
+        "Ledger lagging",  # title
+        "9",               # not one of the services: asked again
+        "payments",        # picked by name: the form reloads with its deploys
+        "",                # no service typed in
+        "",                # severity: the default
+        "",                # started: now
+        "1",               # suspected deploy: D-1
+        "",
+    ]))
+    assert "[modal] Declare an incident" in out
+    assert "(not a choice" in out
+    assert "INC-1 LEDGER LAGGING" in out and "Service `payments`" in out
+    assert "Roll back D-1" in out
