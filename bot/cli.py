@@ -12,7 +12,7 @@ import click
 
 from bot.config import Settings
 from bot.core.errors import ConfigError, DoraError
-from bot.core.report_text import render_report, render_service_table
+from bot.core.report_text import counted, render_report, render_service_table
 from bot.core.timeutil import parse_instant
 from bot.runtime import Runtime, build_runtime, database_label
 
@@ -89,9 +89,10 @@ def metrics(ctx: click.Context, service: str | None, days: int, end: str | None,
     from bot.services.metrics import build_metrics
     from bot.store.db import session_scope
 
+    end_at = parse_instant(end, tz=ctx.obj.tz) if end else None  # a bad --end is reported before anything else
     _require_existing_sqlite(ctx.obj)
     rt = _runtime(ctx, migrate=False)
-    end_at = parse_instant(end, tz=rt.settings.tz) if end else rt.now()
+    end_at = end_at or rt.now()
     with session_scope(rt.engine, write=False) as session:
         report = build_metrics(
             session,
@@ -101,6 +102,14 @@ def metrics(ctx: click.Context, service: str | None, days: int, end: str | None,
             timezone_name=rt.settings.timezone_name,
             production_environments=rt.settings.production_environments,
         )
+        if service:
+            from bot.core.errors import NotFound
+            from bot.services.lookup import find_service
+
+            try:
+                find_service(session, service)
+            except NotFound as exc:  # the numbers are n/a, as for any scope without data: say why
+                click.echo(f"note: {exc.message}", err=True)
     click.echo(json.dumps(report, indent=2) if as_json else render_report(report))
 
 
@@ -141,8 +150,8 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
     if report.invalid > len(report.errors):
         click.echo(f"... and {report.invalid - len(report.errors)} more bad lines", err=True)
     summary = (
-        f"{report.deploys_added} deploys and {report.incidents_added} incidents added, "
-        f"{report.already_stored} already stored, {report.invalid} invalid, from {report.lines} lines"
+        f"{counted(report.deploys_added, 'deploy')} and {counted(report.incidents_added, 'incident')} added, "
+        f"{report.already_stored:,} already stored, {report.invalid:,} invalid, from {counted(report.lines, 'line')}"
     )
     if not report.committed:
         _fail(f"import rolled back, nothing stored: {report.invalid} bad line(s). Fix them or use --skip-invalid.")
@@ -176,7 +185,7 @@ def demo(ctx: click.Context, days: int) -> None:
     )
     where = database_label(rt.settings.database_url)
     if report.deploys_added or report.incidents_added:
-        click.echo(f"Wrote {report.deploys_added} deploys and {report.incidents_added} incidents to {where}.\n")
+        click.echo(f"Wrote {counted(report.deploys_added, 'deploy')} and {counted(report.incidents_added, 'incident')} to {where}.\n")
     else:
         click.echo(f"Demo history already in {where}; nothing added.\n")
     settings = rt.settings

@@ -7,6 +7,11 @@ from bot.core.timeutil import format_duration
 TIER_MARK = {"elite": "elite", "high": "high", "medium": "medium", "low": "low", None: "-"}
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 deploy``, ``2 deploys``: a count with its noun (regular plurals only)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _pct(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate * 100:.1f}%"
 
@@ -43,12 +48,12 @@ def rows(report: dict) -> list[tuple[str, str, str, str, str | None]]:
     if cfr["rate"] is not None:
         cfr_value += f" ({cfr['failed']} of {cfr['deploys']})"
     return [
-        ("Deployment frequency", df_value, TIER_MARK[df["tier"]], f"{df['deploys']} deploys", df["reason"]),
-        ("Lead time for changes", _dist(lt["median_seconds"], lt["p90_seconds"]), TIER_MARK[lt["tier"]], f"{lt['samples']} commits", lt["reason"]),
-        ("Change failure rate", cfr_value, TIER_MARK[cfr["tier"]], f"{cfr['deploys']} deploys", cfr["reason"]),
-        ("Time to restore", _dist(ttr["median_seconds"], ttr["p90_seconds"]), TIER_MARK[ttr["tier"]], f"{ttr['incidents']} incidents", ttr["reason"]),
-        ("Failed deploy recovery", _dist(fdrt["median_seconds"]), TIER_MARK[fdrt["tier"]], f"{fdrt['incidents']} incidents", None),
-        ("Time to acknowledge", _dist(mtta["median_seconds"]), "-", f"{mtta['incidents']} incidents", None),
+        ("Deployment frequency", df_value, TIER_MARK[df["tier"]], counted(df['deploys'], "deploy"), df["reason"]),
+        ("Lead time for changes", _dist(lt["median_seconds"], lt["p90_seconds"]), TIER_MARK[lt["tier"]], counted(lt['samples'], "commit"), lt["reason"]),
+        ("Change failure rate", cfr_value, TIER_MARK[cfr["tier"]], counted(cfr['deploys'], "deploy"), cfr["reason"]),
+        ("Time to restore", _dist(ttr["median_seconds"], ttr["p90_seconds"]), TIER_MARK[ttr["tier"]], counted(ttr['incidents'], "incident"), ttr["reason"]),
+        ("Failed deploy recovery", _dist(fdrt["median_seconds"]), TIER_MARK[fdrt["tier"]], counted(fdrt['incidents'], "incident"), None),
+        ("Time to acknowledge", _dist(mtta["median_seconds"]), "-", counted(mtta['incidents'], "incident"), None),
     ]
 
 
