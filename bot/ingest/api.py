@@ -12,7 +12,6 @@ from datetime import datetime, tzinfo
 from typing import Any, Callable
 
 from sqlmodel import Session, col, select
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,7 +19,15 @@ from starlette.routing import Route
 from bot.core.errors import DoraError, ValidationError
 from bot.core.inputs import FUTURE_TOLERANCE, normalize_environment, normalize_service, parse_deploy, parse_incident
 from bot.core.timeutil import parse_instant
-from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer
+from bot.ingest.http import (
+    HTTPProblem,
+    from_domain_error,
+    parse_json,
+    problem_response,
+    read_body,
+    require_bearer,
+    worker_threads,
+)
 from bot.ingest.openapi import openapi_document
 from bot.ingest.serialize import deploy_document, deploy_link, deploy_public, incident_public
 from bot.runtime import Runtime
@@ -41,7 +48,7 @@ def _endpoint(rt: Runtime, work: Callable[[Request, Any], Response], *, body: bo
         try:
             require_bearer(request, rt.settings.ingest_tokens)
             payload = parse_json(await read_body(request)) if body else None
-            return await run_in_threadpool(work, request, payload)
+            return await worker_threads.run(work, request, payload)
         except HTTPProblem as exc:
             return problem_response(exc)
         except DoraError as exc:
