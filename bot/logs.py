@@ -24,10 +24,17 @@ _SECRET_PATTERNS = [
 ]
 
 
+# Where none of these occurs, none of the patterns above can match: most lines (the access log)
+# are checked with this one search instead of four substitutions.
+_MAYBE_SECRET = re.compile(r"xox[abposr]-|xapp-|(?i:bearer\s|postgres)")
+
+
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 6:
             text = text.replace(secret, "[redacted]")
+    if _MAYBE_SECRET.search(text) is None:
+        return text
     for pattern in _SECRET_PATTERNS:
         if pattern.groups == 2:
             text = pattern.sub(r"\1[redacted]\2", text)

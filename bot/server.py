@@ -7,8 +7,8 @@ running the listener in its own worker thread, so Slack always gets its response
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -78,7 +78,10 @@ class Readiness:
 
 
 def _route_label(app: Starlette, scope) -> str:
-    for route in app.routes:
+    """The path template of the route that fully matched the request, else ``other``."""
+    routed = scope.get("route")  # the route Starlette's router picked (a full or a partial match)
+    candidates = (routed,) if routed is not None else app.routes
+    for route in candidates:
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return route.path
@@ -97,7 +100,7 @@ class RequestMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")[:64]
-        rid = incoming if incoming and incoming.replace("-", "").isalnum() else uuid.uuid4().hex[:16]
+        rid = incoming if incoming and incoming.replace("-", "").isalnum() else os.urandom(8).hex()
         token = request_id.set(rid)
         status = {"code": 500}
         started = time.perf_counter()

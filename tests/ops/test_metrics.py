@@ -96,6 +96,7 @@ def test_http_requests_are_counted_by_route_template_method_and_status(app):
     assert app.request("PATCH", "/api/v1/incidents/pd-NOPE-9", {"acknowledged_at": "now"}, **api).status == 404
     assert app.get("/api/v1/deploys", token="wrong-token-000000000000").status == 401
     assert app.get("/no/such/path-123").status == 404
+    assert app.request("DELETE", "/api/v1/incidents/pd-OPS77", **api).status == 405  # a partial match
     assert app.get("/healthz").status == 200
 
     samples = scrape(app)
@@ -107,6 +108,7 @@ def test_http_requests_are_counted_by_route_template_method_and_status(app):
     assert value(samples, req, route="/api/v1/deploys", method="GET", status="401") == 1
     assert value(samples, req, route="/healthz", method="GET", status="200") == 1
     assert value(samples, req, route="other", method="GET", status="404") == 1
+    assert value(samples, req, route="other", method="DELETE", status="405") == 1
     # Concrete ids and paths never become label values (unbounded cardinality).
     routes = {lbl["route"] for lbl, _ in samples[req]}
     assert not any("pd-" in r or "path-123" in r for r in routes), routes
