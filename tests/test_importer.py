@@ -336,3 +336,18 @@ def test_progress_is_reported_in_bytes_read(engine):
     seen: list[int] = []
     report = import_jsonl(engine, io.BytesIO(data), production_environments=PRODUCTION, now=NOW, progress=seen.append)
     assert report.committed and sum(seen) == len(data) and len(seen) == len(GOOD)
+
+
+def test_an_import_leaves_postgresql_with_planner_statistics(pg_engine):
+    # Without them PostgreSQL plans the metrics for empty tables until autovacuum gets round to it.
+    from sqlalchemy import text
+
+    from tests.conftest import _truncate_all
+
+    _truncate_all(pg_engine)
+    assert load(pg_engine, GOOD, now=NOW).committed
+    with pg_engine.connect() as conn:
+        analyzed = conn.execute(text(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND last_analyze IS NOT NULL"
+        )).scalars().all()
+    assert {"deploy", "deploy_commit", "lead_sample", "incident", "incident_event"} <= set(analyzed)

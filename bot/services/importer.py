@@ -36,6 +36,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -444,4 +445,10 @@ def import_jsonl(
             report.incidents_added = loader.added_incidents - len(bad_incidents)
             report.already_stored = loader.existing
             report.committed = True
+        if conn.dialect.name == "postgresql" and (report.deploys_added or report.incidents_added):
+            # Fresh planner statistics: right after a big backfill, before autovacuum's first
+            # autoanalyze (or where it is off), PostgreSQL would plan the metrics queries for
+            # empty tables (a 730-day /dora took 46 s instead of 1 s on a million deploys).
+            with conn.begin():
+                conn.execute(text("ANALYZE deploy, deploy_commit, lead_sample, incident, incident_event"))
     return report
