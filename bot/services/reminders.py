@@ -15,21 +15,31 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import String, cast, exists, func, literal, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.core.errors import ValidationError
 from bot.services import outbox
 from bot.services.lookup import find_incident
-from bot.store.models import Incident, IncidentEvent, IncidentReminder
+from bot.store.models import Incident, IncidentEvent, IncidentReminder, OutboxMessage, SlackMessage
 
 SNOOZE_CHOICES = (30, 60, 240)  # minutes, the buttons on a reminder
 
 
 def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, update_every: timedelta) -> list[tuple[Incident, str, datetime]]:
     out = []
-    incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None)).order_by(Incident.id)).all()
+    # Only incidents with a card (posted, or waiting in the outbox): a reminder goes in the card's
+    # thread, and an imported history's old open incidents, or ones declared with no alert channel
+    # set, have none.
+    has_card = or_(
+        exists().where(SlackMessage.kind == "incident", SlackMessage.object_id == Incident.id),
+        exists().where(
+            OutboxMessage.key == literal("incident:") + cast(Incident.id, String),
+            OutboxMessage.kind == "card.post", col(OutboxMessage.status).in_(("pending", "sending")),
+        ),
+    )
+    incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None), has_card).order_by(Incident.id)).all()
     for incident in incidents:
         snooze = incident.snoozed_until
         if incident.acknowledged_at is None:

@@ -3,10 +3,10 @@
 from datetime import datetime, timedelta, timezone
 
 from bot.core.inputs import IncidentInput
-from bot.services import reminders
+from bot.services import outbox, reminders
 from bot.services.incidents import acknowledge_incident, declare_incident, post_update, resolve_incident
 from bot.store.db import session_scope
-from bot.store.models import OutboxMessage
+from bot.store.models import OutboxMessage, SlackMessage
 from sqlmodel import select
 
 UTC = timezone.utc
@@ -14,9 +14,13 @@ T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 ACK, UPDATE = timedelta(minutes=15), timedelta(hours=1)
 
 
-def declare(engine, at=T0) -> int:
+def declare(engine, at=T0, *, card=True) -> int:
+    """An incident, with its card posted in the alert channel (reminders go in the card's thread)."""
     with session_scope(engine) as s:
-        return declare_incident(s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="5xx"), now=at, source="slack", actor="U1").incident.id
+        incident = declare_incident(s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="5xx"), now=at, source="slack", actor="U1").incident
+        if card:
+            s.add(SlackMessage(kind="incident", object_id=incident.id, channel="C_ALERTS", ts="1.0", created_at=at))
+        return incident.id
 
 
 def due(engine, now):
@@ -86,3 +90,14 @@ def test_snooze_pushes_the_next_reminder_out(engine):
         reminders.snooze(s, ref=f"INC-{inc}", minutes=60, now=T0 + ACK, actor="U3")
     assert due(engine, T0 + ACK + timedelta(minutes=59)) == []
     assert due(engine, T0 + ACK + timedelta(minutes=60)) == [(inc, "ack", T0 + ACK + timedelta(minutes=60))]
+
+
+def test_only_incidents_with_a_card_are_reminded(engine):
+    # An imported history's open incidents, or one declared with no alert channel, have no thread
+    # to be reminded in: nothing is queued for them, however long they stay open.
+    no_card = declare(engine, card=False)
+    assert due(engine, T0 + timedelta(days=3)) == []
+    # a card waiting in the outbox (Slack is down) counts: the reminder queues behind it
+    with session_scope(engine) as s:
+        outbox.enqueue(s, kind="card.post", key=outbox.card_key("incident", no_card), payload={"object": "incident", "id": no_card, "channel": "C1"}, now=T0)
+    assert due(engine, T0 + ACK) == [(no_card, "ack", T0 + ACK)]
