@@ -16,6 +16,8 @@ check that the database holds exactly the deploys that were answered 201.
     python benchmarks/ingest_bench.py                        # SQLite and PostgreSQL, 20 s each
     python benchmarks/ingest_bench.py --backend sqlite --duration 10
     python benchmarks/ingest_bench.py --profile              # py-spy the server while measuring
+    python benchmarks/ingest_bench.py --request healthz      # what-if: GET /healthz (or: invalid, all 422)
+    python benchmarks/ingest_bench.py floors                 # the same writes on plain sqlite3, the app in-process
     python benchmarks/ingest_bench.py serve --db URL --port P   # (internal: the server process)
 
 Target (issue "Ingest"): >= 500 deploys/s on SQLite with p99 < 50 ms on a 2-core machine.
@@ -174,11 +176,31 @@ class PgDatabase:
 
 # --- the load -------------------------------------------------------------------------------
 
+def deploy_payload(rng: random.Random, deploy_id: str, n: int, services: list[str], client: int = 0) -> dict:
+    """One deploy as CI sends it: 1-3 commits, one of the services, 85% production."""
+    deployed = datetime.now(timezone.utc) - timedelta(seconds=rng.randint(0, 86400))
+    commits = [
+        {"sha": f"{rng.getrandbits(160):040x}",
+         "committed_at": (deployed - timedelta(seconds=rng.randint(60, 7 * 86400))).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for _ in range(rng.randint(1, 3))
+    ]
+    return {
+        "id": deploy_id,
+        "service": rng.choice(services),
+        "environment": "production" if rng.random() < 0.85 else "staging",
+        "version": f"2026.{n}",
+        "deployed_at": deployed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commits": commits,
+        "url": f"https://ci.example/run/{client}/{n}",
+    }
+
+
 @dataclass
 class Worker:
     index: int
     port: int
     run_tag: str
+    kind: str = "deploy"  # what-ifs: "invalid" (each deploy fails validation: 422), "healthz"
     ok: list[float] = field(default_factory=list)  # latencies (s) of 201s in the measured period
     errors: Counter = field(default_factory=Counter)
     sent_ok: int = 0  # every 201, warm-up included (to check against the database)
@@ -188,31 +210,23 @@ class Worker:
         conn = None
         n = 0
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        expected = {"deploy": 201, "invalid": 422, "healthz": 200}[self.kind]
         while True:
             now = time.perf_counter()
             if now >= stop_at:
                 break
             n += 1
-            deployed = datetime.now(timezone.utc) - timedelta(seconds=rng.randint(0, 86400))
-            commits = [
-                {"sha": f"{rng.getrandbits(160):040x}",
-                 "committed_at": (deployed - timedelta(seconds=rng.randint(60, 7 * 86400))).strftime("%Y-%m-%dT%H:%M:%SZ")}
-                for _ in range(rng.randint(1, 3))
-            ]
-            body = json.dumps({
-                "id": f"bench-{self.run_tag}-{self.index}-{n}",
-                "service": rng.choice(services),
-                "environment": "production" if rng.random() < 0.85 else "staging",
-                "version": f"2026.{n}",
-                "deployed_at": deployed.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "commits": commits,
-                "url": f"https://ci.example/run/{self.index}/{n}",
-            }).encode()
+            body = json.dumps(deploy_payload(rng, f"bench-{self.run_tag}-{self.index}-{n}", n, services, self.index)).encode()
+            if self.kind == "invalid":
+                body = body.replace(b'"deployed_at": "', b'"deployed_at": "not a time ')
             t0 = time.perf_counter()
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                conn.request("POST", "/api/v1/deploys", body=body, headers=headers)
+                if self.kind == "healthz":
+                    conn.request("GET", "/healthz")
+                else:
+                    conn.request("POST", "/api/v1/deploys", body=body, headers=headers)
                 resp = conn.getresponse()
                 resp.read()
                 status = resp.status
@@ -228,7 +242,7 @@ class Worker:
             if status == 201:
                 self.sent_ok += 1
             if t0 >= start_measure:
-                if status == 201:
+                if status == expected:
                     self.ok.append(t1 - t0)
                 else:
                     self.errors[str(status)] += 1
@@ -303,7 +317,7 @@ def run_one(backend: str, url: str, args, workdir: Path) -> dict:
             wait_ready(port, proc)
             services = [f"svc-{i:02d}" for i in range(20)]
             tag = f"{backend}{int(time.time())}"
-            workers = [Worker(i, port, tag) for i in range(args.threads)]
+            workers = [Worker(i, port, tag, kind=args.request) for i in range(args.threads)]
             begin = time.perf_counter()
             start_measure = begin + args.warmup
             stop_at = start_measure + args.duration
@@ -362,6 +376,119 @@ def run_one(backend: str, url: str, args, workdir: Path) -> dict:
     if args.profile:
         result["profile"] = summarize_profile(Path(args.profile_dir) / f"ingest-profile-{backend}.txt")
     return result
+
+
+# --- floors: the same deploys without the server --------------------------------------------
+
+def floors(count: int, workdir: Path) -> dict:
+    """Per deploy, one at a time, SQLite, no sockets: what the write costs at least.
+
+    ``driver``: the write path's statements (``bot.services.deploys``) on plain sqlite3 with
+    values prepared beforehand: BEGIN IMMEDIATE, the deploy, its commits, its lead-time samples,
+    COMMIT. ``app``: dora-bot's ASGI app called in-process (middleware, routing, metrics, the
+    hand-off to a worker thread, validation, the write, the 201 body), without uvicorn, sockets
+    or the access log.
+    """
+    sys.path.insert(0, str(ROOT))
+    import asyncio
+
+    from bot.config import Settings
+    from bot.core.inputs import parse_deploy
+    from bot.runtime import Runtime
+    from bot.server import create_asgi_app
+    from bot.services.deploys import _insert_commits_sql, _statements
+    from bot.store.db import make_engine
+    from bot.store.derived import _sqlite_instant
+    from bot.telemetry import Telemetry
+
+    services = [f"svc-{i:02d}" for i in range(20)]
+    rng = random.Random(7)
+    out = {}
+
+    # driver: plain sqlite3, the statements of write_deploy, values already in stored form
+    url = f"sqlite:///{workdir / 'floor-driver.db'}"
+    migrate(url)
+    sql = _statements("sqlite")
+    samples_sql = ("INSERT INTO lead_sample (service_id, sha, deploy_id, deployed_at, committed_at, lead_seconds) VALUES {}"
+                   " ON CONFLICT (service_id, sha) DO UPDATE SET deploy_id = excluded.deploy_id, deployed_at = excluded.deployed_at,"
+                   " committed_at = excluded.committed_at, lead_seconds = excluded.lead_seconds"
+                   " WHERE excluded.deployed_at < lead_sample.deployed_at")
+    now = datetime.now(timezone.utc)
+    prepared = []
+    for n in range(count):
+        d = parse_deploy(deploy_payload(rng, f"floor-{n}", n, services), now=now)
+        at = _sqlite_instant(d.deployed_at)
+        prepared.append((
+            (d.external_id, d.environment, d.version, at, d.status, None, False, None, False, d.url, None, "api", "api",
+             _sqlite_instant(now), d.service),
+            [(c.sha, _sqlite_instant(c.committed_at), (d.deployed_at - c.committed_at).total_seconds()) for c in d.commits],
+            d.status == "success" and d.environment == "production",
+        ))
+    db = sqlite3.connect(str(workdir / "floor-driver.db"), isolation_level=None, check_same_thread=False)
+    for pragma in ("foreign_keys=ON", "busy_timeout=10000", "journal_mode=WAL", "synchronous=NORMAL"):
+        db.execute(f"PRAGMA {pragma}")
+    for name in services:
+        db.execute(sql.insert_service, (name, _sqlite_instant(now)))
+    t0, c0 = time.perf_counter(), time.process_time()
+    for params, commits, qualifies in prepared:
+        cur = db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        deploy_id, service_id = cur.execute(sql.insert_deploy, params).fetchone()
+        cur.execute(_insert_commits_sql("sqlite", len(commits)), [v for sha, at, _ in commits for v in (deploy_id, sha, at)])
+        if qualifies:
+            cur.execute(samples_sql.format(", ".join(["(?, ?, ?, ?, ?, ?)"] * len(commits))),
+                        [v for sha, at, lead in commits for v in (service_id, sha, deploy_id, params[3], at, lead)])
+        cur.execute("COMMIT")
+    out["driver"] = {"wall_us": (time.perf_counter() - t0) / count * 1e6, "cpu_us": (time.process_time() - c0) / count * 1e6}
+    db.close()
+
+    # app: the ASGI app in-process, one request at a time
+    url = f"sqlite:///{workdir / 'floor-app.db'}"
+    migrate(url)
+    rt = Runtime(settings=Settings(database_url=url, ingest_tokens=(TOKEN,), run_scheduler=False), engine=make_engine(url))
+    rt.prepare(migrate=False)
+    rt.telemetry = Telemetry()
+    app = create_asgi_app(rt, None)
+    bodies = [json.dumps(deploy_payload(rng, f"floor-app-{n}", n, services)).encode() for n in range(count)]
+
+    async def post(body: bytes) -> int:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/api/v1/deploys", "raw_path": b"/api/v1/deploys", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {TOKEN}".encode()),
+                        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status = []
+
+        async def receive():
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        return status[0]
+
+    async def run_all() -> dict:
+        for body in bodies[: count // 10]:  # warm-up
+            assert await post(body) == 201
+        t0, c0 = time.perf_counter(), time.process_time()
+        for body in bodies[count // 10:]:
+            assert await post(body) == 201
+        n = count - count // 10
+        return {"wall_us": (time.perf_counter() - t0) / n * 1e6, "cpu_us": (time.process_time() - c0) / n * 1e6}
+
+    try:
+        import uvloop
+
+        out["app"] = uvloop.run(run_all())
+    except ImportError:
+        out["app"] = asyncio.run(run_all())
+    rt.engine.dispose()
+    return out
 
 
 # --- profile summary ------------------------------------------------------------------------
@@ -443,7 +570,8 @@ def render(results: list[dict], args, info: dict) -> str:
         f"Run {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} with `python benchmarks/ingest_bench.py"
         f" --duration {args.duration:g} --warmup {args.warmup:g} --threads {args.threads}"
         + (" --no-access-log" if args.no_access_log else "") + (" --no-telemetry" if args.no_telemetry else "")
-        + (" --asyncio-h11" if args.asyncio_h11 else "") + "`.",
+        + (" --asyncio-h11" if args.asyncio_h11 else "")
+        + (f" --request {args.request}" if args.request != "deploy" else "") + "`.",
         "",
         f"Machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, SQLite {info['sqlite']}, "
         f"uvicorn {info.get('uvicorn', '?')}" + (f", PostgreSQL {info['postgresql']}" if info.get("postgresql") else "") + ".",
@@ -456,13 +584,13 @@ def render(results: list[dict], args, info: dict) -> str:
         "",
         f"Target: >= {TARGET_RATE:g} deploys/s on SQLite with p99 < {TARGET_P99_MS:g} ms.",
         "",
-        "| backend | deploys/s | p50 ms | p90 ms | p99 ms | max ms | errors | stored = answered 201 | server CPU (cores) | client CPU | target |",
+        f"| backend | {'deploys' if args.request == 'deploy' else 'requests'}/s | p50 ms | p90 ms | p99 ms | max ms | errors | stored = answered 201 | server CPU (cores) | client CPU | target |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for r in results:
         errs = sum(r["errors"].values())
         met = r["rate"] >= TARGET_RATE and r["p99_ms"] < TARGET_P99_MS
-        target = ("met" if met else "**missed**") if r["backend"] == "sqlite" else "(n/a)"
+        target = ("met" if met else "**missed**") if r["backend"] == "sqlite" and args.request == "deploy" else "(n/a)"
         lines.append(
             f"| {r['backend']} | {r['rate']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{r['max_ms']:.1f} | {errs}{(' ' + json.dumps(r['errors'])) if errs else ''} | "
@@ -497,6 +625,23 @@ def main(argv: list[str] | None = None) -> int:
         a = p.parse_args(argv[1:])
         return serve(a.db, a.port, info_path=a.info, access_log=not a.no_access_log, telemetry=not a.no_telemetry,
                      asyncio_h11=a.asyncio_h11)
+    if argv[:1] == ["floors"]:
+        p = argparse.ArgumentParser(prog="ingest_bench.py floors", description=floors.__doc__.split("\n\n")[0])
+        p.add_argument("--count", type=int, default=5000)
+        p.add_argument("--repeat", type=int, default=3, help="runs; the best of each is shown")
+        a = p.parse_args(argv[1:])
+        best: dict = {}
+        for _ in range(a.repeat):
+            workdir = Path(tempfile.mkdtemp(prefix="ingest-floors-"))
+            try:
+                for name, v in floors(a.count, workdir).items():
+                    if name not in best or v["cpu_us"] < best[name]["cpu_us"]:
+                        best[name] = v
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+        for name, v in best.items():
+            print(f"{name}: {v['wall_us']:.0f} us wall, {v['cpu_us']:.0f} us CPU per deploy (best of {a.repeat})")
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds (after the warm-up)")
@@ -508,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile-dir", default=tempfile.gettempdir(), help="where py-spy's raw stacks are kept")
     p.add_argument("--no-access-log", action="store_true", help="what-if: uvicorn's access log off")
     p.add_argument("--no-telemetry", action="store_true", help="what-if: no HTTP metrics middleware (Prometheus)")
+    p.add_argument("--request", choices=["deploy", "invalid", "healthz"], default="deploy",
+                   help="what-if: post deploys that all fail validation (422, nothing stored), or GET /healthz")
     p.add_argument("--asyncio-h11", action="store_true",
                    help="what-if: uvicorn on asyncio's own loop and h11, as without uvloop and httptools")
     p.add_argument("--results", default=str(HERE / "INGEST_RESULTS.md"), help="markdown file to write ('-': none)")
@@ -546,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
     sqlite_result = next((r for r in results if r["backend"] == "sqlite"), None)
     if any(not r["consistent"] for r in results):
         return 2
-    if sqlite_result and not (sqlite_result["rate"] >= TARGET_RATE and sqlite_result["p99_ms"] < TARGET_P99_MS):
+    if sqlite_result and args.request == "deploy" and not (sqlite_result["rate"] >= TARGET_RATE and sqlite_result["p99_ms"] < TARGET_P99_MS):
         return 1
     return 0
 
