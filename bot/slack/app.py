@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.runtime import Runtime
 from bot.slack.client import make_web_client
+
+# Bolt acks from inside the listener, which then keeps its thread while it writes to the database
+# and calls Slack (the reply, then the card). With Bolt's default of 5 threads, five commands
+# talking to a slow Slack (100-300 ms a call) hold them all and the next command's ack waits: about
+# 15 /deploy a second would already push acks past half a second. 32 threads keep acks from
+# queueing behind that I/O (benchmarks/slack_bench.py); database sessions are short, so the
+# engine's connection pool is not held across Slack calls.
+LISTENER_THREADS = 32
 
 
 class _IgnoreTokenNotice(logging.Filter):
@@ -41,7 +49,7 @@ def create_app(
         token_verification_enabled=False,  # no auth.test at start-up: readiness checks the token instead
         ignoring_self_events_enabled=False,
         logger=bolt_logger,
-        **({"listener_executor": listener_executor} if listener_executor is not None else {}),
+        listener_executor=listener_executor or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="bolt-listener"),
     )
     from bot.slack.listeners import register_all
 
