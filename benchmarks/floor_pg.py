@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+from benchlib import days_per_week, local_days
 
 UTC = timezone.utc
 PRODUCTION = ("production", "prod")
@@ -25,14 +26,6 @@ def connect(url: str):
     import psycopg
 
     return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
-
-
-def _median(xs: list) -> float:
-    """percentile_cont(0.5) of a small list (the week blocks)."""
-    xs = sorted(xs)
-    h = (len(xs) - 1) / 2
-    lo, hi = math.floor(h), math.ceil(h)
-    return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
 
 
 def metrics(con, *, end: datetime, days: int, service: str | None = None, tz: str = "UTC", production=PRODUCTION) -> dict:
@@ -54,23 +47,13 @@ def metrics(con, *, end: datetime, days: int, service: str | None = None, tz: st
     dpw = None
     ever = out["deploys"] > 0 or cur.execute(f"SELECT 1 FROM deploy WHERE {qual} LIMIT 1", p).fetchone()
     if days >= 7 and ever:
-        last = (end - timedelta(microseconds=1)).astimezone(zone).date()
-        span = max(7 * (days // 7), 30 * max(1, days // 30))
-        los, his, idx = [], [], []
-        for i in range(span):
-            d = last - timedelta(days=i)
-            nx = d + timedelta(days=1)
-            lo = max(datetime(d.year, d.month, d.day, tzinfo=zone), start)
-            hi = min(datetime(nx.year, nx.month, nx.day, tzinfo=zone), end)
-            if lo < hi:
-                los.append(lo), his.append(hi), idx.append(i)
+        last, bounds = local_days(start, end, days, zone)
         rows = cur.execute(
             f"SELECT i FROM unnest(%(i)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS days(i, lo, hi)"
             f" WHERE EXISTS (SELECT 1 FROM deploy WHERE {qual} AND deployed_at >= days.lo AND deployed_at < days.hi)",
-            {**p, "i": idx, "lo": los, "hi": his}).fetchall()
+            {**p, "i": [b[0] for b in bounds], "lo": [b[1] for b in bounds], "hi": [b[2] for b in bounds]}).fetchall()
         hit = {last - timedelta(days=i) for (i,) in rows}
-        weeks = [sum(1 for j in range(7) if last - timedelta(days=b * 7 + j) in hit) for b in range(days // 7)]
-        dpw = float(_median(weeks))
+        dpw = days_per_week(last, hit, days)
     out["deploy_days_per_week"] = dpw
     lsvc = "" if sid is None else " AND service_id = %(sid)s"
     lw = f"FROM lead_sample WHERE deployed_at >= %(s)s AND deployed_at < %(e)s{lsvc}"

@@ -30,6 +30,8 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from benchlib import days_per_week, local_days
+
 UTC = timezone.utc
 PRODUCTION = ("production", "prod")
 PRODUCTION_SET_KEY = "lead_samples.production_environments"
@@ -279,11 +281,6 @@ def _python_pct(con, query: str, args: tuple, ps) -> tuple[int, list]:
     return n, [None if n == 0 else _interpolate(values, n, p) for p in ps]
 
 
-def _median(xs: list) -> float:
-    xs = sorted(xs)
-    return _interpolate(xs, len(xs), 0.5)
-
-
 def _stored(d: datetime) -> str:
     return d.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
@@ -410,16 +407,8 @@ def metrics(con: sqlite3.Connection, *, end: datetime, days: int, service: str |
     dpw = None
     ever = deploys > 0 or con.execute(f"SELECT 1 FROM deploy WHERE {qual} LIMIT 1", (*envs, *sa)).fetchone()
     if days >= 7 and ever:
-        last = (end - timedelta(microseconds=1)).astimezone(zone).date()
-        span = max(7 * (days // 7), 30 * max(1, days // 30))
-        bounds = []
-        for i in range(span):
-            d = last - timedelta(days=i)
-            nx = d + timedelta(days=1)
-            lo = max(datetime(d.year, d.month, d.day, tzinfo=zone), start)
-            hi = min(datetime(nx.year, nx.month, nx.day, tzinfo=zone), end)
-            if lo < hi:
-                bounds.append((i, _stored(lo), _stored(hi)))
+        last, local = local_days(start, end, days, zone)
+        bounds = [(i, _stored(lo), _stored(hi)) for i, lo, hi in local]
         hit: set[date] = set()
         for chunk in range(0, len(bounds), 300):
             part = bounds[chunk:chunk + 300]
@@ -430,8 +419,7 @@ def metrics(con: sqlite3.Connection, *, end: datetime, days: int, service: str |
                 (*[x for b in part for x in b], *envs, *sa),
             )
             hit.update(last - timedelta(days=i) for (i,) in rows)
-        weeks = [sum(1 for j in range(7) if last - timedelta(days=b * 7 + j) in hit) for b in range(days // 7)]
-        dpw = float(_median(weeks))
+        dpw = days_per_week(last, hit, days)
     out["deploy_days_per_week"] = dpw
 
     # lead time

@@ -26,31 +26,49 @@ Target (issue "Ingest"): >= 500 deploys/s on SQLite with p99 < 50 ms on a 2-core
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import platform
 import random
 import shutil
-import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from benchlib import (  # noqa: E402
+    KeepAlive,
+    add_root,
+    db_rows,
+    free_port,
+    latency_stats,
+    machine,
+    migrate,
+    pg_drop,
+    pg_recreate,
+    pg_version,
+    profile_lines,
+    py_spy,
+    run_load,
+    start_py_spy,
+    stop_process,
+    summarize_profile,
+    uvicorn_auto,
+    wait_http,
+    write_results,
+)
+
 TOKEN = "bench-ingest-token-0123456789abcdef"
 DEFAULT_PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TARGET_RATE, TARGET_P99_MS = 500.0, 50.0
-ANALYSIS_MARK = "## Analysis"  # a results file's hand-written part from this heading on is kept
 
 
 # --- the server process ---------------------------------------------------------------------
@@ -74,9 +92,7 @@ def serve(db_url: str, port: int, *, info_path: str, access_log: bool, telemetry
     Everything `serve` starts runs: the Slack app, the ingest API, the outbox worker, the gauge
     refresher, the scheduler. The what-if switches patch the server's set-up in this process only.
     """
-    sys.path.insert(0, str(ROOT))
-    import importlib.util
-
+    add_root()
     import uvicorn
 
     import bot.server
@@ -90,11 +106,12 @@ def serve(db_url: str, port: int, *, info_path: str, access_log: bool, telemetry
             options["access_log"] = False
         if asyncio_h11:
             options.update(loop="asyncio", http="h11")
+        auto_loop, auto_http = uvicorn_auto()
         loop, http = options.get("loop", "auto"), options.get("http", "auto")
         if loop == "auto":
-            loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+            loop = auto_loop
         if http == "auto":
-            http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+            http = auto_http
         Path(info_path).write_text(json.dumps({"loop": loop, "http": http, "options": sorted(options)}))
         return run(app, **options)
 
@@ -116,28 +133,11 @@ def serve(db_url: str, port: int, *, info_path: str, access_log: bool, telemetry
 
 # --- databases ------------------------------------------------------------------------------
 
-def migrate(url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    from bot.store.db import make_engine, upgrade
-
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-
-
 def count_deploys(url: str) -> tuple[int, int, int]:
     """(deploys, deploy_commit rows, distinct external ids) actually stored."""
-    sys.path.insert(0, str(ROOT))
-    from sqlalchemy import text
-
-    from bot.store.db import make_engine
-
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        d = conn.execute(text("SELECT count(*), count(DISTINCT external_id) FROM deploy")).one()
-        c = conn.execute(text("SELECT count(*) FROM deploy_commit")).scalar_one()
-    engine.dispose()
-    return d[0], c, d[1]
+    [(deploys, distinct)], [(commits,)] = db_rows(
+        url, "SELECT count(*), count(DISTINCT external_id) FROM deploy", "SELECT count(*) FROM deploy_commit")
+    return deploys, commits, distinct
 
 
 class PgDatabase:
@@ -146,32 +146,15 @@ class PgDatabase:
     def __init__(self, admin_url: str):
         from sqlalchemy.engine import make_url
 
-        self.admin = make_url(admin_url)
-        self.name = f"ingest_bench_{os.getpid()}"
-        self.url = self.admin.set(database=self.name).render_as_string(hide_password=False)
-
-    def _exec(self, sql: str) -> None:
-        import psycopg
-
-        a = self.admin
-        with psycopg.connect(host=a.host, port=a.port or 5432, user=a.username, password=a.password,
-                             dbname=a.database or "postgres", autocommit=True) as conn:
-            conn.execute(sql)
+        self.admin = admin_url
+        self.url = make_url(admin_url).set(database=f"ingest_bench_{os.getpid()}").render_as_string(hide_password=False)
 
     def __enter__(self) -> str:
-        self._exec(f'DROP DATABASE IF EXISTS "{self.name}"')
-        self._exec(f'CREATE DATABASE "{self.name}"')
+        pg_recreate(self.url, self.admin)
         return self.url
 
     def __exit__(self, *exc) -> None:
-        self._exec(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def version(self) -> str:
-        import psycopg
-
-        a = self.admin
-        with psycopg.connect(host=a.host, port=a.port or 5432, user=a.username, dbname=a.database or "postgres") as conn:
-            return conn.execute("SHOW server_version").fetchone()[0]
+        pg_drop(self.url, self.admin)
 
 
 # --- the load -------------------------------------------------------------------------------
@@ -207,7 +190,7 @@ class Worker:
 
     def run(self, start_measure: float, stop_at: float, services: list[str]) -> None:
         rng = random.Random(self.index)
-        conn = None
+        conn = KeepAlive(self.port)
         n = 0
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         expected = {"deploy": 201, "invalid": 422, "healthz": 200}[self.kind]
@@ -220,24 +203,10 @@ class Worker:
             if self.kind == "invalid":
                 body = body.replace(b'"deployed_at": "', b'"deployed_at": "not a time ')
             t0 = time.perf_counter()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if self.kind == "healthz":
-                    conn.request("GET", "/healthz")
-                else:
-                    conn.request("POST", "/api/v1/deploys", body=body, headers=headers)
-                resp = conn.getresponse()
-                resp.read()
-                status = resp.status
-                if resp.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                status = type(exc).__name__
-                if conn is not None:
-                    conn.close()
-                conn = None
+            if self.kind == "healthz":
+                status, _ = conn.request("GET", "/healthz")
+            else:
+                status, _ = conn.request("POST", "/api/v1/deploys", body=body, headers=headers)
             t1 = time.perf_counter()
             if status == 201:
                 self.sent_ok += 1
@@ -246,55 +215,7 @@ class Worker:
                     self.ok.append(t1 - t0)
                 else:
                     self.errors[str(status)] += 1
-        if conn is not None:
-            conn.close()
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear interpolation, like numpy's default / percentile_cont."""
-    if not sorted_values:
-        return float("nan")
-    pos = (len(sorted_values) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def py_spy() -> str | None:
-    local = Path(sys.executable).parent / "py-spy"
-    return str(local) if local.exists() else shutil.which("py-spy")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not become ready")
+        conn.close()
 
 
 def run_one(backend: str, url: str, args, workdir: Path) -> dict:
@@ -312,69 +233,44 @@ def run_one(backend: str, url: str, args, workdir: Path) -> dict:
     with open(log_path, "wb") as log:
         # In the scratch directory: `serve` reads a .env from its working directory and above.
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-        profiler = None
         try:
-            wait_ready(port, proc)
+            wait_http(port, proc, want=200, timeout=30)
             services = [f"svc-{i:02d}" for i in range(20)]
             tag = f"{backend}{int(time.time())}"
             workers = [Worker(i, port, tag, kind=args.request) for i in range(args.threads)]
-            begin = time.perf_counter()
-            start_measure = begin + args.warmup
-            stop_at = start_measure + args.duration
-            threads = [threading.Thread(target=w.run, args=(start_measure, stop_at, services)) for w in workers]
-            for t in threads:
-                t.start()
-            time.sleep(max(0.0, start_measure - time.perf_counter()))
-            cpu0, own0 = proc_cpu(proc.pid), os.times()
-            if args.profile:
-                time.sleep(max(0.0, start_measure - time.perf_counter()))
-                profile_path = Path(args.profile_dir) / f"ingest-profile-{backend}.txt"
-                profiler = subprocess.Popen(
-                    [py_spy(), "record", "--pid", str(proc.pid), "--duration", str(int(args.duration)),
-                     "--rate", "200", "--format", "raw", "--output", str(profile_path), "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                )
-            for t in threads:
-                t.join()
-            elapsed = time.perf_counter() - start_measure
-            cpu1, own1 = proc_cpu(proc.pid), os.times()
-            if profiler is not None:
-                profiler.wait(timeout=60)
+            profile_path = Path(args.profile_dir) / f"ingest-profile-{backend}.txt"
+            measured = run_load(
+                [partial(w.run, services=services) for w in workers], warmup=args.warmup, duration=args.duration,
+                pids={"server": proc.pid}, clock=time.perf_counter,
+                profile=partial(start_py_spy, proc.pid, args.duration, profile_path, rate=200) if args.profile else None,
+            )
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=20)
     latencies = sorted(x for w in workers for x in w.ok)
     errors = sum((w.errors for w in workers), Counter())
     stored, stored_commits, distinct = count_deploys(url)
     sent_ok = sum(w.sent_ok for w in workers)
+    elapsed = measured["elapsed"]
     result = {
         "backend": backend,
         "ok": len(latencies),
         "errors": dict(errors),
         "elapsed": elapsed,
         "rate": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p90_ms": percentile(latencies, 0.90) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
-        "mean_ms": (statistics.fmean(latencies) if latencies else float("nan")) * 1000,
+        **latency_stats(latencies),
         "stored": stored,
         "stored_commits": stored_commits,
         "answered_201": sent_ok,
         "consistent": stored == sent_ok == distinct,
-        "server_cpu_cores": (cpu1 - cpu0) / elapsed,
-        "client_cpu_cores": ((own1.user + own1.system) - (own0.user + own0.system)) / elapsed,
+        "server_cpu_cores": measured["cpu"]["server"],
+        "client_cpu_cores": measured["own_cpu"],
     }
     try:
         result["server"] = json.loads(info_path.read_text())
     except (OSError, ValueError):
         result["server"] = {}
     if args.profile:
-        result["profile"] = summarize_profile(Path(args.profile_dir) / f"ingest-profile-{backend}.txt")
+        result["profile"] = summarize_profile(profile_path, PROFILE_PROBES)
     return result
 
 
@@ -389,7 +285,7 @@ def floors(count: int, workdir: Path) -> dict:
     hand-off to a worker thread, validation, the write, the 201 body), without uvicorn, sockets
     or the access log.
     """
-    sys.path.insert(0, str(ROOT))
+    add_root()
     import asyncio
 
     from bot.config import Settings
@@ -512,51 +408,7 @@ PROFILE_PROBES = [
 ]
 
 
-def summarize_profile(path: Path, top: int = 15) -> dict:
-    """Aggregate py-spy's raw (collapsed) stacks of the server's non-idle threads."""
-    if not path.exists():
-        return {"error": "no profile written (py-spy missing or not permitted)"}
-    total = 0
-    probes: Counter = Counter()
-    inclusive: Counter = Counter()
-    for line in path.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not n.isdigit():
-            continue
-        n = int(n)
-        total += n
-        for label, needle in PROFILE_PROBES:
-            if any(part in stack for part in needle.split("|")):
-                probes[label] += n
-        seen = set()
-        for f in stack.split(";"):
-            if "(bot/" in f and f not in seen:
-                seen.add(f)
-                inclusive[f] += n
-    return {
-        "samples": total,
-        "probes": [(label, probes[label]) for label, _ in PROFILE_PROBES],
-        "bot_inclusive": inclusive.most_common(top),
-    }
-
-
 # --- report ---------------------------------------------------------------------------------
-
-def machine() -> dict:
-    info = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "sqlite": sqlite3.sqlite_version,
-    }
-    try:
-        import uvicorn
-
-        info["uvicorn"] = uvicorn.__version__
-    except ImportError:
-        pass
-    return info
-
 
 def loop_http(results: list[dict]) -> str:
     seen = sorted({(r.get("server", {}).get("loop", "?"), r.get("server", {}).get("http", "?")) for r in results})
@@ -574,7 +426,7 @@ def render(results: list[dict], args, info: dict) -> str:
         + (f" --request {args.request}" if args.request != "deploy" else "") + "`.",
         "",
         f"Machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, SQLite {info['sqlite']}, "
-        f"uvicorn {info.get('uvicorn', '?')}" + (f", PostgreSQL {info['postgresql']}" if info.get("postgresql") else "") + ".",
+        f"uvicorn {info.get('uvicorn') or '?'}" + (f", PostgreSQL {info['postgresql']}" if info.get("postgresql") else "") + ".",
         "Server: `dora-bot serve` itself in a separate process (Slack app, ingest API, outbox worker, gauge refresher, "
         f"scheduler; uvicorn as `serve` runs it: {loop_http(results)}), Prometheus HTTP metrics "
         + ("off" if args.no_telemetry else "on") + ", logging as `serve` configures it (INFO, text, access log "
@@ -601,14 +453,7 @@ def render(results: list[dict], args, info: dict) -> str:
         prof = r.get("profile")
         if not prof or "samples" not in prof:
             continue
-        total = max(prof["samples"], 1)
-        lines += ["", f"## Where the server's time goes ({r['backend']}: py-spy, {prof['samples']} samples of non-idle threads)", "",
-                  "| stacks containing | share |", "| --- | ---: |"]
-        for label, n in prof["probes"]:
-            lines.append(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {100 * n / total:.1f}% |")
-        lines += ["", "Busiest dora-bot frames (inclusive):", ""]
-        for frame, n in prof["bot_inclusive"][:10]:
-            lines.append(f"- {100 * n / total:.1f}% `{frame}`")
+        lines += profile_lines(prof, f"## Where the server's time goes ({r['backend']}: py-spy, {prof['samples']} samples of non-idle threads)")
     return "\n".join(lines) + "\n"
 
 
@@ -673,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sqlite: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms, p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
         if args.backend in ("postgresql", "both"):
             pg = PgDatabase(args.pg_admin_url)
-            info["postgresql"] = pg.version()
+            info["postgresql"] = pg_version(args.pg_admin_url)
             with pg as url:
                 results.append(run_one("postgresql", url, args, workdir))
             print(f"postgresql: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms, p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
@@ -683,11 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(results, indent=2, default=str))
         if args.results != "-":
-            out = Path(args.results)
-            kept = ""
-            if out.exists() and ANALYSIS_MARK in out.read_text():
-                kept = "\n" + out.read_text()[out.read_text().index(ANALYSIS_MARK):]
-            out.write_text(report + kept)
+            write_results(args.results, report)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     sqlite_result = next((r for r in results if r["backend"] == "sqlite"), None)

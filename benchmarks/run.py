@@ -46,6 +46,7 @@ sys.path.insert(0, str(HERE))
 import compare  # noqa: E402
 import floor_sqlite  # noqa: E402
 import generate  # noqa: E402
+from benchlib import dora_bot_exe, ensure_history, machine, migrate, pg_connect, pg_recreate, pg_version  # noqa: E402
 
 END = generate.END
 SCOPES = (
@@ -84,8 +85,7 @@ timed = run_process
 
 def dora_bot(*args: str, url: str) -> tuple[list[str], dict]:
     """The `dora-bot` command of this interpreter's environment, and its DATABASE_URL."""
-    exe = Path(sys.executable).with_name("dora-bot")
-    return [str(exe) if exe.exists() else "dora-bot", *args], {"DATABASE_URL": url}
+    return [dora_bot_exe(), *args], {"DATABASE_URL": url}
 
 
 # --- in-process metrics (run in a child process of their own) ----------------------------------
@@ -186,8 +186,7 @@ def bench_sqlite(path: Path, args, results: dict) -> None:
     if not args.skip_import:
         for p in args.work.glob("*.db*"):
             p.unlink()
-        cmd, env = dora_bot("db", "upgrade", url=f"sqlite:///{template}")
-        run_process(cmd, env=env)
+        migrate(f"sqlite:///{template}")
         shutil.copy(template, engine_db)
         shutil.copy(template, floor_db)
         print("sqlite: dora-bot import ...", flush=True)
@@ -217,24 +216,16 @@ def bench_sqlite(path: Path, args, results: dict) -> None:
 
 
 def bench_postgresql(path: Path, args, results: dict) -> None:
-    import psycopg
-
     lines = results["lines"]
     url = args.pg_url
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    dbname = plain.rsplit("/", 1)[1]
-    admin = plain.rsplit("/", 1)[0] + "/postgres"
     if not args.skip_import:
-        with psycopg.connect(admin, autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
-            con.execute(f'CREATE DATABASE "{dbname}"')
-        cmd, env = dora_bot("db", "upgrade", url=url)
-        run_process(cmd, env=env)
+        pg_recreate(url)
+        migrate(url)
         print("postgresql: dora-bot import ...", flush=True)
         cmd, env = dora_bot("import", "--quiet", str(path), url=url)
         eng = timed(cmd, env=env)
         print(f"  {eng['wall']:.1f} s, {eng['rss_mib']:.0f} MiB", flush=True)
-        with psycopg.connect(plain, autocommit=True) as con:
+        with pg_connect(url, autocommit=True) as con:
             con.execute("VACUUM ANALYZE")  # what autovacuum does soon after a bulk load anyway
             counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in compare.CANONICAL}
         results["pg_import"] = {"engine": _summary(eng, lines), "rows": counts}
@@ -363,10 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work = DATA / f"run-{args.deploys}"
     args.work.mkdir(parents=True, exist_ok=True)
 
-    path = generate.default_path(args.deploys)
-    if not path.exists():
-        print(f"generating {path} ...", flush=True)
-        generate.generate(path, args.deploys)
+    path = ensure_history(args.deploys)
     lines = commits = incidents = 0
     with open(path, "rb") as f:
         for raw in f:
@@ -375,19 +363,17 @@ def main(argv: list[str] | None = None) -> int:
                 incidents += 1
             else:
                 commits += raw.count(b'"sha"')
+    info = machine()
     results = {
         "argv": " ".join(argv), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, load average {os.getloadavg()[0]:.1f} at start",
+        "machine": f"{info['cpus']} CPUs, {info['arch']}, load average {info['load_start']:.1f} at start",
         "deploys": args.deploys, "commits": commits, "incidents": incidents, "lines": lines,
         "bytes": path.stat().st_size, "runs": args.runs, "cli_runs": args.cli_runs,
     }
     if args.db in ("sqlite", "both"):
         bench_sqlite(path, args, results)
     if args.db in ("postgresql", "both"):
-        import psycopg
-
-        with psycopg.connect(args.pg_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres") as con:
-            results["pg_version"] = con.execute("SHOW server_version").fetchone()[0]
+        results["pg_version"] = pg_version(args.pg_url, database="postgres")
         bench_postgresql(path, args, results)
     results["machine"] += f", {os.getloadavg()[0]:.1f} at the end"
     (args.work / "results.json").write_text(json.dumps(results, indent=2, default=str))

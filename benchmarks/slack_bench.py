@@ -58,13 +58,10 @@ import hmac
 import http.client
 import json
 import os
-import platform
 import random
 import re
 import shutil
 import signal
-import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -74,11 +71,38 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from benchlib import (  # noqa: E402
+    ROOT,
+    KeepAlive,
+    add_root,
+    db_rows,
+    dora_bot_exe,
+    ensure_history,
+    free_port,
+    latency_stats,
+    machine,
+    migrate,
+    pg_connect,
+    pg_recreate,
+    pg_version,
+    proc_cpu,
+    profile_lines,
+    py_spy,
+    run_load,
+    start_py_spy,
+    stop_process,
+    summarize_profile,
+    wait_http,
+    write_results,
+)
+
 DATA = HERE / "data"
 SIGNING_SECRET = "bench-signing-secret-5f1d0c7a9e3b4d6f8a2c"
 BOT_TOKEN = "xoxb-test"  # what tests/fake_slack.py accepts
@@ -89,7 +113,6 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/slackbench"
 HISTORY_DEPLOYS = 1_000_000
 SELF = str(Path(__file__).resolve())
 TARGET_P50_RATIO, TARGET_P99_RATIO, TARGET_CARD_S = 1.5, 2.0, 3.0
-ANALYSIS_MARK = "## Analysis"  # a results file's hand-written part from this heading on is kept
 VERSION_RE = re.compile(r"\bv(\d+)\.(\d+)\.(\d+)\b")
 
 
@@ -97,7 +120,7 @@ VERSION_RE = re.compile(r"\bv(\d+)\.(\d+)\.(\d+)\b")
 
 def run_fake(port_file: str, latency_ms: float) -> None:
     """The fake Slack Web API (tests/fake_slack.py) plus ``/_bench/...`` for this script."""
-    sys.path.insert(0, str(ROOT))
+    add_root()
     from http.server import ThreadingHTTPServer
 
     from tests.fake_slack import FakeSlack, _Handler
@@ -188,7 +211,7 @@ def run_dora(clock_at: str | None) -> None:
     ``clock_at``: the runtime's clock starts at that instant and runs on from there (used for the
     imported history, which ends in the past).
     """
-    sys.path.insert(0, str(ROOT))
+    add_root()
     from bot import cli
 
     if clock_at:
@@ -247,41 +270,6 @@ def run_bare(port: int, adapter: str, slack_url: str) -> None:
 
 # === helpers =================================================================================
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear interpolation, like numpy's default / percentile_cont."""
-    if not sorted_values:
-        return float("nan")
-    pos = (len(sorted_values) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def py_spy() -> str | None:
-    local = Path(sys.executable).parent / "py-spy"
-    return str(local) if local.exists() else shutil.which("py-spy")
-
-
-def dora_bot_exe() -> str:
-    exe = Path(sys.executable).with_name("dora-bot")
-    return str(exe) if exe.exists() else "dora-bot"
-
-
 def http_json(port: int, path: str, timeout: float = 60) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -289,23 +277,6 @@ def http_json(port: int, path: str, timeout: float = 60) -> dict:
         return json.loads(conn.getresponse().read())
     finally:
         conn.close()
-
-
-def wait_port(port: int, proc: subprocess.Popen, path: str = "/healthz", timeout: float = 60) -> None:
-    """Until the server answers HTTP (any status)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the server did not start")
 
 
 def wait_idle(pid: int, *, quiet: float = 1.0, timeout: float = 60) -> None:
@@ -350,16 +321,6 @@ class Fake:
         self.log.close()
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 40) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 class Server:
     """dora-bot or the bare app in a process of its own."""
 
@@ -377,7 +338,7 @@ class Server:
             cmd = [sys.executable, SELF, "serve-bare", "--port", str(self.port), "--adapter", adapter, "--slack-url", fake.url + "/api/"]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
         try:
-            wait_port(self.port, self.proc)
+            wait_http(self.port, self.proc)
         except Exception:
             self.stop()
             raise
@@ -438,7 +399,7 @@ class Client:
 
     def run(self, start_measure: float, stop_at: float, interval: float | None) -> None:
         rng = random.Random(self.index * 7919 + self.round)
-        conn = None
+        conn = KeepAlive(self.port)
         n = 0
         user = f"U{self.index:03d}"
         next_send = time.monotonic() + (rng.expovariate(1 / interval) if interval else 0)
@@ -457,21 +418,9 @@ class Client:
             body = command_body("/deploy", text, self.fake_url + path, user=user, n=n)
             headers = headers_for(body)
             t0 = time.monotonic()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                conn.request("POST", "/slack/events", body=body, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-                status = resp.status if not payload else f"{resp.status} with a body"
-                if resp.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                status = type(exc).__name__
-                if conn is not None:
-                    conn.close()
-                conn = None
+            status, payload = conn.request("POST", "/slack/events", body=body, headers=headers)
+            if payload:
+                status = f"{status} with a body"
             t1 = time.monotonic()
             if status == 200:
                 self.acked.append(Sent(version, path, t1))
@@ -480,52 +429,27 @@ class Client:
                     self.ok.append(t1 - t0)
                 else:
                     self.errors[str(status)] += 1
-        if conn is not None:
-            conn.close()
+        conn.close()
 
 
 def load(server: Server, fake: Fake, args, round_: int, rate: float | None, profile_path: Path | None = None) -> dict:
     clients = [Client(i, server.port, fake.url, round_) for i in range(args.clients)]
     interval = args.clients / rate if rate else None
-    begin = time.monotonic()
-    start_measure = begin + args.warmup
-    stop_at = start_measure + args.duration
-    threads = [threading.Thread(target=c.run, args=(start_measure, stop_at, interval)) for c in clients]
-    for t in threads:
-        t.start()
-    time.sleep(max(0.0, start_measure - time.monotonic()))
-    cpu0, own0 = proc_cpu(server.pid), os.times()
-    fake_cpu0 = proc_cpu(fake.proc.pid)
-    profiler = None
+    profile = None
     if profile_path is not None:
-        profiler = subprocess.Popen(
-            [py_spy(), "record", "--pid", str(server.pid), "--duration", str(int(args.duration)), "--rate", "250",
-             "--format", "raw", "--output", str(profile_path), "--nonblocking", "--threads", *(["--gil"] if args.profile_gil else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - start_measure
-    cpu1, own1 = proc_cpu(server.pid), os.times()
-    fake_cpu1 = proc_cpu(fake.proc.pid)
-    if profiler is not None:
-        profiler.wait(timeout=120)
+        profile = partial(start_py_spy, server.pid, args.duration, profile_path, rate=250,
+                          extra=("--threads", *(["--gil"] if args.profile_gil else [])))
+    measured = run_load([partial(c.run, interval=interval) for c in clients], warmup=args.warmup, duration=args.duration,
+                        pids={"server": server.pid, "fake": fake.proc.pid}, profile=profile, profile_timeout=120)
+    elapsed = measured["elapsed"]
     lat = sorted(x for c in clients for x in c.ok)
     errors = sum((c.errors for c in clients), Counter())
     return {
         "ok": len(lat), "errors": dict(errors), "elapsed": elapsed, "rate": len(lat) / elapsed,
         "lat": lat,
-        "server_cpu": (cpu1 - cpu0) / elapsed, "client_cpu": ((own1.user + own1.system) - (own0.user + own0.system)) / elapsed,
-        "fake_cpu": (fake_cpu1 - fake_cpu0) / elapsed,
+        "server_cpu": measured["cpu"]["server"], "client_cpu": measured["own_cpu"],
+        "fake_cpu": measured["cpu"]["fake"],
         "acked": [s for c in clients for s in c.acked],
-    }
-
-
-def stats(lat: list[float]) -> dict:
-    return {
-        "p50_ms": percentile(lat, 0.50) * 1000, "p90_ms": percentile(lat, 0.90) * 1000,
-        "p99_ms": percentile(lat, 0.99) * 1000, "max_ms": (lat[-1] if lat else float("nan")) * 1000,
-        "mean_ms": (statistics.fmean(lat) if lat else float("nan")) * 1000,
     }
 
 
@@ -548,22 +472,9 @@ def drain(fake: Fake, acked: list[Sent], timeout: float) -> tuple[dict, float]:
 
 def count_slack_deploys(url: str) -> tuple[int, int, Counter]:
     """(deploys recorded from Slack, distinct versions, outbox rows by status)."""
-    sys.path.insert(0, str(ROOT))
-    from sqlalchemy import text
-
-    from bot.store.db import make_engine
-
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        n, distinct = conn.execute(text("SELECT count(*), count(DISTINCT version) FROM deploy WHERE source = 'slack'")).one()
-        outbox = Counter({status: c for status, c in conn.execute(text("SELECT status, count(*) FROM outbox GROUP BY status"))})
-    engine.dispose()
-    return n, distinct, outbox
-
-
-def migrate(url: str) -> None:
-    subprocess.run([dora_bot_exe(), "db", "upgrade"], env={**os.environ, "DATABASE_URL": url}, check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
+    [(n, distinct)], outbox = db_rows(url, "SELECT count(*), count(DISTINCT version) FROM deploy WHERE source = 'slack'",
+                                      "SELECT status, count(*) FROM outbox GROUP BY status")
+    return n, distinct, Counter(dict(outbox))
 
 
 def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
@@ -581,8 +492,8 @@ def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
             finally:
                 server.stop()
             runs[f"bare-{adapter}"].append(r)
-            print(f"  {label}, round {round_}, bare ({adapter}): {r['rate']:.0f} acks/s, p50 {stats(r['lat'])['p50_ms']:.1f} ms, "
-                  f"p99 {stats(r['lat'])['p99_ms']:.1f} ms, errors {sum(r['errors'].values())}", flush=True)
+            print(f"  {label}, round {round_}, bare ({adapter}): {r['rate']:.0f} acks/s, p50 {latency_stats(r['lat'])['p50_ms']:.1f} ms, "
+                  f"p99 {latency_stats(r['lat'])['p99_ms']:.1f} ms, errors {sum(r['errors'].values())}", flush=True)
         fake.reset()
         db = workdir / f"ack-{rate or 'closed'}-{round_}.db"
         url = f"sqlite:///{db}"
@@ -592,13 +503,13 @@ def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
             wait_idle(server.pid)
             profile = Path(args.profile_dir) / f"slack-profile-ack-{rate or 'closed'}-{round_}.txt" if args.profile else None
             r = load(server, fake, args, round_, rate, profile)
-            print(f"  {label}, round {round_}, dora-bot: {r['rate']:.0f} acks/s, p50 {stats(r['lat'])['p50_ms']:.1f} ms, "
-                  f"p99 {stats(r['lat'])['p99_ms']:.1f} ms, errors {sum(r['errors'].values())}; waiting for replies and cards ...", flush=True)
+            print(f"  {label}, round {round_}, dora-bot: {r['rate']:.0f} acks/s, p50 {latency_stats(r['lat'])['p50_ms']:.1f} ms, "
+                  f"p99 {latency_stats(r['lat'])['p99_ms']:.1f} ms, errors {sum(r['errors'].values())}; waiting for replies and cards ...", flush=True)
             summary, waited = drain(fake, r["acked"], timeout=args.drain_timeout)
         finally:
             server.stop()
         if profile is not None:
-            r["profile"] = summarize_profile(profile)
+            r["profile"] = summarize_profile(profile, PROFILE_PROBES, top=12, skip_idle=True, by_thread=True)
         stored, distinct, outbox = count_slack_deploys(url)
         acked = r["acked"]
         by_path = {p: at for p, at, ok in summary["responses"] if ok}
@@ -614,7 +525,7 @@ def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
             "replies": len(reply_delay), "cards": len(card_delay), "outbox": dict(outbox),
             "violations": summary["violation_count"], "violation_examples": summary["violations"][:3],
             "methods": summary["methods"], "drain_s": waited,
-            "reply_delay": stats(reply_delay), "card_delay": stats(card_delay),
+            "reply_delay": latency_stats(reply_delay), "card_delay": latency_stats(card_delay),
         }
         check["consistent"] = (stored == distinct == len(acked) == check["replies"] == check["cards"]
                                and set(outbox) <= {"sent"} and check["violations"] == 0)
@@ -627,7 +538,7 @@ def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
         lat = sorted(x for r in rs for x in r["lat"])
         result["runs"][name] = {
             "ok": len(lat), "errors": dict(sum((Counter(r["errors"]) for r in rs), Counter())),
-            "rate": statistics.fmean(r["rate"] for r in rs), **stats(lat),
+            "rate": statistics.fmean(r["rate"] for r in rs), **latency_stats(lat),
             "server_cpu": statistics.fmean(r["server_cpu"] for r in rs), "client_cpu": statistics.fmean(r["client_cpu"] for r in rs),
             "fake_cpu": statistics.fmean(r["fake_cpu"] for r in rs),
             "profile": next((r["profile"] for r in rs if r.get("profile")), None),
@@ -644,33 +555,14 @@ def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
 
 # === phase "dora": /dora on the 1M-deploy history ================================================
 
-def history_path() -> Path:
-    return DATA / f"history-{HISTORY_DEPLOYS}.jsonl"
-
-
-def ensure_history() -> Path:
-    path = history_path()
-    if not path.exists():
-        print(f"generating {path} ...", flush=True)
-        subprocess.run([sys.executable, str(HERE / "generate.py"), "--deploys", str(HISTORY_DEPLOYS)], check=True, cwd=ROOT)
-    return path
-
-
 def imported_count(url: str) -> int | None:
-    sys.path.insert(0, str(ROOT))
-    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from bot.store.db import make_engine
-
-    engine = make_engine(url)
     try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM deploy")).scalar_one()
+        [(n,)] = db_rows(url, "SELECT count(*) FROM deploy")
     except DBAPIError:
         return None
-    finally:
-        engine.dispose()
+    return n
 
 
 def ensure_imported(url: str, *, sqlite_path: Path | None = None, pg_admin: str | None = None) -> dict:
@@ -679,12 +571,12 @@ def ensure_imported(url: str, *, sqlite_path: Path | None = None, pg_admin: str 
         return {"reused": True}
     if sqlite_path is None and imported_count(url) == HISTORY_DEPLOYS:
         return {"reused": True}
-    history = ensure_history()
+    history = ensure_history(HISTORY_DEPLOYS)
     if sqlite_path is not None:
         for p in sqlite_path.parent.glob(sqlite_path.name + "*"):
             p.unlink()
     else:
-        recreate_pg(url, pg_admin)
+        pg_recreate(url, pg_admin)
     migrate(url)
     print(f"importing {history.name} into {url} (a few minutes) ...", flush=True)
     t0 = time.monotonic()
@@ -697,12 +589,7 @@ def ensure_imported(url: str, *, sqlite_path: Path | None = None, pg_admin: str 
 def analyze_pg(url: str) -> bool:
     """VACUUM ANALYZE once after the import, as benchmarks/run.py does (autovacuum would, where it is
     on: it is off on some servers, and the planner has no statistics until then). True if it ran."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database,
-                         autocommit=True) as conn:
+    with pg_connect(url, autocommit=True) as conn:
         analyzed = conn.execute(
             "SELECT coalesce(last_analyze, last_autoanalyze) IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'deploy'"
         ).fetchone()
@@ -710,30 +597,6 @@ def analyze_pg(url: str) -> bool:
             return False
         conn.execute("VACUUM ANALYZE")
         return True
-
-
-def recreate_pg(url: str, admin: str | None) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    a = make_url(admin) if admin else u.set(database="postgres")
-    with psycopg.connect(host=a.host, port=a.port or 5432, user=a.username, password=a.password,
-                         dbname=a.database or "postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{u.database}"')
-
-
-def pg_version(url: str) -> str | None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    try:
-        with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password, dbname=u.database) as conn:
-            return conn.execute("SHOW server_version").fetchone()[0]
-    except psycopg.Error:
-        return None
 
 
 def evict_from_page_cache(db_file: Path) -> int:
@@ -781,7 +644,6 @@ def dora_once(server: Server, fake: Fake, form: str, n: int, backend: str) -> di
 def phase_dora(args, workdir: Path, fake: Fake, backend: str, url: str, sqlite_file: Path | None = None) -> dict:
     """Cold (SQLite: the file dropped from the page cache first; PostgreSQL: the first run after
     start) then ``args.runs`` warm runs of each form."""
-    sys.path.insert(0, str(HERE))
     import generate
 
     clock_at = generate.END.isoformat()
@@ -844,47 +706,7 @@ PROFILE_PROBES = [
 ]
 
 
-def summarize_profile(path: Path) -> dict:
-    """Shares of py-spy samples (raw, collapsed stacks) whose stack contains a frame."""
-    if not path.exists():
-        return {"error": "no profile written"}
-    total, probes, inclusive = 0, Counter(), Counter()
-    threads = Counter()
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        frames = stack.split(";")
-        idle = frames[-1].split(" (")[0] in ("select", "poll", "epoll_wait", "wait", "_wait_for_tstate_lock", "acquire", "sleep", "accept", "recv_into", "readinto", "_worker")
-        if idle:
-            continue
-        total += n
-        threads[frames[0].split(" (")[0]] += n
-        for label, probe in PROFILE_PROBES:
-            if any(probe in f for f in frames):
-                probes[label] += n
-        for f in set(frames):
-            if "bot/" in f:
-                inclusive[f] += n
-    return {"samples": total, "probes": [(label, probes[label]) for label, _ in PROFILE_PROBES],
-            "bot_inclusive": inclusive.most_common(12), "threads": threads.most_common(8)}
-
-
 # === the report ==============================================================================
-
-def machine() -> dict:
-    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    import importlib.metadata
-    import importlib.util
-
-    # uvicorn's defaults (loop="auto", http="auto") take uvloop and httptools when they are installed.
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return {"cpus": os.cpu_count(), "arch": platform.machine(), "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "load_start": load0,
-            "uvicorn": f"uvicorn {importlib.metadata.version('uvicorn')} ({loop} loop, {parser} parser, for both apps)"}
-
 
 def fmt_ms(v: float) -> str:
     return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
@@ -946,15 +768,8 @@ def render_ack(args, ack: dict) -> list[str]:
         )
     prof = d.get("profile")
     if prof and prof.get("samples"):
-        total = max(prof["samples"], 1)
         what = "samples of the thread holding the GIL" if args.profile_gil else "non-idle samples, all threads"
-        lines += ["", f"Where dora-bot's time goes (py-spy, {prof['samples']} {what}):", "",
-                  "| stacks containing | share |", "| --- | ---: |"]
-        for label, n in prof["probes"]:
-            lines.append(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {100 * n / total:.1f}% |")
-        lines += ["", "Busiest dora-bot frames (inclusive):", ""]
-        for frame, n in prof["bot_inclusive"][:10]:
-            lines.append(f"- {100 * n / total:.1f}% `{frame}`")
+        lines += profile_lines(prof, f"Where dora-bot's time goes (py-spy, {prof['samples']} {what}):")
     return lines
 
 
@@ -967,7 +782,8 @@ def render(args, info: dict, acks: list[dict], doras: list[dict], argv: list[str
         "",
         f"Machine: {info['cpus']} CPUs, {info['arch']}, Python {info['python']}, SQLite {info['sqlite']}"
         + (f", PostgreSQL {info['postgresql']}" if info.get("postgresql") else "")
-        + f", {info['uvicorn']}; load average {info['load_start']:.1f} at start, {os.getloadavg()[0]:.1f} at the end.",
+        + f", uvicorn {info['uvicorn']} ({info['loop']} loop, {info['http']} parser, for both apps)"
+        + f"; load average {info['load_start']:.1f} at start, {os.getloadavg()[0]:.1f} at the end.",
         "",
         ("Every process on 127.0.0.1: this script's client threads, the fake Slack (`tests/fake_slack.py` in a process "
         "of its own, recording arrival times), and the server under test (dora-bot's `serve` command, or the bare Bolt "
@@ -1121,11 +937,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"ack": acks, "dora": doras}, indent=2, default=str))
     if args.results != "-":
-        out = Path(args.results)
-        kept = ""
-        if out.exists() and ANALYSIS_MARK in out.read_text():
-            kept = "\n" + out.read_text()[out.read_text().index(ANALYSIS_MARK):]
-        out.write_text(report + kept)
+        write_results(args.results, report)
     if not all(c["consistent"] for a in acks for c in a["checks"]):
         return 2
     return 0 if all(a["met"] for a in acks) and all(d["met"] for d in doras) else 1
