@@ -91,7 +91,12 @@ def claim(engine: Engine, message_id: int, *, now: datetime) -> OutboxMessage | 
 
 def mark_sent(engine: Engine, message_id: int, *, now: datetime) -> None:
     with session_scope(engine) as session:
-        session.execute(update(outbox_t).where(outbox_t.c.id == message_id).values(status="sent", sent_at=now, last_error=None))
+        mark_sent_in(session, message_id, now=now)
+
+
+def mark_sent_in(session: Session, message_id: int, *, now: datetime) -> None:
+    """``mark_sent`` inside a transaction the caller holds (with what the sending recorded)."""
+    session.execute(update(outbox_t).where(outbox_t.c.id == message_id).values(status="sent", sent_at=now, last_error=None))
 
 
 def mark_failed(

@@ -87,7 +87,8 @@ class OutboxSender:
                 return self.client.chat_postMessage(**kwargs).data
             raise
 
-    def send(self, message: OutboxMessage) -> None:
+    def send(self, message: OutboxMessage) -> SlackMessage | None:
+        """Send one message; a newly posted card comes back to be recorded with the message's "sent"."""
         payload = json.loads(message.payload)
         kind = message.kind
         if kind == "card.post":
@@ -96,13 +97,9 @@ class OutboxSender:
             existing = [c for c in self.cards_of(obj, object_id) if c.channel == channel]
             if existing:
                 self.client.chat_update(channel=channel, ts=existing[0].ts, text=text, blocks=blocks)
-                return
+                return None
             resp = self._post(channel=channel, text=text, blocks=blocks, unfurl_links=False)
-            try:
-                with session_scope(self.engine) as session:
-                    session.add(SlackMessage(kind=obj, object_id=object_id, channel=resp["channel"], ts=resp["ts"], created_at=self.clock()))
-            except IntegrityError:
-                log.info("card %s:%s already recorded in %s", obj, object_id, resp["channel"])
+            return SlackMessage(kind=obj, object_id=object_id, channel=resp["channel"], ts=resp["ts"], created_at=self.clock())
         elif kind == "card.refresh":
             text, blocks = self.card(payload["object"], payload["id"])
             for card in self.cards_of(payload["object"], payload["id"]):
@@ -120,6 +117,19 @@ class OutboxSender:
             self.send_reminder(payload)
         else:
             raise ValueError(f"unknown outbox message kind {kind!r}")
+        return None
+
+    def _mark_sent(self, message_id: int, card: SlackMessage | None) -> None:
+        """The message is sent, and a new card is recorded, in one transaction."""
+        if card is not None:
+            try:
+                with session_scope(self.engine) as session:
+                    session.add(card)
+                    outbox.mark_sent_in(session, message_id, now=self.clock())
+                return
+            except IntegrityError:  # another sender recorded this card first: keep theirs
+                log.info("card %s:%s already recorded in %s", card.kind, card.object_id, card.channel)
+        outbox.mark_sent(self.engine, message_id, now=self.clock())
 
     def _digest_data(self, payload: dict):
         """The digest's numbers, or None when its subscription was removed meanwhile."""
@@ -182,20 +192,29 @@ class OutboxSender:
         """
         sent = 0
         for _ in range(passes):
-            made = self._deliver_pass(key=key, limit=limit)
+            made, again = self._deliver_pass(key=key, limit=limit)
             sent += made
-            if not made:
+            if not made or not again:
                 break
         return sent
 
-    def _deliver_pass(self, *, key: str | None, limit: int) -> int:
+    def _deliver_pass(self, *, key: str | None, limit: int) -> tuple[int, bool]:
+        """Send what is due now; returns how many were sent and whether another pass may find more.
+
+        Messages go oldest first, so one card's earlier message is sent before its next one is
+        claimed in the same pass. Only a full batch, or a digest (it queues its chart), can leave
+        something due behind.
+        """
         sent = 0
-        for message_id in outbox.due_ids(self.engine, now=self.clock(), key=key, limit=limit):
+        due = outbox.due_ids(self.engine, now=self.clock(), key=key, limit=limit)
+        again = len(due) >= limit
+        for message_id in due:
             message = outbox.claim(self.engine, message_id, now=self.clock())
             if message is None:
                 continue
+            again = again or message.kind == "digest.post"
             try:
-                self.send(message)
+                card = self.send(message)
             except SlackApiError as exc:
                 error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
                 retry_after = None
@@ -210,10 +229,10 @@ class OutboxSender:
                 status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}", fault=True)
                 log.exception("outbox %s (%s) could not be sent; now %s", message.id, message.kind, status)
             else:
-                outbox.mark_sent(self.engine, message.id, now=self.clock())
+                self._mark_sent(message.id, card)
                 sent += 1
         self.sent += sent
-        return sent
+        return sent, again
 
 
 class OutboxWorker:

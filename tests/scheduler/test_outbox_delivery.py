@@ -208,3 +208,76 @@ def test_slack_unreachable_keeps_the_message_and_retries(engine, slack, bound_jo
     assert flow.sender.deliver_due() == 1  # Slack reachable again
     assert len(slack.top_level(ALERTS)) == 1
     assert rows(flow.engine)[0].status == "sent"
+
+
+def test_a_card_posted_by_two_senders_after_a_lost_lease_is_recorded_once_and_its_message_sent(engine, slack, bound_jobs):
+    """Sender A's post outlives its lease; sender B claims the message again and records its card first.
+
+    A's card is a second post in Slack (what a lease that runs out cannot prevent), but A still marks
+    the message sent, B's card stays the one that gets edited, and nobody posts a third time.
+    """
+    from slack_sdk import WebClient
+
+    from bot.services.outbox import LEASE
+    from bot.slack.delivery import OutboxSender
+
+    flow = make_flow(engine, slack, client=fast_client(settings_for(engine, slack)))
+    other = OutboxSender(fast_client(flow.rt.settings), flow.engine, flow.clock)
+
+    class SlowClient(WebClient):
+        raced = False
+
+        def chat_postMessage(self, **kwargs):
+            resp = super().chat_postMessage(**kwargs)
+            if not SlowClient.raced:  # while A waits for Slack, its lease runs out and B takes over
+                SlowClient.raced = True
+                flow.clock.advance(seconds=LEASE.total_seconds() + 1)
+                assert other.deliver_due() == 1
+            return resp
+
+    settings = flow.rt.settings
+    slow = OutboxSender(SlowClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=5, retry_handlers=[]), flow.engine, flow.clock)
+    incident = declare(flow.engine, NOW)
+    messenger = Messenger(slow.client, flow.rt)
+    messenger.sender = slow
+    messenger.post_incident_card(incident, [ALERTS])
+
+    assert SlowClient.raced
+    (msg,) = rows(flow.engine)
+    assert (msg.status, msg.attempts) == ("sent", 2)
+    first, second = slack.top_level(ALERTS)
+    assert [(c.channel, c.ts) for c in cards(flow.engine)] == [(ALERTS, second["ts"])], "B recorded its card first"
+    flow.clock.advance(minutes=30)
+    assert flow.sender.deliver_due() == 0 and len(slack.posts()) == 2
+
+    from bot.services.incidents import acknowledge_incident
+
+    with session_scope(flow.engine) as s:
+        acknowledge_incident(s, ref=str(incident), now=flow.clock(), actor="U2")
+    messenger.refresh_incident(incident)
+    (edit,) = slack.updates(ALERTS)
+    assert edit["ts"] == second["ts"] and "Acknowledged" in message_text(slack.message(ALERTS, second["ts"]))
+
+
+def test_delivering_one_card_reads_the_outbox_once_when_everything_went_out(engine, slack, bound_jobs):
+    """A listener's immediate delivery: one pass, no second look for what the first one sent."""
+    from sqlalchemy import event
+
+    flow = make_flow(engine, slack, client=fast_client(settings_for(engine, slack)))
+    messenger = Messenger(flow.sender.client, flow.rt)
+    messenger.sender = flow.sender
+    incident = declare(flow.engine, NOW)
+    looks: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "outbox.next_attempt_at <=" in statement:
+            looks.append(statement)
+
+    event.listen(flow.engine, "before_cursor_execute", count)
+    try:
+        messenger.post_incident_card(incident, [ALERTS, "C0SECOND"])
+    finally:
+        event.remove(flow.engine, "before_cursor_execute", count)
+    assert len(slack.top_level(ALERTS)) == 1 and len(slack.top_level("C0SECOND")) == 1
+    assert [m.status for m in rows(flow.engine)] == ["sent", "sent"]
+    assert len(looks) == 1, f"{len(looks)} due-message queries for one delivery"
