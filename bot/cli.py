@@ -154,7 +154,7 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
         f"{report.already_stored:,} already stored, {report.invalid:,} invalid, from {counted(report.lines, 'line')}"
     )
     if not report.committed:
-        _fail(f"import rolled back, nothing stored: {report.invalid} bad line(s). Fix them or use --skip-invalid.")
+        _fail(f"import rolled back, nothing stored: {counted(report.invalid, 'bad line')}. Fix them or use --skip-invalid.")
     click.echo(summary)
     if report.invalid:
         sys.exit(3)
@@ -365,7 +365,7 @@ def jobs_run(ctx: click.Context, job_id: str) -> None:
         from bot.slack.delivery import OutboxSender
 
         sent = OutboxSender(make_web_client(rt.settings), rt.engine, rt.now, production_environments=rt.settings.production_environments).deliver_due()
-        click.echo(f"{sent} message(s) delivered to Slack")
+        click.echo(f"{counted(sent, 'message')} delivered to Slack")
     elif count:
         click.echo("queued in the outbox; `dora-bot serve` delivers them (SLACK_BOT_TOKEN is not set here)")
 

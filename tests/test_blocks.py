@@ -355,8 +355,15 @@ def test_dora_card_numbers_and_tiers():
         assert r[key]["tier"] and f"*{r[key]['tier']}*" in body
     assert "n=40 deploys" in body and "n=35 commits" in body and "n=4 incidents" in body
     assert body.count("vs previous") == 4
-    assert "2 open" in body and "3 incident(s) not linked" in body
+    assert "2 open" in body and "3 incidents not linked" in body
     assert "DORA four keys: checkout" in body and text.startswith("DORA four keys for `checkout`")
+
+
+def test_dora_card_counts_read_in_the_singular_for_one():
+    from dataclasses import replace
+
+    body = all_text(bk.dora_card(report(replace(FULL, unlinked_incidents=1), "checkout"), None)[1])
+    assert "1 incident not linked to a deploy" in body and "(s)" not in body
 
 
 def test_dora_card_with_no_data():

@@ -207,7 +207,7 @@ def build_report(
         lt_reason = "no commit with a known commit time was first deployed to production in this window"
         if agg.invalid_lead_samples:
             lt_reason += (
-                f" ({agg.invalid_lead_samples} sample(s) had a commit time after the deploy and were dropped)"
+                f" ({agg.invalid_lead_samples} dropped: commit time after the deploy)"
             )
     else:
         lt_tier = lead_time_tier(agg.lead.median)

@@ -72,11 +72,11 @@ def render_report(report: dict) -> str:
     cfr = report["change_failure_rate"]
     extra = []
     if ttr["open_incidents"]:
-        extra.append(f"{ttr['open_incidents']} incident(s) open, oldest for {format_duration(ttr['oldest_open_seconds'])}")
+        extra.append(f"{counted(ttr['open_incidents'], 'incident')} open, oldest for {format_duration(ttr['oldest_open_seconds'])}")
     if cfr["unlinked_incidents"]:
-        extra.append(f"{cfr['unlinked_incidents']} incident(s) not linked to a deploy (not counted as change failures)")
+        extra.append(f"{counted(cfr['unlinked_incidents'], 'incident')} not linked to a deploy (not counted as change failures)")
     if report["lead_time"]["invalid_samples"]:
-        extra.append(f"{report['lead_time']['invalid_samples']} commit(s) with a commit time after their deploy were ignored")
+        extra.append(f"ignored: {counted(report['lead_time']['invalid_samples'], 'commit')} with a commit time after the deploy")
     if extra or notes:
         lines.append("")
         lines.extend(notes)

@@ -31,6 +31,7 @@ from slack_sdk.models.blocks import (
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
 from bot.store.models import Deploy, Incident, IncidentEvent
+from bot.core.report_text import counted
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -248,7 +249,7 @@ def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tup
         f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120))} · {i.state}, open for {format_duration((now - i.started_at).total_seconds())}"
         for i, service in rows
     ]
-    return f"{len(rows)} open incident(s)", dicts([md(clip("\n".join(lines), SECTION_TEXT))])
+    return f"{counted(len(rows), 'open incident')}", dicts([md(clip("\n".join(lines), SECTION_TEXT))])
 
 
 def incident_detail(incident: Incident, service: str, events: Sequence[IncidentEvent], *, now: datetime, cause: Deploy | None) -> tuple[str, list[dict]]:
@@ -472,7 +473,7 @@ def dora_card(report: dict, previous: dict | None = None) -> tuple[str, list[dic
     if ttr["open_incidents"]:
         extra.append(f":rotating_light: {ttr['open_incidents']} open, oldest {format_duration(ttr['oldest_open_seconds'])}")
     if report["change_failure_rate"]["unlinked_incidents"]:
-        extra.append(f"{report['change_failure_rate']['unlinked_incidents']} incident(s) not linked to a deploy")
+        extra.append(f"{counted(report['change_failure_rate']['unlinked_incidents'], 'incident')} not linked to a deploy")
     fdrt = report["failed_deployment_recovery_time"]
     if fdrt["median_seconds"] is not None:
         extra.append(f"failed deploy recovery {format_duration(fdrt['median_seconds'])}")

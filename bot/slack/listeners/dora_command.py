@@ -16,6 +16,7 @@ from bot.slack import blocks as bk
 from bot.slack.listeners.common import friendly_errors, reply
 from bot.slack.messaging import Messenger
 from bot.store.db import session_scope
+from bot.core.report_text import counted
 
 
 class NotAllowed(DoraError):
@@ -149,7 +150,7 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
             if d.marked_failed:
                 why.append("marked failed" + (f": {bk.esc(bk.clip(d.failure_reason, 80))}" if d.failure_reason else ""))
             lines.append(f"D-{d.id} `{name}` {bk.esc(bk.clip(d.version, 40))}: {', '.join(why)}")
-        note = f"{m['unlinked_incidents']} incident(s) in the window had no known cause and are not counted."
+        note = f"{counted(m['unlinked_incidents'], 'incident')} in the window with no known cause: not counted."
     else:
         head = f"*Time to restore* for {scope}: {m['incidents']} production incidents resolved in the window"
         for i, name in explain.resolved_incidents(session, window=window, environments=envs, service_id=service_id):
