@@ -157,6 +157,14 @@ def test_incident_declare():
     assert parse_incident_command("declare sev2 checkout cause=d4 Title after option").title == "Title after option"
 
 
+def test_incident_declare_said_shorter_with_the_severity_first():
+    assert parse_incident_command("SEV1 checkout Checkout down started=10m") == IncidentDeclare(
+        severity="sev1", service="checkout", title="Checkout down", started="10m"
+    )
+    usage_error(parse_incident_command, "sev2 checkout", command="incident", says="severity, a service and a title")
+    usage_error(parse_incident_command, "sev9 checkout Down", command="incident", says="unknown subcommand")
+
+
 def test_incident_declare_title_keeps_slack_text():
     parsed = parse_incident_command("declare sev4 search Results empty for <@U123> &amp; others")
     assert parsed.title == "Results empty for <@U123> & others"

@@ -22,7 +22,7 @@ Times: ISO-8601 (`2026-11-24T09:30Z`) or how long ago (`15m`, `3h`, `2d`)."""
 
 INCIDENT_USAGE = """\
 `/incident` open the declare form
-`/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>]`
+`/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>]` (or just `/incident sev2 checkout ...`)
 `/incident list` open incidents · `/incident show <INC-n>`
 `/incident ack <INC-n>` · `/incident update <INC-n> <text...>` · `/incident cause <INC-n> <D-n>`
 `/incident resolve <INC-n> [note...]`
@@ -275,6 +275,8 @@ def parse_incident_command(text: str):
     rest = text.strip()[len(words[0]):].strip()
     if head in ("help", "-h", "--help"):
         return Help(cmd)
+    if head in ("sev1", "sev2", "sev3", "sev4"):  # `/incident sev2 checkout ...`: declare, said shorter
+        head, rest = "declare", text.strip()
     if head == "declare":
         args, opts = _split(rest, command=cmd, options={"started", "cause"}, stop_after=2)
         if len(args) < 3:
