@@ -150,7 +150,15 @@ def test_dora_explain_cfr_lists_the_failed_deploys_and_why(seeded):
     assert "caused INC-1" in body
     assert "rolled back by D-" in body
     assert "marked failed" in body
-    assert "not counted" in body, "incidents without a known cause are mentioned"
+    n = m["unlinked_incidents"]
+    assert n >= 1
+    assert f"{n} incident{'' if n == 1 else 's'} in the window with no known cause: not counted" in body, "incidents without a known cause are mentioned"
+    assert "(s)" not in body
+
+
+def test_dora_explain_cfr_does_not_mention_zero_unlinked_incidents(seeded):
+    body = message_text(seeded.slack.command("/dora", "explain cfr payments days=7").reply())
+    assert "Failed: caused an incident" in body and "no known cause" not in body
 
 
 @pytest.mark.parametrize("key, title", [("df", "Deployment frequency"), ("lt", "Lead time"), ("ttr", "Time to restore")])

@@ -260,7 +260,8 @@ def test_unknown_references_are_explained(slack_app):
     slack = slack_app.slack
     slack.command("/deploy", "payments 1.0")
     before = slack_app.counts()
-    assert "INC-9" in message_text(ephemeral_answer(slack.command("/incident", "ack INC-9")))
+    missing = message_text(ephemeral_answer(slack.command("/incident", "ack INC-9")))
+    assert "No incident `INC-9`" in missing and "/incident resolve" not in missing, "a reference that is not there: no usage dump"
     assert "D-7" in message_text(ephemeral_answer(slack.command("/incident", "declare sev2 checkout Broken cause=D-7")))
     # A cause of another service is refused, and the incident is not half-stored.
     other = message_text(ephemeral_answer(slack.command("/incident", "declare sev2 checkout Broken cause=D-1")))

@@ -7,7 +7,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Callable
 
-from bot.core.errors import DoraError
+from bot.core.errors import DoraError, NotFound, StateError
 from bot.core.grammar import UsageError
 from bot.slack import blocks as bk
 
@@ -25,6 +25,9 @@ def friendly_errors(respond: Callable, *, usage: str | None = None):
         yield
     except UsageError as exc:
         text, blocks = bk.error_message(exc.message, exc.usage)
+        reply(respond, text, blocks)
+    except (NotFound, StateError) as exc:  # the command was fine; the usage would not help
+        text, blocks = bk.error_message(exc.message)
         reply(respond, text, blocks)
     except DoraError as exc:
         text, blocks = bk.error_message(exc.message, usage)

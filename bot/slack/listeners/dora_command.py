@@ -137,22 +137,24 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
             lines.append(f"D-{d.id} `{name}` {bk.esc(bk.clip(d.version, 50))} · {bk.ts(d.deployed_at)}")
         note = "Counted: status success, production environment, deployed in the window. Rollbacks and redeploys count."
     elif parsed.key == "lt":
-        head = f"*Lead time* for {scope}: {m['samples']} commits first deployed to production in the window"
+        head = f"*Lead time* for {scope}: {counted(m['samples'], 'commit')} first deployed to production in the window"
         if m["invalid_samples"]:
             head += f", {m['invalid_samples']} ignored (committed after their deploy)"
         for sample, name in explain.lead_samples(session, window=window, service_id=service_id):
             lines.append(f"`{sample.sha[:10]}` `{name}` {format_duration(sample.lead_seconds)} to D-{sample.deploy_id}")
         note = "One sample per commit, at the first production deploy that carried it; slowest first."
     elif parsed.key == "cfr":
-        head = f"*Change failure rate* for {scope}: {m['failed']} of {m['deploys']} deploys failed"
+        head = f"*Change failure rate* for {scope}: {m['failed']} of {counted(m['deploys'], 'deploy')} failed"
         for d, name, incidents, rollbacks in explain.failed_deploys(session, window=window, environments=envs, service_id=service_id):
             why = [f"caused INC-{i}" for i in incidents] + [f"rolled back by D-{r}" for r in rollbacks]
             if d.marked_failed:
                 why.append("marked failed" + (f": {bk.esc(bk.clip(d.failure_reason, 80))}" if d.failure_reason else ""))
             lines.append(f"D-{d.id} `{name}` {bk.esc(bk.clip(d.version, 40))}: {', '.join(why)}")
-        note = f"{counted(m['unlinked_incidents'], 'incident')} in the window with no known cause: not counted."
+        note = "Failed: caused an incident, rolled back, or marked failed."
+        if m["unlinked_incidents"]:
+            note += f" {counted(m['unlinked_incidents'], 'incident')} in the window with no known cause: not counted."
     else:
-        head = f"*Time to restore* for {scope}: {m['incidents']} production incidents resolved in the window"
+        head = f"*Time to restore* for {scope}: {counted(m['incidents'], 'production incident')} resolved in the window"
         for i, name in explain.resolved_incidents(session, window=window, environments=envs, service_id=service_id):
             lines.append(f"INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 60))}: {format_duration(i.restore_seconds)}")
         note = f"Open incidents are not measured ({m['open_incidents']} open now); longest first."
