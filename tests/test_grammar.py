@@ -301,6 +301,13 @@ def test_dora_digest_add():
     assert parse_dora_command("digest add #eng daily time=08:00").cadence == "daily"
 
 
+def test_dora_digest_add_said_without_option_names():
+    parsed = parse_dora_command("digest add #eng Friday 16:30 Europe/Berlin service=checkout")
+    assert parsed == DigestAdd(channel=ChannelRef(name="eng"), cadence="weekly", day="fri", time="16:30", tz="Europe/Berlin", service="checkout")
+    daily = parse_dora_command("digest add #ops daily 8:15 UTC")
+    assert (daily.cadence, daily.day, daily.time, daily.tz) == ("daily", "mon", "8:15", "UTC")
+
+
 def test_dora_digest_other_verbs():
     assert parse_dora_command("digest list") == DigestList()
     assert parse_dora_command("digest remove 3") == DigestRemove(id="3")
@@ -314,6 +321,9 @@ def test_dora_digest_other_verbs():
         ("digest add", "needs a channel"),
         ("digest add eng", "not a channel"),
         ("digest add #eng hourly", "weekly or daily"),
+        ("digest add #eng fri day=mon", "given twice"),
+        ("digest add #eng 16:30 time=09:00", "given twice"),
+        ("digest add #eng daily fri", "only goes with weekly"),
         ("digest add #eng daily day=mon", "only goes with weekly"),
         ("digest add #eng cadence=weekly", "unknown option"),
         ("digest list all", "no arguments"),

@@ -32,7 +32,7 @@ DORA_USAGE = """\
 `/dora [service] [days=N]` the four keys (default: all services, 30 days)
 `/dora explain <df|lt|cfr|ttr> [service] [days=N]` what was counted and why
 `/dora alerts <#channel>` where incident alerts go (admins)
-`/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins)
+`/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins; `fri 16:30 Europe/Berlin` works too)
 `/dora digest list` · `/dora digest remove <id>` (admins) · `/dora digest send <id>` (now)
 `/dora help` this help"""
 
@@ -359,6 +359,12 @@ class DigestSend:
     id: str
 
 
+_WEEKDAYS = {
+    **{d: d for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    **{name: name[:3] for name in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")},
+}
+
+
 def _parse_digest(text: str):
     cmd = "dora"
     words = text.split()
@@ -380,11 +386,26 @@ def _parse_digest(text: str):
             raise UsageError("`/dora digest add` needs a channel, like `/dora digest add #eng-leads`", command=cmd)
         channel = parse_channel(args[0], command=cmd)
         cadence = "weekly"
-        for word in args[1:]:
-            if word.lower() in ("weekly", "daily"):
-                cadence = word.lower()
+        for word in args[1:]:  # `weekly`/`daily`, and said without their names: `fri`, `16:30`, `Europe/Berlin`
+            low = word.lower()
+            if low in ("weekly", "daily"):
+                cadence = low
+                continue
+            if low in _WEEKDAYS:
+                name = "day"
+            elif re.fullmatch(r"\d{1,2}:\d{2}", word):
+                name = "time"
+            elif "/" in word or low == "utc":
+                name = "tz"
             else:
-                raise UsageError(f"`{word}` is not weekly or daily", command=cmd)
+                raise UsageError(
+                    f"`{word}` is not weekly or daily, a day, a time or a time zone"
+                    " (like `/dora digest add #eng weekly fri 16:30 Europe/Berlin`)",
+                    command=cmd,
+                )
+            if name in opts:
+                raise UsageError(f"`{word}` and `{name}={opts[name]}`: the {name} is given twice", command=cmd)
+            opts[name] = _WEEKDAYS[low] if name == "day" else word
         if cadence == "daily" and "day" in opts:
             raise UsageError("`day=` only goes with weekly digests", command=cmd)
         return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"), tz=opts.get("tz"), service=opts.get("service"))

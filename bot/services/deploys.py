@@ -338,7 +338,7 @@ def record_rollback(
         deployed_at=max(now, current.deployed_at),
         status="success",
         rollback_of_id=current.id,
-        note=note or f"rollback of {deploy_ref(current)} ({current.version})",
+        note=note,  # the card and the API show what it reverts from rollback_of
         source=source,
         created_by=actor,
         created_at=now,

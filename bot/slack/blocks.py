@@ -413,10 +413,10 @@ def _value(key: str, m: dict) -> str:
 
 def _sample(key: str, m: dict) -> str:
     if key == "lead_time":
-        return f"n={m['samples']} commits"
+        return f"n={counted(m['samples'], 'commit')}"
     if key == "time_to_restore":
-        return f"n={m['incidents']} incidents"
-    return f"n={m['deploys']} deploys"
+        return f"n={counted(m['incidents'], 'incident')}"
+    return f"n={counted(m['deploys'], 'deploy')}"
 
 
 def _headline(key: str, m: dict) -> float | None:

@@ -69,13 +69,17 @@ def metrics(app, service=None, days=30, end=NOW):
         return build_metrics(session, service=service, days=days, end=end, timezone_name="UTC", production_environments=PRODUCTION)
 
 
+def sample(count: int, noun: str) -> str:
+    return f"n={count} {noun}" + ("" if count == 1 else "s")
+
+
 def expected_bits(m: dict) -> list[str]:
     df, lt, cfr, ttr = m["deployment_frequency"], m["lead_time"], m["change_failure_rate"], m["time_to_restore"]
     bits = [
         f"{df['per_day']:.2f}/day",
-        f"n={df['deploys']} deploys",
-        f"n={lt['samples']} commits",
-        f"n={ttr['incidents']} incidents",
+        sample(df["deploys"], "deploy"),
+        sample(lt["samples"], "commit"),
+        sample(ttr["incidents"], "incident"),
         "n/a" if cfr["rate"] is None else f"{cfr['rate'] * 100:.1f}% ({cfr['failed']}/{cfr['deploys']})",
         format_duration(lt["median_seconds"]),
         format_duration(ttr["median_seconds"]),
