@@ -7,6 +7,7 @@ The limits are checked with the same validator the fake Slack server enforces.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -357,6 +358,16 @@ def test_dora_card_numbers_and_tiers():
     assert body.count("vs previous") == 4
     assert "2 open" in body and "3 incidents not linked" in body
     assert "DORA four keys: checkout" in body and text.startswith("DORA four keys for `checkout`")
+
+
+def test_dora_card_window_end_on_the_report_time_zone_clock():
+    berlin = build_report(window=Window(end=NOW, days=7), service=None, environments=PRODUCTION, timezone_name="Europe/Berlin", agg=FULL)
+    context_line = all_text(bk.dora_card(berlin, None)[1])
+    local = NOW.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"to {local:%Y-%m-%d %H:%M} Europe/Berlin" in context_line and "dates in Europe/Berlin" in context_line
+    assert local.hour != NOW.hour, "the test needs an hour that differs from UTC"
+    utc = all_text(bk.dora_card(report(FULL), None)[1])
+    assert f"to {NOW:%Y-%m-%d %H:%M} UTC" in utc and "dates in" not in utc
 
 
 def test_dora_card_counts_read_in_the_singular_for_one():

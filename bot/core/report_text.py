@@ -25,11 +25,23 @@ def _dist(median: float | None, p90: float | None = None) -> str:
     return text
 
 
+def window_end(scope: dict) -> str:
+    """The window's end on the clock of the report's time zone: ``2026-11-20 00:00 Europe/Berlin``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = scope["timezone"]
+    end = datetime.fromisoformat(scope["end"].replace("Z", "+00:00"))
+    if tz not in ("UTC", "Etc/UTC"):
+        end = end.astimezone(ZoneInfo(tz))
+    return f"{end:%Y-%m-%d %H:%M} {tz}"
+
+
 def scope_title(report: dict) -> str:
     scope = report["scope"]
     who = scope["service"] or "all services"
-    end = scope["end"].replace("T", " ")[:16]
-    return f"{who}, last {scope['days']} days to {end} UTC (dates in {scope['timezone']})"
+    tz = "" if scope["timezone"] in ("UTC", "Etc/UTC") else f" (dates in {scope['timezone']})"
+    return f"{who}, last {scope['days']} days to {window_end(scope)}{tz}"
 
 
 def rows(report: dict) -> list[tuple[str, str, str, str, str | None]]:

@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
 from bot.store.models import Deploy, Incident, IncidentEvent
-from bot.core.report_text import counted
+from bot.core.report_text import counted, window_end
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -452,7 +452,8 @@ def dora_card(report: dict, previous: dict | None = None) -> tuple[str, list[dic
     scope = report["scope"]
     who_ = f"`{scope['service']}`" if scope["service"] else "all services"
     blocks = [header(f"DORA four keys: {scope['service'] or 'all services'}")]
-    blocks.append(context(f"Last {scope['days']} days to {scope['end'][:16].replace('T', ' ')} UTC · dates in {scope['timezone']} · tiers: {report['benchmark']}"))
+    dates = "" if scope["timezone"] in ("UTC", "Etc/UTC") else f" · dates in {scope['timezone']}"
+    blocks.append(context(f"Last {scope['days']} days to {window_end(scope)}{dates} · tiers: {report['benchmark']}"))
     summary = []
     for key, title in KEY_TITLES.items():
         m = report[key]
