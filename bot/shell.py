@@ -365,18 +365,27 @@ def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: T
             shell.say(f"you> {line}")
         if line in ("quit", "exit"):
             return 0
-        if line in ("help", "?"):
-            shell.say(HELP)
-        elif line == "home":
-            event = {"type": "event_callback", "team_id": "T0SHELL", "api_app_id": "A0SHELL", "event_id": f"Ev{next(shell.triggers)}", "event_time": int(time.time()), "event": {"type": "app_home_opened", "user": shell.user, "channel": "D0SHELL", "tab": "home"}}
-            shell._dispatch(json.dumps(event), "application/json")
-            shell.show()
-        elif line.isdigit():
-            shell.press(int(line))
-        elif line.startswith("/"):
-            shell.command(line)
-        else:
-            shell.say("Start with a slash command (e.g. /dora), a button number, `home`, `help` or `quit`.")
+        try:
+            _run_line(shell, line)
+        except EOFError:  # the input ended in the middle of a form
+            shell.say("(input ended while a form was open: it was not submitted)")
+            return 1
+
+
+def _run_line(shell: Shell, line: str) -> None:
+    """One line typed at the prompt (not quit): help, home, a button number or a slash command."""
+    if line in ("help", "?"):
+        shell.say(HELP)
+    elif line == "home":
+        event = {"type": "event_callback", "team_id": "T0SHELL", "api_app_id": "A0SHELL", "event_id": f"Ev{next(shell.triggers)}", "event_time": int(time.time()), "event": {"type": "app_home_opened", "user": shell.user, "channel": "D0SHELL", "tab": "home"}}
+        shell._dispatch(json.dumps(event), "application/json")
+        shell.show()
+    elif line.isdigit():
+        shell.press(int(line))
+    elif line.startswith("/"):
+        shell.command(line)
+    else:
+        shell.say("Start with a slash command (e.g. /dora), a button number, `home`, `help` or `quit`.")
 
 
 def _choose(options: list[dict], raw: str) -> dict | None:

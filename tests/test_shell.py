@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 
-def shell(tmp_path: Path, script: str) -> str:
+def shell(tmp_path: Path, script: str, *, returncode: int = 0) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DORA_", "DATABASE_URL"))}
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'shell.db'}"
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "shell"], input=script, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == returncode, out.stderr
     return out.stdout
 
 
@@ -51,3 +51,11 @@ def test_the_declare_form_is_filled_at_prompts_and_bad_answers_are_asked_again(t
     assert "(not a choice" in out
     assert "INC-1 LEDGER LAGGING" in out and "Service `payments`" in out
     assert "Roll back D-1" in out
+
+
+def test_input_that_ends_inside_a_form_says_so_stores_nothing_and_fails(tmp_path):
+    out = shell(tmp_path, "/incident\nLedger lagging\n", returncode=1)
+    assert "input ended while a form was open: it was not submitted" in out
+    assert "Aborted" not in out
+    later = shell(tmp_path, "/incident list\n")
+    assert "No open incidents" in later
