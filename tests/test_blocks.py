@@ -266,6 +266,10 @@ def test_incident_list():
     text, blocks = bk.incident_list([], now=NOW)
     ok_message(text, blocks)
     assert "No open incidents" in all_text(blocks)
+    text, blocks = bk.incident_list([(incident(id=1), SERVICE), (incident("acknowledged", id=2), SERVICE)], now=NOW)
+    assert text == "2 open incidents"
+    first, second = all_text(blocks).splitlines()
+    assert first.endswith("Checkout 5xx · open for 45m") and second.endswith("· acknowledged, open for 45m")
 
 
 def test_incident_detail_has_the_timeline_and_no_buttons():

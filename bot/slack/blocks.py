@@ -246,7 +246,7 @@ def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tup
     if not rows:
         return "No open incidents.", dicts([md(":white_check_mark: No open incidents.")])
     lines = [
-        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120))} · {i.state}, open for {format_duration((now - i.started_at).total_seconds())}"
+        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120))} · {'' if i.state == 'open' else i.state + ', '}open for {format_duration((now - i.started_at).total_seconds())}"
         for i, service in rows
     ]
     return f"{counted(len(rows), 'open incident')}", dicts([md(clip("\n".join(lines), SECTION_TEXT))])
