@@ -15,7 +15,7 @@ none happened. A message with blocks but no ``text`` is accepted (Slack only war
 a violation too.
 
 ``fail_next(method, times, status=429)`` makes the next calls of a method fail with a 429
-(``Retry-After``) or a 5xx, to test retries.
+(``Retry-After``) or a 5xx, to test retries; ``fail_next("response_url", ...)`` does it to replies.
 """
 
 from __future__ import annotations
@@ -757,7 +757,18 @@ class FakeSlack:
             stored["data"] = data
         return 200, f"OK - {len(data)}"
 
-    def handle_response_url(self, body: Any) -> tuple[int, str]:
+    def handle_response_url(self, body: Any) -> tuple[int, str, dict]:
+        with self.lock:
+            failures = self._failures.get("response_url")
+            if failures:  # fail_next("response_url", ...): Slack down, or the URL expired (404)
+                f = failures.pop(0)
+                return f.status, f.error or ("rate_limited" if f.status == 429 else "service_unavailable"), (
+                    {"Retry-After": str(f.retry_after)} if f.retry_after is not None else {}
+                )
+        status, text = self._check_response_body(body)
+        return status, text, {}
+
+    def _check_response_body(self, body: Any) -> tuple[int, str]:
         if not isinstance(body, dict):
             self._violation("response_url", ["body is not a JSON object"])
             return 400, "invalid_payload"
@@ -827,10 +838,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw or b"null")
             except ValueError:
                 body = None
-            status, text = slack.handle_response_url(body)
+            status, text, extra = slack.handle_response_url(body)
             slack._record(Call(method="response_url", params=body if isinstance(body, dict) else {"_raw": raw.decode("utf-8", "replace")},
                                headers=headers, http_method="POST", path=url.path, status=status, response=text))
-            self._send(status, text.encode(), "text/plain")
+            self._send(status, text.encode(), "text/plain", extra)
         elif url.path.startswith("/upload/") and self.command == "POST":
             status, text = slack.handle_upload(url.path[len("/upload/"):], raw)
             slack._record(Call(method="file_upload", params={"bytes": len(raw)}, headers=headers, http_method="POST", path=url.path,

@@ -28,8 +28,15 @@ MAX_FAULT_ATTEMPTS = 12
 MAX_BACKOFF = timedelta(minutes=10)
 
 
-def enqueue(session: Session, *, kind: str, key: str, payload: dict[str, Any], now: datetime) -> OutboxMessage:
-    message = OutboxMessage(kind=kind, key=key, payload=json.dumps(payload), next_attempt_at=now, created_at=now)
+def enqueue(
+    session: Session, *, kind: str, key: str, payload: dict[str, Any], now: datetime,
+    next_attempt_at: datetime | None = None, attempts: int = 0, last_error: str | None = None,
+) -> OutboxMessage:
+    """Store a message to send (due now, or at ``next_attempt_at`` after a first attempt that failed)."""
+    message = OutboxMessage(
+        kind=kind, key=key, payload=json.dumps(payload), next_attempt_at=next_attempt_at or now, created_at=now,
+        attempts=attempts, last_error=last_error[:2000] if last_error else None,
+    )
     session.add(message)
     session.flush()
     return message

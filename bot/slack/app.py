@@ -51,7 +51,9 @@ def create_app(
         logger=bolt_logger,
         listener_executor=listener_executor or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="bolt-listener"),
     )
+    from bot.slack import replies
     from bot.slack.listeners import register_all
 
+    replies.install(app, rt.engine, rt.now)
     register_all(app, rt)
     return app

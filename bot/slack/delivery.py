@@ -24,6 +24,7 @@ from sqlmodel import select
 
 from bot.services import outbox
 from bot.slack import blocks as bk
+from bot.slack import replies
 from bot.store.db import session_scope
 from bot.store.models import Deploy, DeployCommit, Incident, OutboxMessage, Service, SlackMessage
 from bot.services.deploys import open_incidents_of
@@ -115,6 +116,8 @@ class OutboxSender:
             self.send_chart(payload)
         elif kind == "reminder.post":
             self.send_reminder(payload)
+        elif kind == "response.post":
+            replies.send_queued(payload, now=self.clock())
         else:
             raise ValueError(f"unknown outbox message kind {kind!r}")
         return None
@@ -222,6 +225,9 @@ class OutboxSender:
                     retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 30)))
                 status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=error, retry_after=retry_after, permanent=error in PERMANENT)
                 log.warning("outbox %s (%s) failed: %s; now %s", message.id, message.kind, error, status)
+            except replies.ResponseUrlError as exc:
+                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after, permanent=exc.permanent)
+                log.warning("outbox %s (a reply to a command) failed: %s; now %s", message.id, exc.error, status)
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
                 status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
                 log.warning("outbox %s (%s): Slack unreachable (%s); now %s", message.id, message.kind, exc, status)

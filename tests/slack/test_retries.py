@@ -3,6 +3,8 @@ fails stays in the outbox until it can be delivered, exactly once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.slack.client import make_web_client
@@ -67,3 +69,77 @@ def test_a_longer_outage_delays_the_card_but_never_loses_or_duplicates_it(slack_
     assert sender.deliver_due() == 0
     assert len(fake.posts("C1")) == 1
     assert [m.status for m in app.all(OutboxMessage)] == ["sent"]
+
+
+# --- replies to response_url -----------------------------------------------------------------
+
+def worker(app) -> OutboxSender:
+    return OutboxSender(make_web_client(app.rt.settings), app.engine, app.clock, production_environments=app.rt.settings.production_environments)
+
+
+def test_a_reply_slack_cannot_take_now_is_kept_and_delivered_once_when_it_is_back(slack_app):
+    app, fake = slack_app, slack_app.fake
+    app.slack.command("/deploy", "checkout 1.0")
+    fake.fail_next("response_url", 1, status=503)
+    r = app.slack.command("/dora", "checkout")
+    assert r.http.status == 200
+    assert r.replies() == [], "Slack was down: nothing arrived yet"
+    (queued,) = [m for m in app.all(OutboxMessage) if m.kind == "response.post"]
+    assert (queued.kind, queued.status, queued.attempts) == ("response.post", "pending", 1) and "503" in queued.last_error
+    assert r.response_url not in queued.key, "the key does not carry the URL"
+
+    app.clock.advance(seconds=1)
+    assert worker(app).deliver_due() == 1
+    assert "DORA four keys" in r.reply()["text"] and r.reply()["response_type"] == "in_channel"
+    app.clock.advance(minutes=5)
+    assert worker(app).deliver_due() == 0 and len(r.replies()) == 1
+    assert [m.status for m in app.all(OutboxMessage)] == ["sent", "sent"]  # the deploy card, the reply
+
+
+def test_a_rate_limited_reply_waits_for_retry_after(slack_app):
+    app, fake = slack_app, slack_app.fake
+    fake.fail_next("response_url", 1, status=429, retry_after=7)
+    r = app.slack.command("/deploy", "checkout 1.0")
+    (reply,) = [m for m in app.all(OutboxMessage) if m.kind == "response.post"]
+    assert reply.next_attempt_at == app.clock.now + timedelta(seconds=7)
+    assert len(fake.posts("C1")) == 1, "the deploy card does not wait for the reply"
+    app.clock.advance(seconds=6)
+    assert worker(app).deliver_due() == 0 and r.replies() == []
+    app.clock.advance(seconds=1)
+    assert worker(app).deliver_due() == 1
+    assert "Recorded D-1" in r.reply()["text"]
+
+
+def test_a_reply_slack_refuses_is_dropped_not_retried(slack_app, caplog):
+    app, fake = slack_app, slack_app.fake
+    fake.fail_next("response_url", 1, status=404, error="expired_url")
+    r = app.slack.command("/dora", "checkout")
+    assert r.replies() == [] and app.all(OutboxMessage) == []
+    assert any("Slack refused a reply" in rec.getMessage() and "expired_url" in rec.getMessage() for rec in caplog.records)
+
+
+def test_a_reply_still_waiting_thirty_minutes_after_the_command_is_dropped(slack_app):
+    """Slack takes a response_url for 30 minutes; after that the reply has nowhere to go."""
+    app, fake = slack_app, slack_app.fake
+    fake.fail_next("response_url", 1, status=503)
+    r = app.slack.command("/dora", "checkout")
+    app.clock.advance(minutes=30, seconds=1)
+    assert worker(app).deliver_due() == 0
+    (dropped,) = app.all(OutboxMessage)
+    assert dropped.status == "dead" and "expired" in dropped.last_error
+    assert r.replies() == []
+
+
+def test_replies_after_one_that_waits_queue_behind_it_in_order(slack_app):
+    from bot.slack.replies import DurableRespond
+
+    app, fake = slack_app, slack_app.fake
+    url = fake.new_response_url()
+    respond = DurableRespond(url, app.engine, app.clock)
+    fake.fail_next("response_url", 1, status=502)
+    respond(text="first", response_type="ephemeral")
+    respond(text="second", response_type="ephemeral")  # Slack is back, but this one must not overtake
+    assert [c.status for c in fake.calls_of("response_url", ok=None)] == [502]
+    app.clock.advance(seconds=1)
+    assert worker(app).deliver_due() == 2
+    assert [r["text"] for r in fake.responses() if url.endswith(r["_path"])] == ["first", "second"]
