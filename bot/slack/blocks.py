@@ -28,10 +28,10 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot.core.report_text import counted, window_end
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
 from bot.store.models import Deploy, Incident, IncidentEvent
-from bot.core.report_text import counted, window_end
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100

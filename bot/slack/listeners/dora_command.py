@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from bot.core import grammar as g
 from bot.core.errors import DoraError
+from bot.core.report_text import counted
 from bot.core.timeutil import format_duration
 from bot.runtime import Runtime
 from bot.services import digests, explain
@@ -16,7 +17,6 @@ from bot.slack import blocks as bk
 from bot.slack.listeners.common import friendly_errors, reply
 from bot.slack.messaging import Messenger
 from bot.store.db import session_scope
-from bot.core.report_text import counted
 
 
 class NotAllowed(DoraError):
