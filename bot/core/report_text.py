@@ -25,23 +25,28 @@ def _dist(median: float | None, p90: float | None = None) -> str:
     return text
 
 
+def local_zone(scope: dict) -> str | None:
+    """The report's time zone when its dates are not UTC dates (worth saying), else None."""
+    tz = scope["timezone"]
+    return None if tz in ("UTC", "Etc/UTC") else tz
+
+
 def window_end(scope: dict) -> str:
     """The window's end on the clock of the report's time zone: ``2026-11-20 00:00 Europe/Berlin``."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    tz = scope["timezone"]
     end = datetime.fromisoformat(scope["end"].replace("Z", "+00:00"))
-    if tz not in ("UTC", "Etc/UTC"):
+    if (tz := local_zone(scope)) is not None:
         end = end.astimezone(ZoneInfo(tz))
-    return f"{end:%Y-%m-%d %H:%M} {tz}"
+    return f"{end:%Y-%m-%d %H:%M} {scope['timezone']}"
 
 
 def scope_title(report: dict) -> str:
     scope = report["scope"]
     who = scope["service"] or "all services"
-    tz = "" if scope["timezone"] in ("UTC", "Etc/UTC") else f" (dates in {scope['timezone']})"
-    return f"{who}, last {scope['days']} days to {window_end(scope)}{tz}"
+    tz = local_zone(scope)
+    return f"{who}, last {scope['days']} days to {window_end(scope)}" + (f" (dates in {tz})" if tz else "")
 
 
 def rows(report: dict) -> list[tuple[str, str, str, str, str | None]]:

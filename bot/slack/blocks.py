@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.core.report_text import counted, window_end
+from bot.core.report_text import counted, local_zone, window_end
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
 from bot.store.models import Deploy, Incident, IncidentEvent
@@ -452,7 +452,7 @@ def dora_card(report: dict, previous: dict | None = None) -> tuple[str, list[dic
     scope = report["scope"]
     who_ = f"`{scope['service']}`" if scope["service"] else "all services"
     blocks = [header(f"DORA four keys: {scope['service'] or 'all services'}")]
-    dates = "" if scope["timezone"] in ("UTC", "Etc/UTC") else f" · dates in {scope['timezone']}"
+    dates = f" · dates in {tz}" if (tz := local_zone(scope)) else ""
     blocks.append(context(f"Last {scope['days']} days to {window_end(scope)}{dates} · tiers: {report['benchmark']}"))
     summary = []
     for key, title in KEY_TITLES.items():
