@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from bot.core.errors import DoraError
+from bot.core.timeutil import WEEKDAYS
 
 DEPLOY_USAGE = """\
 `/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [note...]` record a deploy
@@ -360,7 +361,7 @@ class DigestSend:
 
 
 _WEEKDAYS = {
-    **{d: d for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    **{d: d for d in WEEKDAYS},
     **{name: name[:3] for name in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")},
 }
 

@@ -21,12 +21,11 @@ from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import normalize_service
-from bot.core.timeutil import UTC
+from bot.core.timeutil import UTC, WEEKDAYS
 from bot.services import outbox
 from bot.services.lookup import find_service
 from bot.store.models import DigestDelivery, DigestSubscription
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
