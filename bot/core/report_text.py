@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from bot.core.timeutil import format_duration
 
 TIER_MARK = {"elite": "elite", "high": "high", "medium": "medium", "low": "low", None: "-"}
@@ -33,9 +36,6 @@ def local_zone(scope: dict) -> str | None:
 
 def window_end(scope: dict) -> str:
     """The window's end on the clock of the report's time zone: ``2026-11-20 00:00 Europe/Berlin``."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     end = datetime.fromisoformat(scope["end"].replace("Z", "+00:00"))
     if (tz := local_zone(scope)) is not None:
         end = end.astimezone(ZoneInfo(tz))

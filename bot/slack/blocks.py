@@ -249,7 +249,7 @@ def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tup
         f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120))} · {'' if i.state == 'open' else i.state + ', '}open for {format_duration((now - i.started_at).total_seconds())}"
         for i, service in rows
     ]
-    return f"{counted(len(rows), 'open incident')}", dicts([md(clip("\n".join(lines), SECTION_TEXT))])
+    return counted(len(rows), 'open incident'), dicts([md(clip("\n".join(lines), SECTION_TEXT))])
 
 
 def incident_detail(incident: Incident, service: str, events: Sequence[IncidentEvent], *, now: datetime, cause: Deploy | None) -> tuple[str, list[dict]]:
