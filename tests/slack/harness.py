@@ -450,6 +450,14 @@ class SlackApp:
     def engine(self):
         return self.rt.engine
 
+    def outbox_worker(self):
+        """An outbox sender as `serve` runs it, on this app's clock and fake Slack."""
+        from bot.slack.client import make_web_client
+        from bot.slack.delivery import OutboxSender
+
+        settings = self.rt.settings
+        return OutboxSender(make_web_client(settings), self.engine, self.clock, production_environments=settings.production_environments)
+
     def all(self, model, *where, order=None) -> list:
         """Rows of a model (detached copies), oldest first."""
         with session_scope(self.engine, write=False) as session:

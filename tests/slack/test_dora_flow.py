@@ -12,8 +12,6 @@ from bot.core.timeutil import format_duration, isoformat_z
 from bot.services.app_settings import ALERT_CHANNEL, get_alert_channel
 from bot.services.importer import import_jsonl
 from bot.services.metrics import build_metrics
-from bot.slack.client import make_web_client
-from bot.slack.delivery import OutboxSender
 from bot.store.db import session_scope
 from bot.store.models import AppMeta
 from tests.conftest import NOW, PRODUCTION
@@ -257,8 +255,7 @@ def test_digest_add_list_send_remove(seeded):
     assert digest["text"] and digest["blocks"]
     # The chart is its own outbox message (so a failed upload never re-posts the text): the
     # outbox worker's next round uploads it.
-    sender = OutboxSender(make_web_client(app.rt.settings), app.engine, app.clock, production_environments=PRODUCTION)
-    sender.deliver_due()
+    app.outbox_worker().deliver_due()
     uploads = [f for f in fake.files.values() if f["channel"] == "C0ENG"]
     assert len(uploads) == 1 and uploads[0]["data"].startswith(b"\x89PNG"), "the trend chart is uploaded"
 

@@ -290,8 +290,6 @@ def test_the_bot_joins_a_public_alert_channel_it_is_not_in(slack_app):
 
 def test_reminder_in_the_thread_with_snooze_and_acknowledge_buttons(slack_app):
     from bot.services import outbox
-    from bot.slack.client import make_web_client
-    from bot.slack.delivery import OutboxSender
 
     app, fake, clock = slack_app, slack_app.fake, slack_app.clock
     declare(app, channel=ALERTS)
@@ -300,7 +298,7 @@ def test_reminder_in_the_thread_with_snooze_and_acknowledge_buttons(slack_app):
     # What the scheduler's reminder job enqueues; the outbox worker sends it.
     with session_scope(app.engine) as s:
         outbox.enqueue(s, kind="reminder.post", key=outbox.card_key("incident", 1), payload={"incident": 1, "reminder": "ack"}, now=clock.now)
-    OutboxSender(make_web_client(app.rt.settings), app.engine, clock, production_environments=app.rt.settings.production_environments).deliver_due()
+    app.outbox_worker().deliver_due()
     (reminder,) = fake.thread(ALERTS, alert["ts"])
     assert "16m" in message_text(reminder) and button_labels(reminder)[0] == "Acknowledge"
     snooze = [label for label in button_labels(reminder) if label.startswith("Snooze")]

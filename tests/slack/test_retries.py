@@ -7,8 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from bot.slack.client import make_web_client
-from bot.slack.delivery import OutboxSender
 from bot.store.models import OutboxMessage, SlackMessage
 from tests.slack.conftest import ALERTS
 from tests.slack.harness import button_labels, sqlite_only
@@ -62,7 +60,7 @@ def test_a_longer_outage_delays_the_card_but_never_loses_or_duplicates_it(slack_
     assert message.status == "pending" and message.last_error
 
     # The outbox worker's next round (same code path) delivers it.
-    sender = OutboxSender(make_web_client(app.rt.settings), app.engine, app.clock, production_environments=app.rt.settings.production_environments)
+    sender = app.outbox_worker()
     assert message.next_attempt_at > app.clock.now or failure["status"] == 429, "backed off"
     app.clock.advance(minutes=1)
     assert sender.deliver_due() == 1
@@ -72,10 +70,6 @@ def test_a_longer_outage_delays_the_card_but_never_loses_or_duplicates_it(slack_
 
 
 # --- replies to response_url -----------------------------------------------------------------
-
-def worker(app) -> OutboxSender:
-    return OutboxSender(make_web_client(app.rt.settings), app.engine, app.clock, production_environments=app.rt.settings.production_environments)
-
 
 def test_a_reply_slack_cannot_take_now_is_kept_and_delivered_once_when_it_is_back(slack_app):
     app, fake = slack_app, slack_app.fake
@@ -89,10 +83,10 @@ def test_a_reply_slack_cannot_take_now_is_kept_and_delivered_once_when_it_is_bac
     assert r.response_url not in queued.key, "the key does not carry the URL"
 
     app.clock.advance(seconds=1)
-    assert worker(app).deliver_due() == 1
+    assert app.outbox_worker().deliver_due() == 1
     assert "DORA four keys" in r.reply()["text"] and r.reply()["response_type"] == "in_channel"
     app.clock.advance(minutes=5)
-    assert worker(app).deliver_due() == 0 and len(r.replies()) == 1
+    assert app.outbox_worker().deliver_due() == 0 and len(r.replies()) == 1
     assert [m.status for m in app.all(OutboxMessage)] == ["sent", "sent"]  # the deploy card, the reply
 
 
@@ -104,9 +98,9 @@ def test_a_rate_limited_reply_waits_for_retry_after(slack_app):
     assert reply.next_attempt_at == app.clock.now + timedelta(seconds=7)
     assert len(fake.posts("C1")) == 1, "the deploy card does not wait for the reply"
     app.clock.advance(seconds=6)
-    assert worker(app).deliver_due() == 0 and r.replies() == []
+    assert app.outbox_worker().deliver_due() == 0 and r.replies() == []
     app.clock.advance(seconds=1)
-    assert worker(app).deliver_due() == 1
+    assert app.outbox_worker().deliver_due() == 1
     assert "Recorded D-1" in r.reply()["text"]
 
 
@@ -124,7 +118,7 @@ def test_a_reply_still_waiting_thirty_minutes_after_the_command_is_dropped(slack
     fake.fail_next("response_url", 1, status=503)
     r = app.slack.command("/dora", "checkout")
     app.clock.advance(minutes=30, seconds=1)
-    assert worker(app).deliver_due() == 0
+    assert app.outbox_worker().deliver_due() == 0
     (dropped,) = app.all(OutboxMessage)
     assert dropped.status == "dead" and "expired" in dropped.last_error
     assert r.replies() == []
@@ -141,5 +135,5 @@ def test_replies_after_one_that_waits_queue_behind_it_in_order(slack_app):
     respond(text="second", response_type="ephemeral")  # Slack is back, but this one must not overtake
     assert [c.status for c in fake.calls_of("response_url", ok=None)] == [502]
     app.clock.advance(seconds=1)
-    assert worker(app).deliver_due() == 2
+    assert app.outbox_worker().deliver_due() == 2
     assert [r["text"] for r in fake.responses() if url.endswith(r["_path"])] == ["first", "second"]
