@@ -146,7 +146,9 @@ def due_subscriptions(session: Session, now: datetime) -> list[tuple[DigestSubsc
 
 def deliver(session: Session, sub: DigestSubscription, period_key: str, *, now: datetime, manual: bool = False) -> bool:
     """Record the delivery and queue the digest, atomically; False if that period was already sent."""
-    record_key = f"manual-{now.isoformat()}" if manual else period_key
+    # A manual send is its own "period", keyed by the instant to the microsecond in a compact UTC
+    # form that fits the column (``manual-20261125T120000123456Z``, 29 of 32 characters).
+    record_key = f"manual-{now.astimezone(UTC):%Y%m%dT%H%M%S%fZ}" if manual else period_key
     try:
         with session.begin_nested():
             session.add(DigestDelivery(subscription_id=sub.id, period=record_key, created_at=now))

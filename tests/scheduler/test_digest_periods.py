@@ -116,3 +116,22 @@ def test_a_daily_digest_compares_week_over_week_and_counts_yesterday(engine):
     assert data.current["deployment_frequency"]["deploys"] == 3
     assert data.previous["deployment_frequency"]["deploys"] == 6  # 11-17 and 11-12 (a window shifted a day would give 5)
     assert data.deploys == 2
+
+
+def test_manual_sends_on_a_real_clock_are_recorded_each_time(engine):
+    """A real clock has microseconds: a manual send's key must still fit ``digest_delivery.period``
+    (a fixed test clock without them once hid that every ``/dora digest send`` failed on PostgreSQL)."""
+    from bot.store.models import DigestDelivery
+
+    with session_scope(engine) as s:
+        sub_ = digests.add_subscription(s, channel="C1", now=datetime.now(UTC) - timedelta(days=8))
+    sent = []
+    for _ in range(2):
+        now = datetime.now(UTC)  # the wall clock, as `/dora digest send` runs in production
+        with session_scope(engine) as s:
+            sent.append(digests.deliver(s, s.get(DigestSubscription, sub_.id), "2026-11-23", now=now, manual=True))
+    assert sent == [True, True]
+    with session_scope(engine, write=False) as s:
+        periods = [d.period for d in digests.deliveries(s, sub_.id)]
+    assert len(periods) == 2 and len(set(periods)) == 2
+    assert all(p.startswith("manual-") and len(p) <= DigestDelivery.__table__.c.period.type.length for p in periods)
