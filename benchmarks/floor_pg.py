@@ -35,7 +35,7 @@ def metrics(con, *, end: datetime, days: int, service: str | None = None, tz: st
     cur = con.cursor()
     sid = None
     if service is not None:
-        row = cur.execute("SELECT id FROM service WHERE name = %s", (service,)).fetchone()
+        row = cur.execute("SELECT id FROM service WHERE key = %s", (service,)).fetchone()
         sid = row[0] if row else -1
     svc = "" if sid is None else " AND service_id = %(sid)s"
     p = {"envs": envs, "s": start, "e": end, "sid": sid}

@@ -87,7 +87,7 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
         "INSERT INTO app_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
         (PRODUCTION_SET_KEY, json.dumps(sorted(prod))),
     )
-    services = dict(con.execute("SELECT name, id FROM service"))
+    services = dict(con.execute("SELECT key, id FROM service"))
     next_deploy = con.execute("SELECT coalesce(max(id), 0) + 1 FROM deploy").fetchone()[0]
     next_commit = con.execute("SELECT coalesce(max(id), 0) + 1 FROM deploy_commit").fetchone()[0]
     next_incident = con.execute("SELECT coalesce(max(id), 0) + 1 FROM incident").fetchone()[0]
@@ -118,11 +118,12 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
     n = {"deploys": 0, "commits": 0, "incidents": 0, "events": 0, "lines": 0}
 
     def service_id(name: str) -> int:
-        name = name.strip().lower()
-        sid = services.get(name)
+        name = " ".join(name.split())
+        key = "-".join(name.casefold().replace("-", " ").split())  # bot.core.inputs.service_key
+        sid = services.get(key)
         if sid is None:
-            sid = con.execute("INSERT INTO service (name, created_at) VALUES (?, ?)", (name, now_s)).lastrowid
-            services[name] = sid
+            sid = con.execute("INSERT INTO service (name, key, created_at) VALUES (?, ?, ?)", (name, key, now_s)).lastrowid
+            services[key] = sid
         return sid
 
     def flush() -> None:
@@ -390,7 +391,7 @@ def metrics(con: sqlite3.Connection, *, end: datetime, days: int, service: str |
     env_in = ",".join("?" * len(envs))
     sid = None
     if service is not None:
-        row = con.execute("SELECT id FROM service WHERE name = ?", (service,)).fetchone()
+        row = con.execute("SELECT id FROM service WHERE key = ?", (service,)).fetchone()
         sid = row[0] if row else -1
     svc = "" if sid is None else " AND service_id = ?"
     sa = () if sid is None else (sid,)

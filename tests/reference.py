@@ -113,11 +113,16 @@ def frequency_tier(week_median: float, month_median: float) -> str:
 
 # --- normalized events -----------------------------------------------------------------------
 
+def _key(name: str) -> str:
+    """Which service a name means: case and spaces vs ``-`` do not matter (product spec)."""
+    return "-".join(name.casefold().replace("-", " ").split())
+
+
 class _Deploy:
     def __init__(self, raw: Mapping[str, Any], order: int) -> None:
         self.order = order
         self.id = str(raw["id"])
-        self.service = raw["service"].strip().lower()
+        self.service = _key(raw["service"])
         self.environment = (raw.get("environment") or "production").strip().lower()
         self.status = raw.get("status") or "success"
         self.deployed_at = instant(raw["deployed_at"])
@@ -133,7 +138,7 @@ class _Deploy:
 
 class _Incident:
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.service = raw["service"].strip().lower()
+        self.service = _key(raw["service"])
         self.environment = (raw.get("environment") or "production").strip().lower()
         self.started_at = instant(raw["started_at"])
         self.acknowledged_at = instant(raw.get("acknowledged_at"))
@@ -158,7 +163,7 @@ def metrics(
     end = end.astimezone(UTC)
     start = end - timedelta(days=days)
     production = {e.strip().lower() for e in production_environments}
-    scope = service.strip().lower() if service else None
+    scope = _key(service) if service else None
 
     all_deploys = [_Deploy(d, i) for i, d in enumerate(deploys)]
     all_incidents = [_Incident(i) for i in incidents]
@@ -315,7 +320,10 @@ def differences(actual: Mapping[str, Any], expected: Mapping[str, Any], *, rel: 
     if set(actual) != set(expected):
         problems.append(f"top-level keys {sorted(actual)} != {sorted(expected)}")
     for key in ("service", "environments", "start", "end", "days", "timezone"):
-        if actual.get("scope", {}).get(key) != expected["scope"][key]:
+        got = actual.get("scope", {}).get(key)
+        if key == "service" and got is not None:
+            got = _key(got)  # the engine shows the service's display name; which service is what counts
+        if got != expected["scope"][key]:
             problems.append(f"scope.{key}: {actual.get('scope', {}).get(key)!r} != {expected['scope'][key]!r}")
     if actual.get("benchmark") != expected["benchmark"]:
         problems.append(f"benchmark: {actual.get('benchmark')!r}")

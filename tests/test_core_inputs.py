@@ -11,6 +11,7 @@ from bot.core.inputs import (
     CommitInput,
     normalize_environment,
     normalize_service,
+    service_key,
     normalize_severity,
     normalize_sha,
     parse_deploy,
@@ -57,7 +58,7 @@ def test_a_full_deploy_is_normalized():
         now=NOW,
     )
     assert d.external_id == "gh-run-9912"
-    assert d.service == "checkout" and d.environment == "production" and d.status == "success"
+    assert d.service == "Checkout" and d.environment == "production" and d.status == "success"  # display form kept
     assert d.deployed_at == T_DT and d.deployed_at.tzinfo is not None
     assert d.commits == (CommitInput(sha="9fceb02", committed_at=datetime(2026, 11, 23, 16, 40, tzinfo=UTC)),)
     assert d.version == "2026.11.24-1" and d.url == "https://ci.example/run/9912" and d.note == "weekly release"
@@ -89,7 +90,9 @@ def test_a_deploy_must_be_an_object():
         ({"id": "x" * 201}, "id"),
         ({"service": None}, "service"),
         ({"service": "  "}, "service"),
-        ({"service": "check out"}, "service"),
+        ({"service": "check<out"}, "service"),
+        ({"service": "check*out"}, "service"),
+        ({"service": "check|out"}, "service"),
         ({"service": "-checkout"}, "service"),
         ({"service": "a" * 101}, "service"),
         ({"service": 7}, "service"),
@@ -194,7 +197,7 @@ def test_a_full_incident_is_normalized():
         now=NOW,
     )
     assert (i.external_id, i.service, i.environment, i.severity, i.title) == (
-        "pd-Q1X", "checkout", "prod", "sev2", "Checkout 5xx",
+        "pd-Q1X", "Checkout", "prod", "sev2", "Checkout 5xx",
     )
     assert i.started_at == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
     assert i.acknowledged_at - i.started_at == timedelta(minutes=5)
@@ -261,13 +264,26 @@ def test_an_incident_must_be_an_object():
 
 # --- normalizers ----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("name", ["node:9100", "Checkout API", ".github", "_site", "team/api", "svc@eu+1", "Zahlung-süd"])
+def test_real_label_values_and_repository_names_are_service_names(name):
+    assert normalize_service(name) == name
+    assert parse_deploy(deploy(service=name), now=NOW).service == name
+
+
+def test_one_key_matches_names_across_case_and_spaces_vs_dashes():
+    assert service_key("Checkout API") == service_key("checkout-api") == service_key(" CHECKOUT  api ") == "checkout-api"
+    assert service_key("node:9100") == "node:9100"
+    assert service_key("_site") != service_key("site") and service_key(".github") != service_key("github")
+
+
 def test_normalizers():
-    assert normalize_service(" Payments/API ") == "payments/api"
+    assert normalize_service(" Payments/API ") == "Payments/API"
+    assert normalize_service("Checkout   API") == "Checkout API"
     assert normalize_environment(None) == "production"
     assert normalize_environment(" Staging ") == "staging"
     assert normalize_severity("SEV1") == "sev1"
     assert normalize_sha(" ABCDEF ") == "abcdef"
-    for fn, bad in ((normalize_service, "a b"), (normalize_environment, "a b"), (normalize_severity, None), (normalize_sha, None)):
+    for fn, bad in ((normalize_service, "a<b"), (normalize_environment, "a b"), (normalize_severity, None), (normalize_sha, None)):
         with pytest.raises(ValidationError) as err:
             fn(bad)
         assert err.value.field is not None

@@ -125,7 +125,7 @@ def test_unknown_service_is_na_everywhere_even_when_others_have_data(engine):
     ]
     m = report(engine, records, service="No-Such-Service")
 
-    assert m["scope"]["service"] == "no-such-service"
+    assert m["scope"]["service"] == "No-Such-Service"  # as asked: no stored name to show
     for section in ("deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore",
                     "failed_deployment_recovery_time"):
         assert_na(m[section])
@@ -139,7 +139,7 @@ def test_unknown_service_is_na_everywhere_even_when_others_have_data(engine):
 def test_service_names_are_case_insensitive(engine):
     records = [deploy("d1", before(2 * H), service="Checkout"), deploy("d2", before(H), service="checkout")]
     m = report(engine, records, service="CHECKOUT")
-    assert m["scope"]["service"] == "checkout"
+    assert m["scope"]["service"] == "Checkout"  # one service, shown as it was first named
     assert m["deployment_frequency"]["deploys"] == 2
 
 

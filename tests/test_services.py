@@ -238,7 +238,7 @@ def test_an_incident_defaults_to_production_sev3_and_now(engine):
         outcome = declare_incident(s, data=parse_incident({"service": "Checkout"}, require_id=False), now=NOW)
     i = outcome.incident
     assert (i.environment, i.severity, i.started_at, i.state) == ("production", "sev3", NOW, "open")
-    assert i.title and "checkout" in i.title
+    assert i.title == "Incident on Checkout"
 
 
 def test_declaring_with_a_cause_of_another_service_is_refused_and_nothing_is_stored(engine):

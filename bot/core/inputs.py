@@ -10,15 +10,26 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from bot.core.errors import ValidationError
 from bot.core.timeutil import parse_instant
 
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 STATUSES = ("success", "failure")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,99}$")
+# A service name in its display form, as senders spell it: Prometheus labels (`node:9100`,
+# `Checkout API`), repository names (`.github`, `_site`), paths (`team/api`). Letters and digits
+# of any script, spaces and `. _ - / : @ +`; nothing Slack's mrkdwn reads as markup (`<`, `>`,
+# `&`, `|`, `*`, `~`, backticks). Matching goes through ``service_key``.
+NAME_RE = re.compile(r"^[^\W][\w .:/@+-]{0,99}$|^[._][\w .:/@+-]{1,99}$")
+_KEY_SEPARATORS = re.compile(r"[\s-]+")
 ENV_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SHA_RE = re.compile(r"^[0-9a-f]{4,64}$")
+# A link as RFC 3986 allows it (unreserved, reserved and %-escapes; no spaces, quotes, ``<``, ``>``,
+# ``|``, backslash or braces), http or https with a host: anything else cannot be sent to Slack as
+# ``<url|label>`` without changing what the card shows (https://docs.slack.dev/messaging/formatting-message-text#linking-urls).
+_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+MAX_URL = 2000
 MAX_COMMITS = 1000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -67,16 +78,26 @@ class IncidentInput:
 
 
 def normalize_service(value: Any) -> str:
-    """Service names are lower-case: ``Checkout`` and ``checkout`` are one service."""
+    """A service name in its display form: trimmed, runs of spaces made one; case is kept.
+
+    Which stored service a name means is decided by ``service_key`` alone.
+    """
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("a service name is required", field="service")
-    name = value.strip().lower()
+    name = " ".join(value.split())
     if not NAME_RE.match(name):
+        shown = name if len(name) <= 60 and "`" not in name else "this"
         raise ValidationError(
-            f"`{value}` is not a service name: use letters, digits, . _ - / (at most 100)",
+            f"`{shown}` is not a service name: use letters, digits, spaces and . _ - / : @ + (at most 100 characters)",
             field="service",
         )
     return name
+
+
+def service_key(name: str) -> str:
+    """The one normalisation services are matched by (product spec, "Service catalogue"):
+    case-insensitive, and spaces and ``-`` are the same (``Checkout API`` = ``checkout-api``)."""
+    return _KEY_SEPARATORS.sub("-", name.strip().casefold())
 
 
 def normalize_environment(value: Any) -> str:
@@ -88,6 +109,33 @@ def normalize_environment(value: Any) -> str:
             field="environment",
         )
     return value.strip().lower()
+
+
+def is_link(value: Any) -> bool:
+    """True for an http(s) URL that ``check_url`` accepts (the cards link nothing else)."""
+    if not isinstance(value, str) or not value or len(value) > MAX_URL or not _URL_CHARS.match(value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and "%" not in (parts.hostname or "")
+
+
+def check_url(value: Any, field: str = "url") -> str:
+    """A real http(s) URL, or a ValidationError naming ``field``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("must be an http(s) link", field=field)
+    url = value.strip()
+    if len(url) > MAX_URL:
+        raise ValidationError(f"must be at most {MAX_URL} characters", field=field)
+    if not is_link(url):
+        raise ValidationError(
+            "must be an http(s) link with a host and no spaces, quotes, <, >, | or other characters a URL cannot hold"
+            " (percent-encode them)",
+            field=field,
+        )
+    return url
 
 
 def normalize_severity(value: Any) -> str:
@@ -231,9 +279,7 @@ def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = Tr
                 seen.add(sha)
                 commits.append(CommitInput(sha=sha, committed_at=committed_at))
     version = _text(obj.get("version"), "version", col, limit=200)
-    url = _text(obj.get("url"), "url", col, limit=2000)
-    if url and not re.match(r"^https?://\S+$", url):
-        col.add("url", "must be an http(s) link")
+    url = col.take("url", check_url, obj["url"]) if obj.get("url") not in (None, "") else None
     note = _text(obj.get("note"), "note", col, limit=2000)
     rollback_of = _ref(obj.get("rollback_of"), "rollback_of", col)
     if rollback_of is not None and external_id is not None and rollback_of == external_id:

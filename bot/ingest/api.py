@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.core.errors import DoraError, ValidationError
-from bot.core.inputs import FUTURE_TOLERANCE, normalize_environment, normalize_service, parse_deploy, parse_incident
+from bot.core.inputs import FUTURE_TOLERANCE, normalize_environment, normalize_service, parse_deploy, parse_incident, service_key
 from bot.core.timeutil import parse_instant
 from bot.ingest.http import (
     HTTPProblem,
@@ -197,7 +197,7 @@ def routes(rt: Runtime) -> list[Route]:
         with session_scope(rt.engine, write=False) as session:
             query = select(Deploy).join(Service, Service.id == Deploy.service_id)
             if q.get("service"):
-                query = query.where(Service.name == normalize_service(q["service"]))
+                query = query.where(Service.key == service_key(normalize_service(q["service"])))
             if q.get("environment"):
                 query = query.where(Deploy.environment == normalize_environment(q["environment"]))
             if q.get("status"):
@@ -222,7 +222,7 @@ def routes(rt: Runtime) -> list[Route]:
         with session_scope(rt.engine, write=False) as session:
             query = select(Incident).join(Service, Service.id == Incident.service_id)
             if q.get("service"):
-                query = query.where(Service.name == normalize_service(q["service"]))
+                query = query.where(Service.key == service_key(normalize_service(q["service"])))
             if state == "open":
                 query = query.where(col(Incident.resolved_at).is_(None))
             elif state == "resolved":

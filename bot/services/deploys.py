@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, ValidationError
-from bot.core.inputs import DeployInput, normalize_environment, normalize_service
+from bot.core.inputs import DeployInput, normalize_environment, normalize_service, service_key
 from bot.services.lookup import deploy_ref, find_deploy, find_service
 from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
 from bot.store.models import Deploy, DeployCommit, Incident, Service
@@ -70,9 +70,9 @@ class _Statements:
     """Driver SQL of the write path for one dialect (positional parameters)."""
 
     mark: str
-    insert_deploy: str  # every column but service_id as parameters, then the service name
+    insert_deploy: str  # every column but service_id as parameters, then the service's key
     deploy_by_external_id: str
-    service_by_name: str
+    service_by_key: str
     insert_service: str
 
 
@@ -84,12 +84,12 @@ def _statements(dialect: str) -> _Statements:
         mark=mark,
         # (SQLite needs the WHERE of an INSERT ... SELECT to tell its ON CONFLICT apart from a join.)
         insert_deploy=(
-            f"INSERT INTO deploy ({', '.join(_DEPLOY_COLUMNS)}) SELECT {values} FROM service WHERE service.name = {mark}"
+            f"INSERT INTO deploy ({', '.join(_DEPLOY_COLUMNS)}) SELECT {values} FROM service WHERE service.key = {mark}"
             " ON CONFLICT (external_id) DO NOTHING RETURNING id, service_id"
         ),
         deploy_by_external_id=f"SELECT id FROM deploy WHERE external_id = {mark}",
-        service_by_name=f"SELECT id FROM service WHERE name = {mark}",
-        insert_service=f"INSERT INTO service (name, created_at) VALUES ({mark}, {mark}) ON CONFLICT (name) DO NOTHING",
+        service_by_key=f"SELECT id FROM service WHERE key = {mark}",
+        insert_service=f"INSERT INTO service (name, key, created_at) VALUES ({mark}, {mark}, {mark}) ON CONFLICT (key) DO NOTHING",
     )
 
 
@@ -117,6 +117,7 @@ def write_deploy(
     """
     sql = _statements(conn.dialect.name)
     instant = stored_instant(conn)
+    key = service_key(data.service)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
 
@@ -128,7 +129,7 @@ def write_deploy(
             return None if row is None else row[0]
 
         def ensure_service() -> None:
-            cursor.execute(sql.insert_service, (data.service, instant(now)))
+            cursor.execute(sql.insert_service, (data.service, key, instant(now)))
 
         target = None
         if data.rollback_of is not None:
@@ -137,7 +138,7 @@ def write_deploy(
             if (found := stored_id()) is not None:
                 return WrittenDeploy(found, None, created=False)
             ensure_service()
-            cursor.execute(sql.service_by_name, (data.service,))
+            cursor.execute(sql.service_by_key, (key,))
             service_id = cursor.fetchone()[0]
             if session is not None:
                 target = _rollback_target(session, data, service_id)
@@ -147,7 +148,7 @@ def write_deploy(
         params = (
             data.external_id, data.environment, data.version, instant(data.deployed_at), data.status,
             target.id if target else None, data.change_failure, None, data.change_failure, data.url, data.note,
-            source, actor, instant(now), data.service,
+            source, actor, instant(now), key,
         )
         cursor.execute(sql.insert_deploy, params)
         row = cursor.fetchone()
@@ -361,7 +362,7 @@ def list_deploys(
     """The latest deploys, newest first, with their service names."""
     query = select(Deploy, Service.name).join(Service, Service.id == Deploy.service_id)
     if service:
-        query = query.where(Service.name == normalize_service(service))
+        query = query.where(Service.key == service_key(normalize_service(service)))
     if environment:
         query = query.where(Deploy.environment == normalize_environment(environment))
     if before_id is not None:

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.errors import ValidationError
-from bot.core.inputs import DeployInput, IncidentInput, parse_deploy, parse_incident
+from bot.core.inputs import DeployInput, IncidentInput, parse_deploy, parse_incident, service_key
 from bot.store.derived import (
     mark_referenced_failures,
     rebuild_lead_samples,
@@ -116,7 +116,7 @@ class _Loader:
         self.now_aware = now
         self.now = self.instant(now)
         self.batch_size = batch_size
-        self.services: dict[str, int] = dict(conn.execute(select(service_t.c.name, service_t.c.id)).all())
+        self.services: dict[str, int] = dict(conn.execute(select(service_t.c.key, service_t.c.id)).all())  # by key
         self.deploys: list[tuple[int, DeployInput]] = []
         self.incidents: list[tuple[int, IncidentInput]] = []
         self.added_deploys = 0
@@ -131,12 +131,13 @@ class _Loader:
         }
 
     def service_id(self, name: str) -> int:
-        sid = self.services.get(name)
+        key = service_key(name)
+        sid = self.services.get(key)
         if sid is None:
-            stmt = _insert(self.conn, service_t).on_conflict_do_nothing(index_elements=["name"])
-            self.conn.execute(stmt, {"name": name, "created_at": self.now_aware})
-            sid = self.conn.execute(select(service_t.c.id).where(service_t.c.name == name)).scalar_one()
-            self.services[name] = sid
+            stmt = _insert(self.conn, service_t).on_conflict_do_nothing(index_elements=["key"])
+            self.conn.execute(stmt, {"name": name, "key": key, "created_at": self.now_aware})
+            sid = self.conn.execute(select(service_t.c.id).where(service_t.c.key == key)).scalar_one()
+            self.services[key] = sid
         return sid
 
     def add_deploy(self, line_no: int, data: DeployInput) -> None:
@@ -192,7 +193,7 @@ class _Loader:
             if row_id is None:
                 continue
             if d.commits:
-                service_id = self.services[d.service]
+                service_id = self.services[service_key(d.service)]
                 qualifies = d.status == "success" and d.environment in production
                 deployed_at = d.deployed_at
                 deployed_s = ts(deployed_at)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.core.errors import NotFound, ValidationError
+from bot.core.inputs import service_key
 from bot.store.models import Deploy, Incident, Service
 
 _DEPLOY_REF = re.compile(r"^(?:d-?)?(\d+)$", re.IGNORECASE)
@@ -28,21 +29,22 @@ def incident_ref(incident: Incident) -> str:
 
 
 def get_or_create_service(session: Session, name: str, *, now: datetime) -> Service:
-    """The service called ``name`` (already normalized), created on first use."""
-    service = session.exec(select(Service).where(Service.name == name)).first()
+    """The service ``name`` (already normalized) means, created with that display name on first use."""
+    key = service_key(name)
+    service = session.exec(select(Service).where(Service.key == key)).first()
     if service is not None:
         return service
     try:
         with session.begin_nested():
-            service = Service(name=name, created_at=now)
+            service = Service(name=name, key=key, created_at=now)
             session.add(service)
     except IntegrityError:  # created concurrently by another request
-        service = session.exec(select(Service).where(Service.name == name)).one()
+        service = session.exec(select(Service).where(Service.key == key)).one()
     return service
 
 
 def find_service(session: Session, name: str) -> Service:
-    service = session.exec(select(Service).where(Service.name == name.strip().lower())).first()
+    service = session.exec(select(Service).where(Service.key == service_key(name))).first()
     if service is None:
         known = session.exec(select(Service.name).order_by(Service.name).limit(20)).all()
         hint = f" Known services: {', '.join(known)}." if known else " No service has been recorded yet."

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot.core.errors import ValidationError
 from bot.core.inputs import normalize_service
 from bot.core.metrics import Aggregates, Window, build_report
-from bot.store.metrics_sql import aggregates, service_id_for
+from bot.store.metrics_sql import aggregates, service_for
 
 MAX_DAYS = 3660
 
@@ -37,7 +37,10 @@ def build_metrics(
     window = make_window(end=end, days=days, timezone_name=timezone_name)
     name = normalize_service(service) if service else None
     conn = session.connection()
-    service_id = service_id_for(conn, name) if name else None
+    found = service_for(conn, name) if name else None
+    service_id = found[0] if found else None
+    if found:
+        name = found[1]  # the scope is shown as the service is called, however it was asked for
     if name and service_id is None:
         agg = Aggregates()  # an unknown service has no data: every key is n/a
     else:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from bot.core.inputs import service_key
 from bot.core.metrics import Aggregates, Distribution, Window, percentile_positions
 from bot.store.derived import stored_instant
 from bot.store.models import Deploy, Incident, LeadSample, Service
@@ -51,8 +52,10 @@ PIVOT_SAMPLE = 4096
 WALK_SHARE = 6
 
 
-def service_id_for(conn: Connection, name: str) -> int | None:
-    return conn.execute(select(service_t.c.id).where(service_t.c.name == name)).scalar()
+def service_for(conn: Connection, name: str) -> tuple[int, str] | None:
+    """(id, display name) of the service ``name`` means, or None."""
+    row = conn.execute(select(service_t.c.id, service_t.c.name).where(service_t.c.key == service_key(name))).first()
+    return None if row is None else (row[0], row[1])
 
 
 def _percentiles(conn: Connection, values_query, n: int, ps: Sequence[float]) -> list[float | None]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from bot.core.inputs import service_key
 from bot.store.types import UTCDateTime
 
 NAME_LEN = 100
@@ -32,11 +33,21 @@ SQLModel.metadata.naming_convention = {
 }
 
 
+def _service_key_default(context) -> str:
+    return service_key(context.get_current_parameters()["name"])
+
+
 class Service(SQLModel, table=True):
+    """A service; ``name`` is its display form, ``key`` (``service_key(name)``) what names match."""
+
     __tablename__ = "service"
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=String(NAME_LEN), unique=True, nullable=False)
+    key: str = Field(
+        default=None,
+        sa_column=Column(String(NAME_LEN), unique=True, nullable=False, default=_service_key_default),
+    )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 

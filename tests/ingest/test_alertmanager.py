@@ -161,9 +161,9 @@ def test_service_title_and_severity_mapping(ingest, subtests):
     cases = [
         # (fingerprint, labels (replacing the defaults), annotations (replacing), service, title, severity)
         ("m1", {"service": "Checkout", "job": "node", "alertname": "HighErrorRate", "severity": "critical"},
-         {"summary": "5xx above 5%"}, "checkout", "5xx above 5%", "sev1"),
+         {"summary": "5xx above 5%"}, "Checkout", "5xx above 5%", "sev1"),  # display form kept
         ("m2", {"job": "payments-api", "alertname": "LatencyHigh", "severity": "error"}, {}, "payments-api", "LatencyHigh", "sev2"),
-        ("m3", {"alertname": "DiskFull", "severity": "high"}, {"description": "only a description"}, "diskfull", "DiskFull", "sev2"),
+        ("m3", {"alertname": "DiskFull", "severity": "high"}, {"description": "only a description"}, "DiskFull", "DiskFull", "sev2"),
         ("m4", {"service": "search", "alertname": "Slow", "severity": "warning"}, {"summary": "p99 slow"}, "search", "p99 slow", "sev3"),
         ("m5", {"service": "search", "alertname": "Info", "severity": "info"}, {}, "search", "Info", "sev4"),
         ("m6", {"service": "search", "alertname": "NoSev"}, {}, "search", "NoSev", "sev4"),

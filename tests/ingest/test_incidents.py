@@ -102,7 +102,7 @@ BAD = [
     ("id-empty", {"id": ""}, "id"),
     ("id-too-long", {"id": "i" * 201}, "id"),
     ("service-missing", {"service": _DROP}, "service"),
-    ("service-bad", {"service": "Check Out"}, "service"),
+    ("service-bad", {"service": "Check|Out"}, "service"),
     ("environment-bad", {"environment": "prod/eu west"}, "environment"),
     ("severity-unknown", {"severity": "sev9"}, "severity"),
     ("severity-word", {"severity": "critical"}, "severity"),

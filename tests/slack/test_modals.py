@@ -181,4 +181,4 @@ def test_a_service_not_in_the_list_can_be_typed_into_the_form(slack_app):
     slack.submit(view, {Block.TITLE: "Queue stuck", Block.NEW_SERVICE: "Inventory"})
     (incident,) = app.all(Incident)
     assert incident.title == "Queue stuck"
-    assert "inventory" in message_text(app.fake.top_level(ALERTS)[0])
+    assert "Inventory" in message_text(app.fake.top_level(ALERTS)[0])

@@ -8,7 +8,7 @@ from slack_bolt import App
 from sqlmodel import select
 
 from bot.core import grammar as g
-from bot.core.inputs import IncidentInput, normalize_service
+from bot.core.inputs import IncidentInput, normalize_service, service_key
 from bot.core.timeutil import parse_time
 from bot.runtime import Runtime
 from bot.services.app_settings import get_alert_channel
@@ -55,7 +55,7 @@ def recent_deploys(session, service: str, environments, limit: int = 25) -> list
         session.exec(
             select(Deploy)
             .join(Service, Service.id == Deploy.service_id)
-            .where(Service.name == service, Deploy.status == "success", Deploy.environment.in_(list(environments)))
+            .where(Service.key == service_key(service), Deploy.status == "success", Deploy.environment.in_(list(environments)))
             .order_by(Deploy.deployed_at.desc(), Deploy.id.desc())
             .limit(limit)
         ).all()
