@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from sqlmodel import Session, col, select
 
 from bot.core.errors import ValidationError
-from bot.core.inputs import CommitInput, DeployInput, normalize_environment, normalize_service, normalize_sha
+from bot.core.inputs import CommitInput, DeployInput, is_link, normalize_environment, normalize_service, normalize_sha
 from bot.core.timeutil import parse_instant
 from bot.services.deploys import DeployOutcome, record_deploy
 from bot.services.lookup import get_or_create_service
@@ -123,7 +123,7 @@ def record_deployment_status(
         status="success" if state == "success" else "failure",
         commits=tuple(commits.values()),
         external_id=external_id,
-        url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
+        url=url if is_link(url) else None,  # a target_url that is not a real link is dropped, not refused
         note=(status.get("description") or None),
     )
     outcome = record_deploy(session, data=data, production_environments=production_environments, now=now, source="github")

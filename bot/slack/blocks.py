@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot.core.inputs import is_link
 from bot.core.report_text import counted, local_zone, window_end
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
@@ -46,21 +47,44 @@ TIER_ICON = {"elite": ":star2:", "high": ":large_green_circle:", "medium": ":lar
 
 
 _MENTION_RE = re.compile(r"(<[@#][UWCGD][A-Z0-9]+>)")
+_SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-def esc(text: str | None) -> str:
-    """Escape ``&``, ``<`` and ``>`` for Slack's mrkdwn, keeping ``<@U123>``/``<#C123>`` mentions.
+def typed_in_slack(origin: str | None) -> bool:
+    """Whether text was typed by a Slack user: a record's ``source`` ("slack") or an actor's user id.
 
-    Slack reads ``<...>`` as links and mentions, so user text must be sent escaped
+    Only such text may keep its ``<@U123>``/``<#C123>`` mentions; text from the API, the import,
+    Alertmanager or GitHub is shown literally, so it can never ping anyone.
+    """
+    return origin == "slack" or bool(origin and _SLACK_USER_RE.match(origin))
+
+
+def esc(text: str | None, *, mentions: bool = False) -> str:
+    """Every piece of text a card shows goes through here: ``&``, ``<`` and ``>`` escaped for
+    Slack's mrkdwn, so nothing can become a link, a mention or ``@channel``.
+
+    ``mentions=True`` (text a Slack user typed, see ``typed_in_slack``, and the bot's own
+    messages) keeps ``<@U123>``/``<#C123>`` user and channel mentions; ``<!channel>``,
+    ``<!here>`` and links are escaped whatever the origin
     (https://docs.slack.dev/messaging/formatting-message-text#escaping).
     """
     if not text:
         return ""
-    parts = _MENTION_RE.split(text)
+    parts = _MENTION_RE.split(text) if mentions else [text]
     return "".join(
         part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         for i, part in enumerate(parts)
     )
+
+
+def link(url: str | None, label: str) -> str:
+    """The one way a card links: ``<url|label>`` for a URL ``check_url`` accepts, else the label alone.
+
+    (A URL stored before the check existed, or read from elsewhere, is never sent raw.)
+    """
+    if not is_link(url):
+        return esc(label)
+    return f"<{url.replace('&', '&amp;')}|{esc(label)}>"
 
 
 def clip(text: str, limit: int) -> str:
@@ -105,10 +129,10 @@ def who(user: str | None) -> str:
 # --- errors and help ----------------------------------------------------------------------
 
 def error_message(message: str, usage: str | None = None) -> tuple[str, list[dict]]:
-    blocks = [md(f":warning: {esc(message)}")]
+    blocks = [md(f":warning: {esc(message, mentions=True)}")]
     if usage:
         blocks.append(context(esc(usage)))
-    return f"Problem: {esc(message)}", dicts(blocks)
+    return f"Problem: {esc(message, mentions=True)}", dicts(blocks)
 
 
 def help_message(title: str, usage: str) -> tuple[str, list[dict]]:
@@ -126,6 +150,7 @@ def deploy_card(
 ) -> tuple[str, list[dict]]:
     kind = "Rollback" if deploy.rollback_of_id else "Deploy"
     icon = ":rewind:" if deploy.rollback_of_id else ":rocket:"
+    slack_typed = typed_in_slack(deploy.source)
     line = f"{icon} *{kind} {deploy_label(deploy)}*: `{service}` *{esc(deploy.version)}* to *{deploy.environment}*"
     if deploy.status != "success":
         line += " (failed)"
@@ -135,13 +160,13 @@ def deploy_card(
     if rolled_back is not None:
         parts.append(f"reverts {deploy_label(rolled_back)} ({esc(rolled_back.version)})")
     if deploy.url:
-        parts.append(f"<{deploy.url}|pipeline>")
+        parts.append(link(deploy.url, "pipeline"))
     blocks = [md(line)]
     if deploy.note:
-        blocks.append(md(f">{esc(clip(deploy.note, 2000))}"))
+        blocks.append(md(f">{esc(clip(deploy.note, 2000), mentions=slack_typed)}"))
     blocks.append(context(" · ".join(parts)))
     for inc in open_incidents[:5]:
-        blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity} {esc(clip(inc.title, 200))}"))
+        blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity} {esc(clip(inc.title, 200), mentions=typed_in_slack(inc.source))}"))
     text = f"{kind} {deploy_label(deploy)}: {service} {esc(deploy.version)} to {deploy.environment}"
     return text, dicts(blocks)
 
@@ -207,7 +232,8 @@ def incident_card(
         facts.append(f"rolled back by D-{rolled_back_by.id} ({esc(clip(rolled_back_by.version, 40))})")
     blocks.append(context(" · ".join(facts)))
     if incident.resolution_note:
-        blocks.append(md(f"*Resolution:* {esc(clip(incident.resolution_note, 2500))}"))
+        note = esc(clip(incident.resolution_note, 2500), mentions=typed_in_slack(incident.resolved_by))
+        blocks.append(md(f"*Resolution:* {note}"))
     value = str(incident.id)
     if state != "resolved":
         buttons = []
@@ -219,7 +245,7 @@ def incident_card(
             buttons.append(button(f"Roll back D-{target.id}", Action.ROLLBACK, value, style="danger"))
         buttons.append(button("Post update", Action.UPDATE, value))
         blocks.append(ActionsBlock(block_id=Block.ACTIONS, elements=buttons))
-    text = f"{incident_label(incident)} [{incident.severity.upper()}] {service}: {esc(incident.title)} ({state})"
+    text = f"{incident_label(incident)} [{incident.severity.upper()}] {service}: {esc(incident.title, mentions=typed_in_slack(incident.source))} ({state})"
     return text, dicts(blocks)
 
 
@@ -238,7 +264,7 @@ def timeline_line(event: IncidentEvent, *, restore_seconds: float | None = None)
     if event.kind == "resolved" and restore_seconds is not None:
         line += f" after {format_duration(restore_seconds)}"
     if event.text and event.kind != "declared":
-        line += f": {esc(clip(event.text, 2500))}"
+        line += f": {esc(clip(event.text, 2500), mentions=typed_in_slack(event.actor))}"
     return line
 
 
@@ -246,7 +272,7 @@ def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tup
     if not rows:
         return "No open incidents.", dicts([md(":white_check_mark: No open incidents.")])
     lines = [
-        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120))} · {'' if i.state == 'open' else i.state + ', '}open for {format_duration((now - i.started_at).total_seconds())}"
+        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120), mentions=typed_in_slack(i.source))} · {'' if i.state == 'open' else i.state + ', '}open for {format_duration((now - i.started_at).total_seconds())}"
         for i, service in rows
     ]
     return counted(len(rows), 'open incident'), dicts([md(clip("\n".join(lines), SECTION_TEXT))])
@@ -379,7 +405,7 @@ def update_modal(incident: Incident, service: str) -> dict:
         "submit": {"type": "plain_text", "text": "Post update"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            md(f"*INC-{incident.id}* `{service}` {esc(clip(incident.title, 200))}").to_dict(),
+            md(f"*INC-{incident.id}* `{service}` {esc(clip(incident.title, 200), mentions=typed_in_slack(incident.source))}").to_dict(),
             InputBlock(
                 block_id=Block.UPDATE_TEXT,
                 label=PlainTextObject(text="Update"),
