@@ -72,3 +72,26 @@ def test_update_text_is_stored_the_same_from_the_command_and_the_modal(slack_app
     raw = json.dumps(card)
     assert "flag &amp; cache off" in raw and "&amp;amp;" not in raw, "sent escaped once, not twice"
     assert "flag & cache off" in message_text(card), "and read as typed"
+
+
+def test_a_deploy_url_that_hides_markup_is_refused_and_nothing_is_posted(slack_app):
+    """Slack escapes what the user typed; decoded, this `url=` would close the link and post a live
+    @channel. It is not a URL: the command is answered with a message naming the field."""
+    app = slack_app
+    before = app.counts()
+    answer = ephemeral_answer(app.slack.command("/deploy", "injsvc v1 url=https://ci.example/run&gt;*X*&lt;!channel&gt;"))
+    assert "url" in message_text(answer) and "link" in message_text(answer)
+    assert app.counts() == before, "nothing stored"
+    assert app.fake.posts(ALERTS) == [] and app.fake.escaping == []
+    raw = json.dumps(answer)
+    assert "<!channel>" not in raw
+
+
+def test_a_deploy_card_links_only_a_checked_url_and_keeps_slack_mentions_of_its_author(slack_app):
+    app = slack_app
+    app.slack.command("/deploy", "checkout 1.2 url=https://ci.example/run/7?x=1&amp;y=2 thanks &lt;@U2&gt; <@U3> <!channel>")
+    (deploy,) = app.all(Deploy)
+    assert deploy.url == "https://ci.example/run/7?x=1&y=2"
+    card = json.dumps(app.fake.posts())
+    assert "<https://ci.example/run/7?x=1&amp;y=2|pipeline>" in card
+    assert "<!channel>" not in card, "@channel never goes out from a card"
