@@ -31,6 +31,17 @@ SHA_RE = re.compile(r"^[0-9a-f]{4,64}$")
 _URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 MAX_URL = 2000
 MAX_COMMITS = 1000
+# The length of every free-text field, whichever way it comes in (Slack command or modal, the API,
+# the import, webhooks): longer text is refused with a message naming the field, never cut
+# (docs/ingest.md, "Limits"). ``check_text`` applies them.
+LIMITS = {
+    "title": 300,      # an incident's title
+    "note": 2000,      # a deploy's note, an incident's resolution note
+    "update": 2000,    # a status update on an incident's timeline
+    "reason": 2000,    # why a deploy is marked failed
+    "version": 200,
+    "id": 200,         # external ids and references to them
+}
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 _DEPLOY_FIELDS = {
@@ -203,17 +214,27 @@ def _instant(value: Any, name: str, col: _Collector, *, required: bool) -> datet
         return None
 
 
-def _text(value: Any, name: str, col: _Collector, *, limit: int) -> str | None:
-    if value is None:
+def check_text(value: Any, field: str, *, rule: str | None = None, required: bool = False) -> str | None:
+    """Free text under the one limit of its field (``LIMITS[rule or field]``); trimmed; None when empty.
+
+    Numbers are taken as their text (a version ``2``); objects, lists and booleans are refused,
+    never stored as their Python repr.
+    """
+    limit = LIMITS[rule or field]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationError("needs some text", field=field)
         return None
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        col.add(name, "must be a string")
-        return None
+        raise ValidationError("must be a string", field=field)
     text = str(value).strip()
     if len(text) > limit:
-        col.add(name, f"must be at most {limit} characters")
-        return None
-    return text or None
+        raise ValidationError(f"must be at most {limit} characters (got {len(text)})", field=field)
+    return text
+
+
+def _text(value: Any, name: str, col: _Collector) -> str | None:
+    return col.take(name, check_text, value, name)
 
 
 def _check_future(value: datetime | None, name: str, now: datetime | None, col: _Collector) -> None:
@@ -278,9 +299,9 @@ def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = Tr
             if sha and sha not in seen:
                 seen.add(sha)
                 commits.append(CommitInput(sha=sha, committed_at=committed_at))
-    version = _text(obj.get("version"), "version", col, limit=200)
+    version = _text(obj.get("version"), "version", col)
     url = col.take("url", check_url, obj["url"]) if obj.get("url") not in (None, "") else None
-    note = _text(obj.get("note"), "note", col, limit=2000)
+    note = _text(obj.get("note"), "note", col)
     rollback_of = _ref(obj.get("rollback_of"), "rollback_of", col)
     if rollback_of is not None and external_id is not None and rollback_of == external_id:
         col.add("rollback_of", "a deploy cannot roll back itself")
@@ -322,7 +343,7 @@ def parse_incident(obj: Any, *, now: datetime | None = None, require_id: bool = 
     severity = "sev3"
     if obj.get("severity") is not None:
         severity = col.take("severity", normalize_severity, obj.get("severity")) or "sev3"
-    title = _text(obj.get("title"), "title", col, limit=300)
+    title = _text(obj.get("title"), "title", col)
     caused_by = _ref(obj.get("caused_by"), "caused_by", col)
     col.raise_if_any()
     return IncidentInput(

@@ -19,8 +19,7 @@ from bot.core.errors import DoraError
 from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer
 from bot.runtime import Runtime
 from bot.services import alertmanager, github
-from bot.services.webhooks import finish_delivery, store_delivery
-from bot.store.db import session_scope
+from bot.services.webhooks import process_delivery
 
 GITHUB_EVENTS = {"push", "deployment_status"}
 
@@ -37,19 +36,17 @@ def routes(rt: Runtime) -> list[Route]:
     settings = rt.settings
 
     def process(source: str, delivery_id: str, event: str, body: bytes, apply) -> Response:
-        row_id, previous = store_delivery(rt.engine, source=source, delivery_id=delivery_id, event=event, body=body, now=rt.now())
-        if previous in ("processed", "ignored"):
-            return JSONResponse({"status": "duplicate", "delivery": delivery_id, "previous": previous})
-        try:
-            result = apply()
-        except (DoraError, HTTPProblem) as exc:
-            finish_delivery(rt.engine, row_id, status="failed", error=exc.message)
-            raise
-        except Exception as exc:  # kept for replay; the caller answers 500
-            finish_delivery(rt.engine, row_id, status="failed", error=f"{exc.__class__.__name__}: {exc}")
-            raise
-        finish_delivery(rt.engine, row_id, status="processed" if result is not None else "ignored")
-        return JSONResponse({"status": "processed" if result is not None else "ignored", "delivery": delivery_id, **(result or {})}, status_code=200 if result is not None else 202)
+        """One delivery id is applied once (``process_delivery``); events go out after the commit."""
+        after: list[tuple[str, int]] = []
+        done = process_delivery(
+            rt.engine, source=source, delivery_id=delivery_id, event=event, body=body, now=rt.now(),
+            apply=lambda session: apply(session, after),
+        )
+        if done.status == "duplicate":
+            return JSONResponse({"status": "duplicate", "delivery": delivery_id, "previous": done.previous})
+        for name, object_id in after:
+            rt.publish(name, object_id)
+        return JSONResponse({"status": done.status, "delivery": delivery_id, **(done.result or {})}, status_code=200 if done.result is not None else 202)
 
     async def github_webhook(request: Request) -> Response:
         try:
@@ -65,19 +62,18 @@ def routes(rt: Runtime) -> list[Route]:
             if event == "ping":
                 return JSONResponse({"status": "pong"})
 
-            def apply():
+            def apply(session, after):
                 if event not in GITHUB_EVENTS:
-                    return None
+                    return None, None
                 payload = parse_json(body)
                 now = rt.now()
-                with session_scope(rt.engine) as session:
-                    if event == "push":
-                        added = github.record_push(session, payload=payload, now=now)
-                        return None if added is None else {"commits": added}
-                    outcome = github.record_deployment_status(
-                        session, payload=payload, production_environments=settings.production_environments, now=now
-                    )
-                    return None if outcome is None else {"deploy": outcome.ref, "created": outcome.created}
+                if event == "push":
+                    added = github.record_push(session, payload=payload, now=now)
+                    return (None if added is None else {"commits": added}), None
+                outcome = github.record_deployment_status(
+                    session, payload=payload, production_environments=settings.production_environments, now=now
+                )
+                return (None if outcome is None else {"deploy": outcome.ref, "created": outcome.created}), None
 
             return await run_in_threadpool(process, "github", delivery, event, body, apply)
         except HTTPProblem as exc:
@@ -91,16 +87,21 @@ def routes(rt: Runtime) -> list[Route]:
             body = await read_body(request)
             delivery = hashlib.sha256(body).hexdigest()  # Alertmanager sends no id: an identical body is a repeat
 
-            def apply():
+            def apply(session, after):
                 alerts = alertmanager.validate(parse_json(body))
-                with session_scope(rt.engine) as session:
-                    outcome = alertmanager.apply_alerts(session, alerts=alerts, now=rt.now())
-                for incident_id in outcome.declared:
-                    rt.publish("incident.declared", incident_id)
-                for incident_id in outcome.resolved:
-                    if incident_id not in outcome.declared:
-                        rt.publish("incident.changed", incident_id)
-                return {"declared": [f"INC-{i}" for i in outcome.declared], "resolved": [f"INC-{i}" for i in outcome.resolved], "unchanged": outcome.unchanged}
+                outcome = alertmanager.apply_alerts(session, alerts=alerts, now=rt.now())
+                after.extend(("incident.declared", i) for i in outcome.declared)
+                after.extend(("incident.changed", i) for i in outcome.resolved if i not in outcome.declared)
+                result = {
+                    "declared": [f"INC-{i}" for i in outcome.declared],
+                    "resolved": [f"INC-{i}" for i in outcome.resolved],
+                    "unchanged": outcome.unchanged,
+                    "skipped": outcome.skipped,  # each alert not applied, with the field and why
+                    "notes": outcome.notes,
+                }
+                # The stored delivery says what was skipped, next to the raw body.
+                note = "; ".join(f"skipped {s['field']}: {s['reason']}" for s in outcome.skipped) or None
+                return result, note
 
             return await run_in_threadpool(process, "alertmanager", delivery, "alerts", body, apply)
         except HTTPProblem as exc:

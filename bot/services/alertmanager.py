@@ -12,17 +12,20 @@ so a late copy of an old notification is still recognised). Mapping from the pro
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.core.errors import ValidationError
-from bot.core.inputs import IncidentInput, normalize_service
+from bot.core.errors import DoraError, ValidationError
+from bot.core.inputs import LIMITS, IncidentInput, normalize_environment, normalize_service
 from bot.core.timeutil import parse_instant
 from bot.services.incidents import declare_incident, resolve_incident
 from bot.store.models import Incident
+
+log = logging.getLogger(__name__)
 
 SEVERITY = {"critical": "sev1", "error": "sev2", "high": "sev2", "warning": "sev3"}
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -33,6 +36,15 @@ class AlertOutcome:
     declared: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     unchanged: int = 0
+    # One entry per alert that was not applied: {"index", "fingerprint", "field", "reason"}.
+    skipped: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was adjusted to fit (a long summary)
+
+    def skip(self, index: int, alert: Any, exc: DoraError) -> None:
+        where = getattr(exc, "field", None) or f"alerts[{index}]"
+        fingerprint = alert.get("fingerprint") if isinstance(alert, dict) and isinstance(alert.get("fingerprint"), str) else None
+        self.skipped.append({"index": index, "fingerprint": fingerprint, "field": where, "reason": exc.message})
+        log.warning("alertmanager: alert %d (fingerprint %s) skipped: %s: %s", index, fingerprint or "-", where, exc.message)
 
 
 def _fingerprint(alert: dict) -> str:
@@ -53,67 +65,108 @@ def _open_incident(session: Session, alert: dict) -> Incident | None:
     ).first()
 
 
-def _incident_input(alert: dict) -> IncidentInput:
-    labels = alert.get("labels") or {}
-    annotations = alert.get("annotations") or {}
-    service = labels.get("service") or labels.get("job") or labels.get("alertname")
+def _incident_input(index: int, alert: Any, notes: list[str]) -> IncidentInput:
+    """One alert as an incident, or a ValidationError naming the alert's bad field."""
+    where = f"alerts[{index}]"
+    if not isinstance(alert, dict):
+        raise ValidationError("must be an object", field=where)
+    if alert.get("status") not in ("firing", "resolved"):
+        raise ValidationError("status must be firing or resolved", field=f"{where}.status")
+    labels, annotations = alert.get("labels") or {}, alert.get("annotations") or {}
+    if not isinstance(labels, dict):
+        raise ValidationError("must be an object", field=f"{where}.labels")
+    if not isinstance(annotations, dict):
+        raise ValidationError("must be an object", field=f"{where}.annotations")
+    label = next((k for k in ("service", "job", "alertname") if labels.get(k)), None)
+    if label is None:
+        raise ValidationError("has no service, job or alertname label", field=f"{where}.labels")
+    try:
+        service = normalize_service(labels[label])
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"{where}.labels.{label}") from None
+    try:
+        environment = normalize_environment(labels.get("environment") or None)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"{where}.labels.environment") from None
+    if not isinstance(alert.get("startsAt"), str):
+        raise ValidationError("is required (an RFC 3339 time)", field=f"{where}.startsAt")
+    try:
+        started_at = parse_instant(alert["startsAt"])
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"{where}.startsAt") from None
     title = annotations.get("summary") or labels.get("alertname") or "Alert"
+    if not isinstance(title, str):
+        title = str(title)
+    title = " ".join(title.split())
+    limit = LIMITS["title"]
+    if len(title) > limit:
+        # Not typed for us and nobody to answer: the summary is kept whole in the raw delivery
+        # and the title shortened, which the response says (docs/ingest.md).
+        notes.append(f"{where}.annotations.summary: shortened to the title's {limit} characters")
+        title = title[: limit - 1] + "…"
     return IncidentInput(
-        service=normalize_service(service),
-        started_at=parse_instant(alert["startsAt"]),
+        service=service,
+        started_at=started_at,
         severity=SEVERITY.get(str(labels.get("severity", "")).lower(), "sev4"),
-        title=str(title)[:300],
-        environment=str(labels.get("environment") or "production").lower()[:64],
+        title=title or str(labels.get(label)),
+        environment=environment,
         external_id=_external_id(alert),
     )
 
 
-def validate(payload: Any) -> list[dict]:
+def validate(payload: Any) -> list:
+    """The alerts of a version-4 notification; only the envelope is checked here (each alert
+    is taken on its own by ``apply_alerts``, so one bad alert never costs its group the others)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
         raise ValidationError("not an Alertmanager webhook: expected an object with an `alerts` list", field="alerts")
     if str(payload.get("version", "4")) != "4":
         raise ValidationError(f"unsupported Alertmanager webhook version {payload.get('version')!r} (expected 4)", field="version")
-    alerts = []
-    for i, alert in enumerate(payload["alerts"]):
-        if not isinstance(alert, dict) or not isinstance(alert.get("startsAt"), str) or alert.get("status") not in ("firing", "resolved"):
-            raise ValidationError(f"alerts[{i}] needs status firing|resolved and startsAt", field=f"alerts[{i}]")
-        labels = alert.get("labels") or {}
-        annotations = alert.get("annotations") or {}
-        if not isinstance(labels, dict) or not isinstance(annotations, dict):
-            raise ValidationError(f"alerts[{i}].labels and .annotations must be objects", field=f"alerts[{i}]")
-        if not (labels.get("service") or labels.get("job") or labels.get("alertname")):
-            raise ValidationError(f"alerts[{i}] has no service, job or alertname label", field=f"alerts[{i}].labels")
-        alerts.append(alert)
-    return alerts
+    return payload["alerts"]
 
 
-def apply_alerts(session: Session, *, alerts: list[dict], now: datetime) -> AlertOutcome:
+def apply_alerts(session: Session, *, alerts: list, now: datetime) -> AlertOutcome:
+    """Apply each alert in a savepoint of its own: the good ones are stored, the others listed in
+    ``skipped`` with the field and the reason."""
     out = AlertOutcome()
-    for alert in alerts:
-        data = _incident_input(alert)
-        existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
-        if existing is None:  # a new startsAt: the same alert still open under an earlier one?
-            existing = _open_incident(session, alert)
-        if alert["status"] == "firing":
-            if existing is not None:
-                out.unchanged += 1
-                continue
-            outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
-            if outcome.changed:
-                out.declared.append(outcome.incident.id)
-            else:  # declared at the same moment by an identical notification
-                out.unchanged += 1
+    for index, alert in enumerate(alerts):
+        try:
+            data = _incident_input(index, alert, out.notes)
+            ends = alert.get("endsAt")
+            resolved_at = None
+            if alert["status"] == "resolved":
+                try:
+                    resolved_at = parse_instant(ends) if isinstance(ends, str) and not ends.startswith("0001-") else now
+                except ValidationError as exc:
+                    raise ValidationError(exc.message, field=f"alerts[{index}].endsAt") from None
+            with session.begin_nested():
+                declared, resolved = _apply(session, alert, data, resolved_at, now)
+        except DoraError as exc:
+            out.skip(index, alert, exc)
             continue
-        ends = alert.get("endsAt")
-        resolved_at = parse_instant(ends) if isinstance(ends, str) and not ends.startswith("0001-") else now
-        if existing is None:
-            outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
-            existing = outcome.incident
-            if outcome.changed:
-                out.declared.append(existing.id)
-        result = resolve_incident(session, ref=f"INC-{existing.id}", now=now, actor="alertmanager", at=max(resolved_at, existing.started_at), note="resolved in Alertmanager")
-        if result.changed:
-            out.resolved.append(existing.id)
-        else:
+        if declared is not None:
+            out.declared.append(declared)
+        if resolved is not None:
+            out.resolved.append(resolved)
+        if declared is None and resolved is None:
             out.unchanged += 1
     return out
+
+
+def _apply(session: Session, alert: dict, data: IncidentInput, resolved_at: datetime | None, now: datetime) -> tuple[int | None, int | None]:
+    """(incident declared, incident resolved) by one valid alert; None where nothing changed."""
+    existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
+    if existing is None:  # a new startsAt: the same alert still open under an earlier one?
+        existing = _open_incident(session, alert)
+    if resolved_at is None:  # firing
+        if existing is not None:
+            return None, None
+        outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
+        # not changed: declared at the same moment by an identical notification
+        return (outcome.incident.id if outcome.changed else None), None
+    declared = None
+    if existing is None:
+        outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
+        existing = outcome.incident
+        declared = existing.id if outcome.changed else None
+    result = resolve_incident(session, ref=f"INC-{existing.id}", now=now, actor="alertmanager", at=max(resolved_at, existing.started_at), note="resolved in Alertmanager")
+    return declared, (existing.id if result.changed else None)

@@ -187,30 +187,56 @@ def test_service_title_and_severity_mapping(ingest, subtests):
             assert inc["environment"] == "production"
 
 
-def test_bad_payloads_are_422_and_declare_nothing(ingest, subtests):
+def test_a_bad_envelope_is_422_and_declares_nothing(ingest, subtests):
     good = alert("f1")
     cases = [
-        ("invalid-json", b'{"version": "4", "alerts": [', None),
-        ("not-an-object", json.dumps([good]).encode(), None),
-        ("no-alerts", json.dumps({"version": "4", "status": "firing"}).encode(), None),
-        ("alerts-not-a-list", json.dumps(notification() | {"alerts": {"0": good}}).encode(), None),
-        ("alert-not-an-object", json.dumps(notification() | {"alerts": ["firing"]}).encode(), None),
-        ("alert-bad-status", json.dumps(notification(dict(good, status="pending"))).encode(), None),
-        ("alert-without-startsAt", json.dumps(notification({k: v for k, v in good.items() if k != "startsAt"})).encode(), None),
-        ("alert-bad-startsAt", json.dumps(notification(dict(good, startsAt="a while ago"))).encode(), None),
-        ("alert-without-any-name", json.dumps(notification(dict(good, labels={"severity": "critical"}))).encode(), None),
-        ("labels-not-an-object", json.dumps(notification(dict(good, labels=["service=checkout"]))).encode(), None),
-        ("annotations-not-an-object", json.dumps(notification(dict(good, annotations="down"))).encode(), None),
-        ("version-3", json.dumps(notification(good) | {"version": "3"}).encode(), None),
-        ("bad-second-alert", json.dumps(notification(good, dict(alert("f2"), startsAt=7))).encode(), None),
+        ("invalid-json", b'{"version": "4", "alerts": ['),
+        ("not-an-object", json.dumps([good]).encode()),
+        ("no-alerts", json.dumps({"version": "4", "status": "firing"}).encode()),
+        ("alerts-not-a-list", json.dumps(notification() | {"alerts": {"0": good}}).encode()),
+        ("version-3", json.dumps(notification(good) | {"version": "3"}).encode()),
     ]
-    for case, raw, _ in cases:
+    for case, raw in cases:
         with subtests.test(case=case):
             r = ingest.client.alertmanager(None, raw=raw)
             assert r.status == 422, r
             assert r.json()["error"]
             assert ingest.count("incident") == 0
     assert ingest.events == []
+
+
+def test_each_alert_is_taken_on_its_own_a_bad_one_is_skipped_naming_its_field(ingest, subtests, caplog):
+    """Alertmanager does not retry a 4xx and repeats carry the same alerts: one alert the bot cannot
+    map must not cost its group the valid ones. The good alert is declared; the bad one is listed
+    in the 2xx body and the log with the field and why; the raw delivery is kept."""
+    cases = [
+        ("alert-not-an-object", "firing", "alerts[1]"),
+        ("alert-bad-status", dict(alert("f2"), status="pending"), "alerts[1].status"),
+        ("alert-without-startsAt", {k: v for k, v in alert("f3").items() if k != "startsAt"}, "alerts[1].startsAt"),
+        ("alert-bad-startsAt", dict(alert("f4"), startsAt="a while ago"), "alerts[1].startsAt"),
+        ("alert-startsAt-a-number", dict(alert("f5"), startsAt=7), "alerts[1].startsAt"),
+        ("alert-without-any-name", dict(alert("f6"), labels={"severity": "critical"}), "alerts[1].labels"),
+        ("labels-not-an-object", dict(alert("f7"), labels=["service=checkout"]), "alerts[1].labels"),
+        ("annotations-not-an-object", dict(alert("f8"), annotations="down"), "alerts[1].annotations"),
+        ("service-is-markup", alert("f9", labels={"service": "<!channel>"}), "alerts[1].labels.service"),
+        ("environment-label", alert("f10", labels={"environment": "prod west!"}), "alerts[1].labels.environment"),
+        ("resolved-bad-endsAt", alert("f11", status="resolved", ends="later"), "alerts[1].endsAt"),
+    ]
+    for n, (case, bad, field) in enumerate(cases):
+        with subtests.test(case=case):
+            caplog.clear()
+            before = ingest.count("incident")
+            first = alert(f"good{n}", labels={"instance": f"10.0.1.{n}:9100"})
+            out = send(ingest, notification(first, bad))
+            assert out["status"] == "processed" and len(out["declared"]) == 1, out
+            assert ingest.count("incident") == before + 1
+            (skipped,) = out["skipped"]
+            assert skipped["index"] == 1 and skipped["field"] == field and skipped["reason"], skipped
+            assert any(field in r.getMessage() for r in caplog.records if r.levelname == "WARNING"), "the log says so"
+            assert not any(r.exc_info for r in caplog.records), "no traceback"
+    rows = ingest.rows("SELECT status, error, body FROM webhook_delivery ORDER BY id")
+    assert len(rows) == len(cases)
+    assert all(status == "processed" and "skipped alerts[1]" in error and '"alerts"' in body for status, error, body in rows)
 
 
 def test_concurrent_identical_notifications_declare_once(ingest):
