@@ -368,7 +368,7 @@ def test_post_update_adds_to_the_timeline_and_refuses_empty_text(engine):
     call(engine, post_update, ref=i.ref, text="  rolled back, watching  ", now=NOW, actor="U1")
     with pytest.raises(ValidationError) as err:
         call(engine, post_update, ref=i.ref, text="   ", now=NOW, actor="U1")
-    assert err.value.field == "text"
+    assert err.value.field == "update"  # the PATCH field it comes in as
     with pytest.raises(ValidationError):
         call(engine, post_update, ref=i.ref, text="x" * 2001, now=NOW, actor="U1")
     with session_scope(engine, write=False) as s:

@@ -175,7 +175,7 @@ class _Collector:
         try:
             return fn(*args, **kwargs)
         except ValidationError as exc:
-            self.errors.append((name, exc.message))
+            self.errors.extend((name, message) for _, message in exc.errors)
             return None
 
     def add(self, name: str, message: str) -> None:
@@ -223,13 +223,13 @@ def check_text(value: Any, field: str, *, rule: str | None = None, required: boo
     limit = LIMITS[rule or field]
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ValidationError("needs some text", field=field)
+            raise ValidationError(errors=[(field, "needs some text")])
         return None
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise ValidationError("must be a string", field=field)
+        raise ValidationError(errors=[(field, "must be a string")])
     text = str(value).strip()
     if len(text) > limit:
-        raise ValidationError(f"must be at most {limit} characters (got {len(text)})", field=field)
+        raise ValidationError(errors=[(field, f"must be at most {limit} characters (this is {len(text)})")])
     return text
 
 

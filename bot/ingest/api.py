@@ -17,7 +17,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.core.errors import DoraError, ValidationError
-from bot.core.inputs import FUTURE_TOLERANCE, normalize_environment, normalize_service, parse_deploy, parse_incident, service_key
+from bot.core.inputs import (
+    FUTURE_TOLERANCE,
+    LIMITS,
+    check_text,
+    normalize_environment,
+    normalize_service,
+    parse_deploy,
+    parse_incident,
+    service_key,
+)
 from bot.core.timeutil import parse_instant
 from bot.ingest.http import (
     HTTPProblem,
@@ -32,7 +41,7 @@ from bot.ingest.openapi import openapi_document
 from bot.ingest.serialize import deploy_document, deploy_link, deploy_public, incident_public
 from bot.runtime import Runtime
 from bot.services.deploys import write_deploy
-from bot.services.incidents import acknowledge_incident, declare_incident, link_cause, post_update, resolve_incident
+from bot.services.incidents import correct_resolution_note, correct_time, declare_incident, link_cause, post_update
 from bot.services.lookup import find_incident
 from bot.services.metrics import build_metrics
 from bot.store.db import connection_scope, session_scope
@@ -157,21 +166,53 @@ def routes(rt: Runtime) -> list[Route]:
         if unknown:
             raise ValidationError(errors=[(u, f"unknown field (allowed: {', '.join(sorted(_PATCH_FIELDS))})") for u in unknown])
         ref = request.path_params["incident_id"]
+        # Every field is checked before anything is applied (one 422 naming each bad field).
+        errors: list[tuple[str | None, str]] = []
+
+        def check(name: str, fn, *args):
+            try:
+                return fn(*args)
+            except ValidationError as exc:
+                errors.extend((name, m) for _, m in exc.errors)
+                return None
+
+        for name in ("acknowledged_at", "resolved_at", "caused_by", "note", "update"):
+            if name in payload and payload[name] is None:
+                errors.append((name, "cannot be null: leave the field out (a time cannot be cleared; an incident is not reopened)"))
+        times = {
+            name: check(name, _instant_or_now, payload[name], name, now)
+            for name in ("acknowledged_at", "resolved_at") if payload.get(name) is not None
+        }
+        update = check("update", check_text, payload.get("update"), "update")
+        note = check("note", check_text, payload.get("note"), "note")
+        cause = payload.get("caused_by")
+        if cause is not None and (isinstance(cause, bool) or not isinstance(cause, (str, int)) or not str(cause).strip() or len(str(cause)) > LIMITS["id"]):
+            errors.append(("caused_by", f"must be a deploy id or D-<number> (a string of at most {LIMITS['id']} characters)"))
+        if errors:
+            raise ValidationError(errors=errors)
         changed = False
         with session_scope(rt.engine) as session:
             incident = find_incident(session, ref, external_first=True)
             iref = f"INC-{incident.id}"
-            if payload.get("caused_by") is not None:
-                changed |= link_cause(session, ref=iref, deploy=str(payload["caused_by"]), now=now, actor="api", external_first=True).changed
-            if payload.get("update"):
-                changed |= post_update(session, ref=iref, text=str(payload["update"]), now=now, actor="api").changed
-            if payload.get("acknowledged_at") is not None:
-                at = _instant_or_now(payload["acknowledged_at"], "acknowledged_at", now)
-                changed |= acknowledge_incident(session, ref=iref, now=now, actor="api", at=at).changed
-            if payload.get("resolved_at") is not None:
-                at = _instant_or_now(payload["resolved_at"], "resolved_at", now)
-                note = payload.get("note") if isinstance(payload.get("note"), str) else None
-                changed |= resolve_incident(session, ref=iref, now=now, actor="api", at=at, note=note).changed
+            if cause is not None:
+                changed |= link_cause(session, ref=iref, deploy=str(cause).strip(), now=now, actor="api", external_first=True).changed
+            if update:
+                changed |= post_update(session, ref=iref, text=update, now=now, actor="api").changed
+            # Times: a first acknowledgement/resolution, a retry of the same instant (nothing
+            # changes), or a correction (applied, on the timeline) - never ignored (docs/ingest.md).
+            if "acknowledged_at" in times:
+                changed |= correct_time(
+                    session, ref=iref, what="acknowledged", at=times["acknowledged_at"], now=now, actor="api",
+                    as_of_now=payload["acknowledged_at"] == "now",
+                ).changed
+            resolving = "resolved_at" in times and incident.resolved_at is None
+            if "resolved_at" in times:
+                changed |= correct_time(
+                    session, ref=iref, what="resolved", at=times["resolved_at"], now=now, actor="api", note=note,
+                    as_of_now=payload["resolved_at"] == "now",
+                ).changed
+            if note and not resolving:
+                changed |= correct_resolution_note(session, ref=iref, note=note, now=now, actor="api").changed
             body = incident_public(session, incident)
         if changed:
             rt.publish("incident.changed", incident.id)

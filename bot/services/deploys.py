@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, ValidationError
-from bot.core.inputs import DeployInput, normalize_environment, normalize_service, service_key
+from bot.core.inputs import DeployInput, check_text, normalize_environment, normalize_service, service_key
 from bot.services.lookup import deploy_ref, find_deploy, find_service
 from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
 from bot.store.models import Deploy, DeployCommit, Incident, Service
@@ -262,6 +262,7 @@ def mark_change_failure(
     session: Session, *, ref: str, reason: str | None, actor: str | None, external_first: bool = False
 ) -> tuple[Deploy, bool]:
     """Mark a deploy as a change failure. Returns (deploy, changed)."""
+    reason = check_text(reason, "reason")
     deploy = find_deploy(session, ref, external_first=external_first)
     if deploy.marked_failed:
         return deploy, False

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, StateError, ValidationError
-from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput
+from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_text
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
 from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
@@ -75,6 +75,7 @@ def declare_incident(
         existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
         if existing is not None:
             return IncidentOutcome(existing, changed=False, message=f"{incident_ref(existing)} already exists")
+    check_text(data.title, "title")  # the one limit, also for titles typed in Slack
     started = data.started_at or now
     if data.resolved_at and data.resolved_at < started:
         raise ValidationError("resolved_at is before started_at", field="resolved_at")
@@ -157,6 +158,7 @@ def resolve_incident(
     session: Session, *, ref: str, now: datetime, actor: str | None, note: str | None = None, at: datetime | None = None, external_first: bool = False
 ) -> IncidentOutcome:
     """Resolve an incident; its time to restore is fixed now."""
+    note = check_text(note, "note")
     incident = find_incident(session, ref, external_first=external_first, for_update=True)
     if incident.resolved_at is not None:
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already resolved.")
@@ -170,13 +172,64 @@ def resolve_incident(
     return IncidentOutcome(incident, changed=True)
 
 
+def correct_time(
+    session: Session, *, ref: str, what: str, at: datetime, now: datetime, actor: str | None, note: str | None = None,
+    external_first: bool = False, as_of_now: bool = False,
+) -> IncidentOutcome:
+    """Set ``acknowledged_at`` or ``resolved_at`` (``what``: "acknowledged" | "resolved") whatever the state.
+
+    An open incident is acknowledged or resolved as usual. On one that already has that time, the
+    same instant is a retry (nothing changes) and another instant is a correction: it is checked
+    (not before the start, not in the future, as a first time is),
+    applied with the durations it changes, and kept on the timeline as a ``corrected`` entry.
+    ``as_of_now`` ("now" in the API) asks for the state, not an instant: on an incident already
+    acknowledged (resolved) it changes nothing, so a retried "resolve now" never moves the time.
+    """
+    field = f"{what}_at"
+    incident = find_incident(session, ref, external_first=external_first, for_update=True)
+    current = getattr(incident, field)
+    if as_of_now and (current is not None or incident.resolved_at is not None):
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already {incident.state}")
+    if current == at:
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} already has {field} {_hm(at)}")
+    _at(incident, at, what, now=now)  # the same checks as a first acknowledgement or resolution
+    if current is None and incident.resolved_at is None:  # the usual acknowledgement or resolution
+        if what == "acknowledged":
+            return acknowledge_incident(session, ref=incident_ref(incident), now=now, actor=actor, at=at)
+        return resolve_incident(session, ref=incident_ref(incident), now=now, actor=actor, at=at, note=note)
+    setattr(incident, field, at)
+    if what == "acknowledged" and incident.acknowledged_by is None:
+        incident.acknowledged_by = actor
+    durations(incident, _cause(session, incident))
+    session.add(incident)
+    text = f"{field} {_hm(current)} → {_hm(at)}" if current is not None else f"{field} set to {_hm(at)} after the resolution"
+    _event(session, incident, at=now, kind="corrected", actor=actor, text=text)
+    session.flush()
+    return IncidentOutcome(incident, changed=True)
+
+
+def correct_resolution_note(session: Session, *, ref: str, note: str, now: datetime, actor: str | None) -> IncidentOutcome:
+    """Replace a resolved incident's resolution note (kept on the timeline); 409 on an unresolved one."""
+    note = check_text(note, "note", required=True)
+    incident = find_incident(session, ref, for_update=True)
+    if incident.resolved_at is None:
+        raise StateError(f"{incident_ref(incident)} is not resolved: send the note with resolved_at")
+    if incident.resolution_note == note:
+        return IncidentOutcome(incident, changed=False)
+    incident.resolution_note = note
+    session.add(incident)
+    _event(session, incident, at=now, kind="corrected", actor=actor, text=f"resolution note: {note}")
+    session.flush()
+    return IncidentOutcome(incident, changed=True)
+
+
+def _hm(at: datetime | None) -> str:
+    return "none" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def post_update(session: Session, *, ref: str, text: str, now: datetime, actor: str | None) -> IncidentOutcome:
     """Add a status update to the incident's timeline."""
-    text = (text or "").strip()
-    if not text:
-        raise ValidationError("an update needs some text", field="text")
-    if len(text) > 2000:
-        raise ValidationError("an update is at most 2000 characters", field="text")
+    text = check_text(text, "update", required=True)
     incident = find_incident(session, ref)
     _event(session, incident, at=now, kind="update", actor=actor, text=text)
     session.flush()

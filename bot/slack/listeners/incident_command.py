@@ -89,7 +89,7 @@ def handle(rt: Runtime, parsed, *, command: dict, respond, client) -> None:
         started = parse_time(parsed.started, now=now, tz=rt.settings.tz) if parsed.started else now
         if started > now:
             raise g.UsageError("`started=` is in the future", command="incident")
-        data = IncidentInput(service=normalize_service(parsed.service), started_at=started, severity=parsed.severity, title=parsed.title[:300])
+        data = IncidentInput(service=normalize_service(parsed.service), started_at=started, severity=parsed.severity, title=parsed.title)
         with session_scope(rt.engine) as session:
             outcome = declare_incident(session, data=data, now=now, source="slack", actor=user)
             if parsed.cause:

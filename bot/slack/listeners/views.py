@@ -72,7 +72,7 @@ def register(app: App, rt: Runtime) -> None:
             with session_scope(rt.engine) as session:
                 outcome = declare_incident(
                     session,
-                    data=IncidentInput(service=service, started_at=started, severity=severity, title=title[:300]),
+                    data=IncidentInput(service=service, started_at=started, severity=severity, title=title),
                     now=now, source="slack", actor=user, suspect=f"D-{suspect}" if suspect else None,
                 )
         except DoraError as exc:
