@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.core.errors import ValidationError
@@ -68,16 +70,19 @@ def record_push(session: Session, *, payload: dict, now: datetime) -> int | None
     known = set(
         session.exec(select(PendingCommit.sha).where(PendingCommit.service_id == service.id, col(PendingCommit.sha).in_(shas))).all()
     ) if shas else set()
-    added = 0
+    rows = []
     for entry, sha in zip(entries, shas, strict=True):
         if sha in known:
             continue
         known.add(sha)
         ts = parse_instant(entry["timestamp"]) if isinstance(entry.get("timestamp"), str) else None
-        session.add(PendingCommit(service_id=service.id, push_id=push.id, sha=sha, committed_at=ts, pushed_at=pushed_at))
-        added += 1
-    session.flush()
-    return added
+        rows.append({"service_id": service.id, "push_id": push.id, "sha": sha, "committed_at": ts, "pushed_at": pushed_at})
+    if rows:
+        # One multi-row insert (a push may list 2,048 commits), not an ORM object per commit; a
+        # commit another push recorded meanwhile is left to that push.
+        insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(PendingCommit.__table__)
+        session.execute(insert.on_conflict_do_nothing(index_elements=["service_id", "sha"]), rows)
+    return len(rows)
 
 
 def record_deployment_status(
@@ -100,17 +105,19 @@ def record_deployment_status(
     external_id = f"github-deployment-{deployment.get('id')}-status-{status.get('id')}"
     url = status.get("target_url") or status.get("log_url") or None
     service = get_or_create_service(session, service_name, now=now)
-    pending: list[PendingCommit] = []
+    pending: list = []  # (id, sha, committed_at) of the commits this deploy ships
     if state == "success":
         push = session.exec(
             select(GithubPush).where(GithubPush.service_id == service.id, GithubPush.after_sha == sha).order_by(col(GithubPush.id).desc())
         ).first()
-        waiting = select(PendingCommit).where(PendingCommit.service_id == service.id, col(PendingCommit.deploy_id).is_(None))
+        waiting = select(PendingCommit.id, PendingCommit.sha, PendingCommit.committed_at).where(
+            PendingCommit.service_id == service.id, col(PendingCommit.deploy_id).is_(None)
+        )
         if push is not None:
             waiting = waiting.where(PendingCommit.push_id <= push.id)
         else:
             waiting = waiting.where(PendingCommit.pushed_at <= deployed_at)
-        pending = list(session.exec(waiting.order_by(PendingCommit.id)).all())
+        pending = list(session.execute(waiting.order_by(PendingCommit.id)).all())
     commits = {p.sha: CommitInput(sha=p.sha, committed_at=p.committed_at) for p in pending}
     if sha not in commits:
         head = session.exec(select(PendingCommit).where(PendingCommit.service_id == service.id, PendingCommit.sha == sha)).first()
@@ -127,11 +134,12 @@ def record_deployment_status(
         note=(status.get("description") or None),
     )
     outcome = record_deploy(session, data=data, production_environments=production_environments, now=now, source="github")
-    if outcome.created and state == "success" and environment in production_environments:
-        for p in pending:
-            p.deploy_id = outcome.deploy.id
-            session.add(p)
-        session.flush()
+    if outcome.created and state == "success" and environment in production_environments and pending:
+        ids = [p.id for p in pending]
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(PendingCommit.__table__).where(PendingCommit.__table__.c.id.in_(ids[start : start + 1000])).values(deploy_id=outcome.deploy.id)
+            )
     return outcome
 
 
