@@ -2,18 +2,50 @@
 
 One ``Telemetry`` per process with its own registry (tests build their own). The four-key gauges
 (30-day window) are recomputed by a background thread, never on a scrape or a request.
+
+Anyone with an ingest token can create services, so the per-service gauges are bounded: they cover
+the services active in the window (a deploy in any environment, an incident started in it, or one
+still open), at most ``MAX_GAUGE_SERVICES`` of them, the most active first; ``service="all"``
+always counts everything. A service that drops out loses its series, so ``/metrics`` stays small
+and a refresh costs at most that many reports, however many names were ever posted.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlmodel import select
 
 log = logging.getLogger(__name__)
+
+MAX_GAUGE_SERVICES = 100
+WINDOW_DAYS = 30
+
+
+def active_services(session, *, since: datetime, limit: int = MAX_GAUGE_SERVICES) -> list[str]:
+    """Names of the services with activity since ``since``, the most active first (then by name)."""
+    from sqlalchemy import desc, func, or_, union_all
+
+    from bot.store.models import Deploy, Incident, Service
+
+    deploys = select(Deploy.service_id.label("sid"), func.count().label("n")).where(Deploy.deployed_at >= since).group_by(Deploy.service_id)
+    incidents = (
+        select(Incident.service_id.label("sid"), func.count().label("n"))
+        .where(or_(Incident.started_at >= since, Incident.resolved_at.is_(None)))
+        .group_by(Incident.service_id)
+    )
+    activity = union_all(deploys, incidents).subquery()
+    query = (
+        select(Service.name, func.sum(activity.c.n).label("n"))
+        .join(activity, activity.c.sid == Service.id)
+        .group_by(Service.id, Service.name)
+        .order_by(desc("n"), Service.name)
+        .limit(limit)
+    )
+    return [name for name, _ in session.exec(query).all()]
 
 
 class Telemetry:
@@ -35,6 +67,7 @@ class Telemetry:
         self.cfr = Gauge("dora_change_failure_rate", "Change failure rate (0-1), last 30 days", labels, registry=r)
         self.ttr = Gauge("dora_time_to_restore_seconds", "Median time to restore, last 30 days", labels, registry=r)
         self.gauges_updated = Gauge("dora_metrics_computed_timestamp_seconds", "When the four-key gauges were last computed", registry=r)
+        self._gauge_labels: set[str] = set()  # the service labels the four-key gauges carry now
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -50,15 +83,22 @@ class Telemetry:
         """Recompute the per-service gauges (and ``service="all"``) from the metrics engine."""
         from bot.services.metrics import build_metrics
         from bot.store.db import session_scope
-        from bot.store.models import Service
 
         now = rt.now()
         settings = rt.settings
         with session_scope(rt.engine, write=False) as session:
-            names = list(session.exec(select(Service.name)).all())
+            names = active_services(session, since=now - timedelta(days=WINDOW_DAYS), limit=MAX_GAUGE_SERVICES)
+            labels = {"all", *names}
+            for label in self._gauge_labels - labels:  # inactive now: its series go
+                for gauge in (self.df, self.lt, self.cfr, self.ttr):
+                    try:
+                        gauge.remove(label)
+                    except KeyError:
+                        pass
+            self._gauge_labels = labels
             for name in [None, *names]:
                 report = build_metrics(
-                    session, service=name, days=30, end=now, timezone_name=settings.timezone_name,
+                    session, service=name, days=WINDOW_DAYS, end=now, timezone_name=settings.timezone_name,
                     production_environments=settings.production_environments,
                 )
                 label = name or "all"

@@ -192,8 +192,9 @@ def test_a_key_whose_data_left_the_window_loses_its_sample(app, ops_engine):
     samples = scrape(app)
     for gauge in ("dora_lead_time_seconds", "dora_change_failure_rate", "dora_time_to_restore_seconds"):
         assert samples.get(gauge, []) == [], (gauge, samples.get(gauge))
-    for label in ("all", "checkout", "search", "billing", "ledger"):
-        assert value(samples, "dora_deployment_frequency_per_day", service=label) == 0
+    assert value(samples, "dora_deployment_frequency_per_day", service="all") == 0
+    # billing's incident is still open, so billing is still active; the others are gone (bounded set)
+    assert {lbl["service"] for lbl, _ in samples["dora_deployment_frequency_per_day"]} == {"all", "billing"}
 
 
 def test_the_background_refresher_fills_the_gauges_without_a_scrape_computing_them(app, ops_engine):
@@ -256,3 +257,31 @@ def test_outbox_depth_and_age_gauges_reflect_pending_messages(app, ops_engine):
     samples = scrape(app)
     assert value(samples, "dora_outbox_depth") == 2
     assert value(samples, "dora_outbox_oldest_age_seconds") == 300
+
+
+def test_junk_service_names_cannot_make_the_gauges_unbounded(app, ops_engine):
+    """Anyone with an ingest token can create services: the gauges cover the most active ones in
+    the window (at most MAX_GAUGE_SERVICES), services idle for 30 days export nothing."""
+    from bot.telemetry import MAX_GAUGE_SERVICES
+
+    load(ops_engine, history(), now=NOW)
+    junk = MAX_GAUGE_SERVICES + 30
+    old = [{"type": "deploy", "id": f"old-{i}", "service": f"old-junk-{i}", "deployed_at": (NOW - timedelta(days=60)).isoformat()}
+           for i in range(40)]
+    load(ops_engine, old, now=NOW)
+    for i in range(junk):  # one deploy each, over the API as a script would post them
+        r = app.request("POST", "/api/v1/deploys", {"id": f"junk-{i}", "service": f"junk-{i:04d}", "deployed_at": "2026-11-25T11:00:00Z"},
+                        token=INGEST_TOKEN)
+        assert r.status == 201, r
+    GaugeRefresher(app.rt, app.rt.telemetry).refresh()
+    reply = app.get("/metrics")
+    samples = scrape(app)
+    labels = {lbl["service"] for lbl, _ in samples["dora_deployment_frequency_per_day"]}
+    assert len(labels) == MAX_GAUGE_SERVICES + 1, len(labels)
+    assert {"all", "checkout", "search"} <= labels, "the most active services keep their gauges"
+    assert not any(label.startswith("old-junk") for label in labels), "idle for 30 days: no series"
+    # "all" still counts every deploy in the window, junk included
+    assert value(samples, "dora_deployment_frequency_per_day", service="all") == pytest.approx(
+        build(ops_engine, end=NOW, days=30, service=None, production_environments=PRODUCTION)["deployment_frequency"]["per_day"]
+    )
+    assert len(reply.body) < 64_000, len(reply.body)
