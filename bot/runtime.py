@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 from bot.core.errors import DoraError
-from bot.store.db import make_engine, schema_status, session_scope, upgrade
+from bot.store.db import make_engine, restore_sequences, schema_status, session_scope, upgrade
 from bot.store.derived import ensure_production_set
 
 
@@ -60,6 +60,7 @@ class Runtime:
             upgrade(self.engine)
         with session_scope(self.engine) as session:
             ensure_production_set(session.connection(), self.settings.production_environments)
+        restore_sequences(self.engine)  # numbers a killed import drew are given back at start
 
 
 def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Runtime:

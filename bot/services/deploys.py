@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import DeployInput, check_text, normalize_environment, normalize_service, service_key
 from bot.services.lookup import deploy_ref, find_deploy, find_service
+from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
 from bot.store.models import Deploy, DeployCommit, Incident, Service
 
@@ -132,6 +133,12 @@ def write_deploy(
             cursor.execute(sql.insert_service, (data.service, key, instant(now)))
 
         target = None
+        if data.external_id is not None and conn.dialect.name == "postgresql":
+            # A retry must not draw a sequence value (D-<n> would skip one): look first, under a
+            # lock on this id so a concurrent copy is seen too (``lock_external_id``).
+            lock_external_id(conn, "deploy", data.external_id, cursor=cursor)
+            if (found := stored_id()) is not None:
+                return WrittenDeploy(found, None, created=False)
         if data.rollback_of is not None:
             # The rare path: the target is checked against the deploy's service before anything
             # is written, so the service is settled first.

@@ -43,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.errors import ValidationError
 from bot.core.inputs import DeployInput, IncidentInput, parse_deploy, parse_incident, service_key
+from bot.store.db import restore_sequences
 from bot.store.derived import (
     mark_referenced_failures,
     rebuild_lead_samples,
@@ -153,6 +154,17 @@ class _Loader:
     def _insert_new(self, table: str, columns: Sequence[str], rows: list[tuple]) -> dict[str, int]:
         """Insert rows whose external id (first column) is new; return external id -> new row id."""
         on_conflict = "ON CONFLICT (external_id) DO NOTHING"
+        if self.postgresql and rows:
+            # Rows already stored never reach the INSERT: PostgreSQL would draw a sequence value
+            # for each of them (a re-import would make D-<n> jump by its size).
+            stored = {
+                r[0] for r in self.conn.exec_driver_sql(
+                    f"SELECT external_id FROM {table} WHERE external_id = ANY(%s)", ([r[0] for r in rows],)
+                )
+            }
+            if stored:
+                self.existing += len(stored)
+                rows = [r for r in rows if r[0] not in stored]
         if self.postgresql:
             created = dict(write_rows(self.conn, table, columns, rows, suffix=on_conflict, returning="external_id, id"))
         else:
@@ -386,6 +398,18 @@ def import_jsonl(
 ) -> ImportReport:
     """Load a JSON Lines stream; see the module docstring for the guarantees."""
     report = ImportReport()
+    restore_sequences(engine)  # after an import that was killed: numbers go on from the last stored one
+    try:
+        _import(engine, stream, report, production_environments=production_environments, now=now,
+                skip_invalid=skip_invalid, progress=progress, batch_size=batch_size)
+    finally:
+        if not report.committed:  # rolled back (bad lines, an error): give the numbers back
+            restore_sequences(engine)
+    return report
+
+
+def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, production_environments: Sequence[str], now: datetime,
+            skip_invalid: bool, progress: Callable[[int], None] | None, batch_size: int) -> None:
     with engine.connect() as conn, _import_cache(conn):
         with conn.begin() as tx:
             ref_t.create(conn)
@@ -435,7 +459,7 @@ def import_jsonl(
             report.errors.sort()
             if report.invalid and not skip_invalid:
                 tx.rollback()
-                return report
+                return
             if bad_deploys:
                 rebuild_lead_samples(conn, sorted(set(production_environments)))
             _apply_references(conn)
@@ -452,4 +476,3 @@ def import_jsonl(
             # empty tables (a 730-day /dora took 46 s instead of 1 s on a million deploys).
             with conn.begin():
                 conn.execute(text("ANALYZE deploy, deploy_commit, lead_sample, incident, incident_event"))
-    return report

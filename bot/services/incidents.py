@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, StateError, ValidationError
 from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_text
+from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
 from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
@@ -72,6 +73,7 @@ def declare_incident(
     but not counted as a change failure until it is confirmed (linked, or rolled back).
     """
     if data.external_id is not None:
+        lock_external_id(session.connection(), "incident", data.external_id)  # a retry draws no INC number
         existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
         if existing is not None:
             return IncidentOutcome(existing, changed=False, message=f"{incident_ref(existing)} already exists")

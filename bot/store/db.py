@@ -109,6 +109,50 @@ def connection_scope(engine: Engine, *, write: bool = True) -> Iterator[Connecti
             yield conn
 
 
+# --- the numbers people see -----------------------------------------------------------------
+# D-<n> and INC-<n> are the row ids. SQLite gives a new row the largest id + 1, so a retry that
+# inserts nothing and a transaction that is rolled back leave no gap. A PostgreSQL sequence is
+# not transactional: every value an INSERT draws stays used even when its row is never committed.
+# So writers check for a stored external id before they insert (``lock_external_id``), and after
+# a rolled-back or killed import the sequences are set back to the largest stored id.
+
+NUMBERED_TABLES = ("deploy", "incident")
+
+
+def lock_external_id(conn: Connection, table: str, external_id: str, cursor=None) -> None:
+    """PostgreSQL: serialize writers of one external id until the transaction ends, so that a
+    stored row is seen before an INSERT would draw a sequence value for nothing."""
+    if conn.dialect.name != "postgresql":
+        return
+    sql, params = "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{table}:{external_id}",)
+    if cursor is not None:
+        cursor.execute(sql, params)
+    else:
+        conn.exec_driver_sql(sql, params)
+
+
+def restore_sequences(engine: Engine, *, lock_timeout_ms: int = 2000) -> None:
+    """PostgreSQL: set the id sequences of deploys and incidents back to the largest stored id.
+
+    Each table is locked against inserts for the moment it takes (waiting for writers in flight,
+    at most ``lock_timeout_ms``; if busy, that table is left for the next time).
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy.exc import OperationalError
+
+    for table in NUMBERED_TABLES:
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+                conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                )
+        except OperationalError:  # lock_timeout: a long writer holds the table; next time
+            continue
+
+
 # --- migrations ---------------------------------------------------------------------------
 
 def _alembic_config(engine: Engine):
