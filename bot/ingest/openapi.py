@@ -90,9 +90,17 @@ def openapi_document() -> dict:
             "/api/v1/incidents/{id}": {
                 "patch": {
                     "summary": "Acknowledge, resolve, link the cause or post an update",
+                    "description": (
+                        "A time the incident already has is a retry when it is the same instant (or \"now\") and a"
+                        " correction otherwise: applied, checked like a first one, and kept on the timeline. A `note`"
+                        " alone corrects a resolved incident's note and is 409 on an unresolved one (docs/ingest.md)."
+                    ),
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The incident's id or INC-n"}],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentPatch"}}}},
-                    "responses": {"200": _resp("The incident after the change", "Incident"), "404": _resp("No such incident", "Error"), **_ERRORS},
+                    "responses": {
+                        "200": _resp("The incident after the change", "Incident"), "404": _resp("No such incident", "Error"),
+                        "409": _resp("A resolution note for an incident that is not resolved", "Error"), **_ERRORS,
+                    },
                 }
             },
             "/api/v1/metrics": {
@@ -126,8 +134,8 @@ def openapi_document() -> dict:
                         "commits": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Commit"}},
                         "rollback_of": {"type": ["string", "null"], "description": "id of the deploy this one reverts"},
                         "change_failure": {"type": ["boolean", "null"]},
-                        "url": _NSTR,
-                        "note": _NSTR,
+                        "url": {"type": ["string", "null"], "format": "uri", "maxLength": 2000, "description": "an http(s) link"},
+                        "note": {"type": ["string", "null"], "maxLength": 2000},
                     },
                 },
                 "Deploy": {
@@ -150,7 +158,7 @@ def openapi_document() -> dict:
                         "service": {"type": "string"},
                         "environment": {"type": ["string", "null"], "default": "production"},
                         "severity": {"enum": ["sev1", "sev2", "sev3", "sev4", None], "default": "sev3"},
-                        "title": _NSTR,
+                        "title": {"type": ["string", "null"], "maxLength": 300},
                         "started_at": {**_NTIME, "description": "Default: now"},
                         "acknowledged_at": _NTIME,
                         "resolved_at": _NTIME,
@@ -165,8 +173,8 @@ def openapi_document() -> dict:
                         "acknowledged_at": {"type": "string", "description": "ISO-8601 or \"now\""},
                         "resolved_at": {"type": "string", "description": "ISO-8601 or \"now\""},
                         "caused_by": {"type": "string"},
-                        "note": {"type": "string"},
-                        "update": {"type": "string"},
+                        "note": {"type": "string", "maxLength": 2000},
+                        "update": {"type": "string", "maxLength": 2000},
                     },
                 },
                 "Incident": {
