@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.core.errors import ValidationError
-from bot.core.inputs import CommitInput, DeployInput, is_link, normalize_environment, normalize_service, normalize_sha
+from bot.core.inputs import LIMITS, CommitInput, DeployInput, is_link, normalize_environment, normalize_service, normalize_sha
 from bot.core.timeutil import parse_instant
 from bot.services.deploys import DeployOutcome, record_deploy
 from bot.services.lookup import get_or_create_service
@@ -57,8 +57,9 @@ def record_push(session: Session, *, payload: dict, now: datetime) -> int | None
     service = get_or_create_service(session, _repo_name(payload), now=now)
     after = normalize_sha(payload.get("after"))
     pushed_at = now
-    if isinstance(repo.get("pushed_at"), (int, float)):
-        pushed_at = datetime.fromtimestamp(repo["pushed_at"], tz=timezone.utc)
+    stamp = repo.get("pushed_at")
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and 0 < stamp < 4_102_444_800:  # before 2100
+        pushed_at = datetime.fromtimestamp(stamp, tz=timezone.utc)
     push = GithubPush(service_id=service.id, after_sha=after, pushed_at=pushed_at)
     session.add(push)
     session.flush()
@@ -131,7 +132,7 @@ def record_deployment_status(
         commits=tuple(commits.values()),
         external_id=external_id,
         url=url if is_link(url) else None,  # a target_url that is not a real link is dropped, not refused
-        note=(status.get("description") or None),
+        note=_description(status.get("description")),
     )
     outcome = record_deploy(session, data=data, production_environments=production_environments, now=now, source="github")
     if outcome.created and state == "success" and environment in production_environments and pending:
@@ -141,6 +142,14 @@ def record_deployment_status(
                 update(PendingCommit.__table__).where(PendingCommit.__table__.c.id.in_(ids[start : start + 1000])).values(deploy_id=outcome.deploy.id)
             )
     return outcome
+
+
+def _description(value: Any) -> str | None:
+    """A status description as the deploy's note (GitHub allows 140 characters; anything that is
+    not text within the note's limit is left out rather than costing the deploy)."""
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > LIMITS["note"]:
+        return None
+    return value.strip()
 
 
 def event_summary(event: str, payload: Any) -> str:

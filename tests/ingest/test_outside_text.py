@@ -128,3 +128,15 @@ def test_github_descriptions_and_target_urls_cannot_ping_or_disguise(ingest):
     (deploy,) = ingest.rows("SELECT url, note FROM deploy")
     assert deploy[0] is None, "a target_url that is no real link is dropped"
     assert live_tokens(cards(ingest.engine, ingest.clock())) == []
+
+
+def test_github_fields_of_the_wrong_kind_cost_nothing(ingest):
+    p = push([(sha(2), "2026-11-25T10:00:00Z")])
+    p["repository"]["pushed_at"] = 10**20  # no real epoch: the push time is the time it arrived
+    r = ingest.client.github("push", p, delivery=str(uuid.uuid4()))
+    assert r.status == 200 and r.json()["commits"] == 1, r
+    status = deployment_status(sha(2), ingest.clock() - timedelta(minutes=3))
+    status["deployment_status"]["description"] = {"text": "<!channel>"}
+    r = ingest.client.github("deployment_status", status, delivery=str(uuid.uuid4()))
+    assert r.status == 200 and r.json()["created"] is True, r
+    assert ingest.rows("SELECT note FROM deploy") == [(None,)], "no Python repr stored as the note"
