@@ -140,3 +140,17 @@ def test_github_fields_of_the_wrong_kind_cost_nothing(ingest):
     r = ingest.client.github("deployment_status", status, delivery=str(uuid.uuid4()))
     assert r.status == 200 and r.json()["created"] is True, r
     assert ingest.rows("SELECT note FROM deploy") == [(None,)], "no Python repr stored as the note"
+
+
+def test_imported_text_cannot_ping(ingest):
+    data = "".join(json.dumps(x) + "\n" for x in (
+        {"type": "deploy", "id": "imp-1", "service": "checkout", "deployed_at": "2026-11-25T10:00:00Z",
+         "version": "<!here>", "note": PINGS, "url": "https://ci.example/run/1"},
+        {"type": "incident", "id": "imp-i1", "service": "checkout", "started_at": "2026-11-25T10:30:00Z",
+         "resolved_at": "2026-11-25T11:00:00Z", "title": PINGS},
+    ))
+    report = import_jsonl(ingest.engine, io.BytesIO(data.encode()), production_environments=("production",), now=ingest.clock())
+    assert report.committed and report.deploys_added == 1 and report.incidents_added == 1, report.errors
+    rendered = cards(ingest.engine, ingest.clock())
+    assert live_tokens(rendered) == []
+    assert "<https://ci.example/run/1|pipeline>" in json.dumps(rendered)
