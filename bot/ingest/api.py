@@ -137,7 +137,7 @@ def routes(rt: Runtime) -> list[Route]:
         # A new deploy is answered from what was written, after the commit, without reading it back.
         target = written.rollback_target
         body = deploy_document(
-            id=written.id, external_id=data.external_id, service=data.service, environment=data.environment,
+            id=written.id, external_id=data.external_id, service=written.service_name or data.service, environment=data.environment,
             version=data.version, deployed_at=data.deployed_at, status=data.status, commits=data.commits,
             rollback_of=deploy_link(target) if target is not None else None, change_failure=data.change_failure,
             url=data.url, note=data.note, source="api", created_at=now,

@@ -37,6 +37,7 @@ class WrittenDeploy:
     service_id: int | None
     created: bool
     rollback_target: Deploy | None = None
+    service_name: str | None = None  # the service's display name (it may be spelled otherwise in the request)
 
 
 def qualifies(deploy: Deploy, production_environments: Sequence[str]) -> bool:
@@ -86,7 +87,8 @@ def _statements(dialect: str) -> _Statements:
         # (SQLite needs the WHERE of an INSERT ... SELECT to tell its ON CONFLICT apart from a join.)
         insert_deploy=(
             f"INSERT INTO deploy ({', '.join(_DEPLOY_COLUMNS)}) SELECT {values} FROM service WHERE service.key = {mark}"
-            " ON CONFLICT (external_id) DO NOTHING RETURNING id, service_id"
+            " ON CONFLICT (external_id) DO NOTHING"
+            " RETURNING id, service_id, (SELECT s.name FROM service s WHERE s.id = service_id)"
         ),
         deploy_by_external_id=f"SELECT id FROM deploy WHERE external_id = {mark}",
         service_by_key=f"SELECT id FROM service WHERE key = {mark}",
@@ -169,7 +171,7 @@ def write_deploy(
             row = cursor.fetchone()
             if row is None:  # PostgreSQL: the same id was committed concurrently in between
                 return WrittenDeploy(stored_id(), None, created=False)
-        deploy_id, service_id = row
+        deploy_id, service_id, service_name = row
         if data.commits:
             cursor.execute(
                 _insert_commits_sql(conn.dialect.name, len(data.commits)),
@@ -190,7 +192,7 @@ def write_deploy(
         cursor.close()
     if target is not None:
         refresh_change_failure(conn, [target.id])
-    return WrittenDeploy(deploy_id, service_id, created=True, rollback_target=target)
+    return WrittenDeploy(deploy_id, service_id, created=True, rollback_target=target, service_name=service_name)
 
 
 def _rollback_target(session: Session, data: DeployInput, service_id: int) -> Deploy:
@@ -243,7 +245,7 @@ def record_deploy(
         created_by=actor,
         created_at=now,
     )
-    service = Service(id=written.service_id, name=data.service, created_at=now)
+    service = Service(id=written.service_id, name=written.service_name or data.service, created_at=now)
     return DeployOutcome(
         deploy=deploy,
         service=service,

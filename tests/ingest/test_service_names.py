@@ -26,6 +26,7 @@ def test_checkout_api_and_checkout_dash_api_are_one_service_shown_as_first_named
     assert len(out["declared"]) == 1, out
     r = ingest.client.post(D, {"id": "run-1", "service": "checkout-api", "deployed_at": "2026-11-25T11:00:00Z"})
     assert r.status == 201, r
+    assert r.json()["service"] == "Checkout API", "answered with the service's name, as every read shows it"
     r = ingest.client.post(D, {"id": "run-2", "service": "CHECKOUT  api", "deployed_at": "2026-11-25T11:30:00Z"})
     assert r.status == 201, r
     assert ingest.rows("SELECT name, key FROM service") == [("Checkout API", "checkout-api")]
