@@ -236,8 +236,7 @@ def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
     from bot.scheduler.setup import Leadership
     from bot.server import create_asgi_app
     from bot.slack.app import create_app
-    from bot.slack.delivery import OutboxSender, OutboxWorker
-    from bot.slack.notifier import subscribe
+    from bot.slack.delivery import start_worker
     from bot.telemetry import GaugeRefresher, Telemetry
 
     secrets = (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token, settings.github_webhook_secret, *settings.ingest_tokens)
@@ -245,14 +244,14 @@ def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
     rt = _runtime(ctx, migrate=migrate)
     rt.telemetry = Telemetry()
     bolt = create_app(rt, verify_requests=not socket_mode)
-    subscribe(rt, bolt.client)
-    worker = OutboxWorker(OutboxSender(bolt.client, rt.engine, rt.now, production_environments=settings.production_environments)).start()
-    rt.notifiers.append(lambda event, _id: worker.wake() if event == "outbox.queued" else None)
+    identity = rt.slack_identity.start()  # auth.test in the background: commands are taken meanwhile
+    worker = start_worker(rt)  # the only sender of cards, threads, reminders, digests
     gauges = GaugeRefresher(rt, rt.telemetry).start()
     leadership = Leadership(rt).start() if settings.run_scheduler else None
     # Runs after uvicorn has drained in-flight requests: last, release the scheduler lock.
     ctx.call_on_close(gauges.stop)
     ctx.call_on_close(worker.stop)
+    ctx.call_on_close(identity.stop)
     if leadership is not None:
         ctx.call_on_close(leadership.stop)
     server_options = dict(host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=25)
@@ -296,6 +295,9 @@ def shell(ctx: click.Context, user: str) -> None:
     rt = _runtime(ctx, migrate=True)
     executor = TrackingExecutor()
     app = create_app(rt, verify_requests=False, listener_executor=executor)
+    from bot.slack.delivery import make_sender
+
+    sender = make_sender(rt, parallel=1)  # the shell sends the outbox itself, after each line
     interactive = sys.stdin.isatty()
 
     def read_line(prompt: str) -> str:
@@ -310,7 +312,7 @@ def shell(ctx: click.Context, user: str) -> None:
         return line
 
     try:
-        code = run_shell(app, slack, executor, out=sys.stdout, read_line=read_line, interactive=interactive)
+        code = run_shell(app, slack, executor, out=sys.stdout, read_line=read_line, interactive=interactive, deliver=sender.deliver_due)
     finally:
         executor.shutdown(wait=True)
         slack.stop()
@@ -362,9 +364,9 @@ def jobs_run(ctx: click.Context, job_id: str) -> None:
     click.echo(f"{spec.id}: {count} queued")
     if rt.settings.slack_bot_token:  # deliver this and anything else waiting in the outbox
         from bot.slack.client import make_web_client
-        from bot.slack.delivery import OutboxSender
+        from bot.slack.delivery import make_sender
 
-        sent = OutboxSender(make_web_client(rt.settings), rt.engine, rt.now, production_environments=rt.settings.production_environments).deliver_due()
+        sent = make_sender(rt, client=make_web_client(rt.settings, outbox=True), parallel=1).deliver_due()
         click.echo(f"{counted(sent, 'message')} delivered to Slack")
     elif count:
         click.echo("queued in the outbox; `dora-bot serve` delivers them (SLACK_BOT_TOKEN is not set here)")

@@ -32,20 +32,12 @@ class Runtime:
     settings: Settings
     engine: Engine
     clock: Callable[[], datetime] = field(default=utc_now)
-    # Called as notifier(event, object_id) after a change made outside Slack (API, webhooks), e.g.
-    # ("incident.declared", 7); the Slack adapter subscribes to post and refresh cards.
-    notifiers: list[Callable[[str, int], None]] = field(default_factory=list)
     telemetry: Any = None  # bot.telemetry.Telemetry when serving
+    # Whether Slack answered the start-up auth.test yet (set by the Slack adapter; for /readyz).
+    slack_identity: Any = None
 
     def now(self) -> datetime:
         return self.clock()
-
-    def publish(self, event: str, object_id: int) -> None:
-        for notify in self.notifiers:
-            try:
-                notify(event, object_id)
-            except Exception:  # a notifier must never undo or fail the change itself
-                log.exception("notifier failed for %s %s", event, object_id)
 
     def prepare(self, *, migrate: bool) -> None:
         """Bring the schema up to date (or insist it is) and the derived data in line with settings."""

@@ -57,6 +57,9 @@ class Readiness:
     def slack(self) -> str:
         if self.slack_client is None:
             return "not used"
+        identity = self.rt.slack_identity  # the start-up auth.test (bot.slack.identity), retried in the background
+        if identity is not None and not identity.known and not identity.check_once():
+            return identity.status()
         now = time.monotonic()
         if self._slack and now - self._slack[0] < SLACK_TOKEN_CACHE_SECONDS:
             return self._slack[1]

@@ -158,8 +158,10 @@ class TrackingExecutor(ThreadPoolExecutor):
 
 
 class Shell:
-    def __init__(self, app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, ask: Callable[[str], str], user: str = USER, channel: str = "C0SHELL"):
+    def __init__(self, app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, ask: Callable[[str], str], user: str = USER, channel: str = "C0SHELL",
+                 deliver: Callable[[], object] | None = None):
         self.app, self.slack, self.executor = app, slack, executor
+        self.deliver = deliver  # sends the outbox (cards, thread lines) once the listeners are done
         self.out, self.ask = out, ask
         self.user, self.channel = user, channel
         self.buttons: list[tuple[str, dict]] = []
@@ -176,6 +178,8 @@ class Shell:
     def _dispatch(self, body: str, content_type: str) -> dict | None:
         response = self.app.dispatch(BoltRequest(body=body, headers={"content-type": [content_type]}))
         self.executor.drain()
+        if self.deliver is not None:
+            self.deliver()
         if response.status != 200:
             self.say(f"(the app answered {response.status}: {response.body})")
             return None
@@ -350,8 +354,9 @@ Type a slash command as in Slack:  /deploy checkout 1.2.3   /incident declare se
 A number presses that button on the last card shown; `home` opens App Home; `quit` leaves."""
 
 
-def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, read_line: Callable[[str], str], interactive: bool) -> int:
-    shell = Shell(app, slack, executor, out=out, ask=read_line)
+def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, read_line: Callable[[str], str], interactive: bool,
+              deliver: Callable[[], object] | None = None) -> int:
+    shell = Shell(app, slack, executor, out=out, ask=read_line, deliver=deliver)
     if interactive:
         shell.say("dora-bot shell: the real app, no Slack needed. " + HELP)
     while True:

@@ -16,6 +16,18 @@ a violation too.
 
 ``fail_next(method, times, status=429)`` makes the next calls of a method fail with a 429
 (``Retry-After``) or a 5xx, to test retries; ``fail_next("response_url", ...)`` does it to replies.
+``set_down(True)`` answers every Web API call 503 (an outage, ``auth.test`` included);
+``answer_late(method, seconds)`` does the call and then holds its answer (a client that gave up
+first never learns the message was posted).
+
+Messages keep their ``metadata`` (https://docs.slack.dev/messaging/message-metadata: an object
+with a string ``event_type`` and an object ``event_payload``; anything else is
+``invalid_metadata_format``). ``conversations.history`` (newest first, ``oldest``/``latest``,
+``limit`` at most 999, a ``cursor``) and ``conversations.replies`` (the parent then its replies,
+oldest first, ``limit`` at most 1000) return it only with ``include_all_metadata=true``, as
+Slack does (https://docs.slack.dev/reference/methods/conversations.history,
+https://docs.slack.dev/reference/methods/conversations.replies). A finished file upload appears in
+its channel's history as a message with ``files``.
 """
 
 from __future__ import annotations
@@ -58,6 +70,8 @@ INPUT_HINT = 2000
 INPUT_MAX_LENGTH = 3000
 VIEW_TITLE = 24
 PRIVATE_METADATA = 3000
+HISTORY_LIMIT = 999  # conversations.history: "Maximum of 999"
+REPLIES_LIMIT = 1000  # conversations.replies
 
 
 # --- Block Kit validation -----------------------------------------------------------------
@@ -460,6 +474,8 @@ class FakeSlack:
             self.not_in_channel: set[str] = set()  # chat.postMessage answers not_in_channel until joined
             self.token = "xoxb-test"
             self._failures: dict[str, list[Failure]] = {}
+            self.down = False
+            self._late: dict[str, list[float]] = {}
             self._ts = itertools.count(1)
             self._ids = itertools.count(1)
             self._response_ids = itertools.count(1)
@@ -472,6 +488,21 @@ class FakeSlack:
             self._failures.setdefault(method, []).extend(
                 Failure(status=status, retry_after=retry_after if status == 429 else None, error=error) for _ in range(times)
             )
+
+    def set_down(self, down: bool = True) -> None:
+        """Slack unreachable (every Web API call answers 503), or back."""
+        with self.lock:
+            self.down = down
+
+    def answer_late(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` take effect, but are answered ``seconds`` late."""
+        with self.lock:
+            self._late.setdefault(method, []).extend([seconds] * times)
+
+    def late_delay(self, method: str) -> float:
+        with self.lock:
+            delays = self._late.get(method)
+            return delays.pop(0) if delays else 0.0
 
     def set_channels(self, channels: list[dict | tuple[str, str]]) -> None:
         with self.lock:
@@ -568,6 +599,8 @@ class FakeSlack:
     def handle_api(self, method: str, params: dict, headers: dict[str, str]) -> tuple[int, dict, dict]:
         """(HTTP status, JSON body, extra headers) for one Web API call."""
         with self.lock:
+            if self.down:
+                return 503, {"ok": False, "error": "service_unavailable"}, {}
             failures = self._failures.get(method)
             if failures:
                 f = failures.pop(0)
@@ -611,9 +644,18 @@ class FakeSlack:
         thread_ts = params.get("thread_ts")
         if thread_ts and (channel, thread_ts) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
+        metadata = params.get("metadata")
+        if metadata is not None and not (
+            isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str) and metadata["event_type"]
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
+            self._violation("chat.postMessage", [f"invalid metadata {metadata!r}"])
+            return {"ok": False, "error": "invalid_metadata_format"}
         ts = self._next_ts()
         message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "ts": ts, "text": params.get("text") or "",
                    "blocks": fill_ids(params.get("blocks") or []), "channel": channel}
+        if metadata is not None:
+            message["metadata"] = _copy(metadata)
         if thread_ts:
             message["thread_ts"] = thread_ts
         self.messages[(channel, ts)] = message
@@ -717,6 +759,55 @@ class FakeSlack:
         nxt = f"dGVhbTpD{start + size}" if start + size < len(self.channels) else ""
         return {"ok": True, "channels": [dict(c, is_channel=True, is_archived=False) for c in page], "response_metadata": {"next_cursor": nxt}}
 
+    @staticmethod
+    def _flag(value: Any) -> bool:
+        return value is True or str(value).lower() in ("true", "1")
+
+    def _shown(self, message: dict, params: dict) -> dict:
+        shown = {k: v for k, v in _copy(message).items() if k != "channel"}
+        if not self._flag(params.get("include_all_metadata")):
+            shown.pop("metadata", None)
+        return shown
+
+    def _page(self, messages: list[dict], params: dict, *, limit_max: int) -> dict:
+        try:
+            limit = int(params.get("limit") or 100)
+        except ValueError:
+            return {"ok": False, "error": "invalid_limit"}
+        if not 1 <= limit <= limit_max:
+            return {"ok": False, "error": "invalid_limit"}
+        cursor = params.get("cursor") or ""
+        start = int(cursor.removeprefix("bmV4dF90czox")) if cursor else 0
+        page = messages[start:start + limit]
+        more = start + limit < len(messages)
+        return {"ok": True, "messages": [self._shown(m, params) for m in page], "has_more": more,
+                "response_metadata": {"next_cursor": f"bmV4dF90czox{start + limit}" if more else ""}}
+
+    def _readable(self, channel: Any) -> dict | None:
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        return None
+
+    def _api_conversations_history(self, params: dict) -> dict:
+        channel = params.get("channel")
+        if (err := self._readable(channel)) is not None:
+            return err
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params["latest"]) if params.get("latest") else float("inf")
+        top = [m for (ch, _), m in self.messages.items() if ch == channel and not m.get("thread_ts") and oldest < float(m["ts"]) < latest]
+        return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), params, limit_max=HISTORY_LIMIT)
+
+    def _api_conversations_replies(self, params: dict) -> dict:
+        channel, ts = params.get("channel"), params.get("ts")
+        if (err := self._readable(channel)) is not None:
+            return err
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = [m for (ch, _), m in self.messages.items() if ch == channel and (m["ts"] == ts or m.get("thread_ts") == ts)]
+        return self._page(sorted(thread, key=lambda m: float(m["ts"])), params, limit_max=REPLIES_LIMIT)
+
     def _api_conversations_join(self, params: dict) -> dict:
         channel = params.get("channel")
         if not any(c["id"] == channel for c in self.channels) and channel not in self.not_in_channel:
@@ -747,6 +838,12 @@ class FakeSlack:
             stored.update(title=f.get("title"), channel=params.get("channel_id"), thread_ts=params.get("thread_ts"),
                           initial_comment=params.get("initial_comment"))
             out.append({"id": stored["id"], "name": stored["name"], "title": stored["title"]})
+            if stored["channel"]:  # shared: a message with the file in the channel's history
+                ts = self._next_ts()
+                self.messages[(stored["channel"], ts)] = {
+                    "type": "message", "subtype": "file_share", "user": self.bot_user_id, "ts": ts, "channel": stored["channel"],
+                    "text": stored.get("initial_comment") or "", "files": [{"id": stored["id"], "name": stored["name"], "title": stored["title"]}],
+                }
         return {"ok": True, "files": out}
 
     def handle_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
@@ -832,7 +929,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             status, body, extra = slack.handle_api(method, params, headers)
             slack._record(Call(method=method, params=params, headers=headers, http_method=self.command, path=url.path, status=status, response=body))
-            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
+            delay = slack.late_delay(method)
+            if delay:
+                time.sleep(delay)  # done, but the answer comes after the client may have given up
+            try:
+                self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
         elif url.path.startswith("/response/") and self.command == "POST":
             try:
                 body = json.loads(raw or b"null")

@@ -41,7 +41,7 @@ def test_an_older_refresh_is_superseded_by_a_newer_one(engine):
 
 
 def test_a_claimed_message_cannot_be_claimed_twice(engine):
-    m = put(engine, "message.post", key="x")
+    m = put(engine, "digest.post", key="x")
     assert outbox.claim(engine, m, now=T0) is not None
     assert outbox.claim(engine, m, now=T0) is None  # another worker would skip it
     # ... until the lease runs out (its sender died mid-send): then it is due again.
@@ -49,7 +49,7 @@ def test_a_claimed_message_cannot_be_claimed_twice(engine):
 
 
 def test_failures_back_off_and_honour_retry_after_then_give_up(engine):
-    m = put(engine, "message.post", key="x")
+    m = put(engine, "digest.post", key="x")
     outbox.claim(engine, m, now=T0)
     assert outbox.mark_failed(engine, m, now=T0, error="ratelimited", retry_after=30) == "pending"
     assert status(engine, m)[2] == T0 + timedelta(seconds=30)
@@ -63,7 +63,7 @@ def test_failures_back_off_and_honour_retry_after_then_give_up(engine):
 
 
 def test_a_long_slack_outage_delays_a_message_but_never_drops_it(engine):
-    m = put(engine, "message.post", key="x")
+    m = put(engine, "digest.post", key="x")
     now = T0
     for _ in range(60):  # hours of 503s: the backoff grows to its cap and the message stays
         outbox.claim(engine, m, now=now)
@@ -87,8 +87,8 @@ def test_our_own_repeated_failures_end_in_dead_not_a_blocked_card(engine):
 
 
 def test_depth_counts_waiting_messages_and_their_age(engine):
-    put(engine, "message.post", key="a", at=T0)
-    sent = put(engine, "message.post", key="b", at=T0 + timedelta(minutes=1))
+    put(engine, "digest.post", key="a", at=T0)
+    sent = put(engine, "digest.post", key="b", at=T0 + timedelta(minutes=1))
     outbox.mark_sent(engine, sent, now=T0)
     n, oldest = outbox.depth(engine)
     assert n == 1 and oldest == T0

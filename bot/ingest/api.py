@@ -41,6 +41,7 @@ from bot.ingest.openapi import openapi_document
 from bot.ingest.serialize import deploy_document, deploy_link, deploy_public, incident_public
 from bot.runtime import Runtime
 from bot.services.deploys import write_deploy
+from bot.services import outbox
 from bot.services.incidents import correct_resolution_note, correct_time, declare_incident, link_cause, post_update
 from bot.services.lookup import find_incident
 from bot.services.metrics import build_metrics
@@ -153,9 +154,9 @@ def routes(rt: Runtime) -> list[Route]:
             raise ValidationError("is required: a unique string, e.g. the PagerDuty or Opsgenie incident id", field="id")
         with session_scope(rt.engine) as session:
             outcome = declare_incident(session, data=data, now=now, source="api", actor="api")
+            if outcome.changed:  # its card is queued with it (a retry with the same id queues nothing)
+                outbox.announce_incident(session, outcome.incident.id, now=now, default_alert_channel=settings.alert_channel)
             body = incident_public(session, outcome.incident)
-        if outcome.changed:
-            rt.publish("incident.declared", outcome.incident.id)
         return JSONResponse(body, status_code=201 if outcome.changed else 200)
 
     def patch_incident(request: Request, payload: Any) -> Response:
@@ -213,9 +214,7 @@ def routes(rt: Runtime) -> list[Route]:
                 ).changed
             if note and not resolving:
                 changed |= correct_resolution_note(session, ref=iref, note=note, now=now, actor="api").changed
-            body = incident_public(session, incident)
-        if changed:
-            rt.publish("incident.changed", incident.id)
+            body = incident_public(session, incident)  # each change queued its card refresh and thread line
         return JSONResponse(body)
 
     def get_metrics(request: Request, _: Any) -> Response:

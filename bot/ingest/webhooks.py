@@ -18,7 +18,7 @@ from starlette.routing import Route
 from bot.core.errors import DoraError
 from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer
 from bot.runtime import Runtime
-from bot.services import alertmanager, github
+from bot.services import alertmanager, github, outbox
 from bot.services.webhooks import process_delivery
 
 GITHUB_EVENTS = {"push", "deployment_status"}
@@ -36,16 +36,12 @@ def routes(rt: Runtime) -> list[Route]:
     settings = rt.settings
 
     def process(source: str, delivery_id: str, event: str, body: bytes, apply) -> Response:
-        """One delivery id is applied once (``process_delivery``); events go out after the commit."""
-        after: list[tuple[str, int]] = []
+        """One delivery id is applied once (``process_delivery``); its Slack messages are queued in the same transaction."""
         done = process_delivery(
-            rt.engine, source=source, delivery_id=delivery_id, event=event, body=body, now=rt.now(),
-            apply=lambda session: apply(session, after),
+            rt.engine, source=source, delivery_id=delivery_id, event=event, body=body, now=rt.now(), apply=apply,
         )
         if done.status == "duplicate":
             return JSONResponse({"status": "duplicate", "delivery": delivery_id, "previous": done.previous})
-        for name, object_id in after:
-            rt.publish(name, object_id)
         return JSONResponse({"status": done.status, "delivery": delivery_id, **(done.result or {})}, status_code=200 if done.result is not None else 202)
 
     async def github_webhook(request: Request) -> Response:
@@ -62,7 +58,7 @@ def routes(rt: Runtime) -> list[Route]:
             if event == "ping":
                 return JSONResponse({"status": "pong"})
 
-            def apply(session, after):
+            def apply(session):
                 if event not in GITHUB_EVENTS:
                     return None, None
                 payload = parse_json(body)
@@ -87,11 +83,13 @@ def routes(rt: Runtime) -> list[Route]:
             body = await read_body(request)
             delivery = hashlib.sha256(body).hexdigest()  # Alertmanager sends no id: an identical body is a repeat
 
-            def apply(session, after):
+            def apply(session):
                 alerts = alertmanager.validate(parse_json(body))
-                outcome = alertmanager.apply_alerts(session, alerts=alerts, now=rt.now())
-                after.extend(("incident.declared", i) for i in outcome.declared)
-                after.extend(("incident.changed", i) for i in outcome.resolved if i not in outcome.declared)
+                now = rt.now()
+                outcome = alertmanager.apply_alerts(session, alerts=alerts, now=now)
+                # New cards are queued with the incidents; a resolution queued its own thread line.
+                for incident_id in outcome.declared:
+                    outbox.announce_incident(session, incident_id, now=now, default_alert_channel=settings.alert_channel)
                 result = {
                     "declared": [f"INC-{i}" for i in outcome.declared],
                     "resolved": [f"INC-{i}" for i in outcome.resolved],

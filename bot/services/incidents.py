@@ -1,4 +1,9 @@
-"""Incident use-cases: declare, acknowledge, post an update, link the cause, resolve."""
+"""Incident use-cases: declare, acknowledge, post an update, link the cause, resolve.
+
+Every change after the declaration queues, in the same transaction, a refresh of the incident's
+cards and the thread line of the event it added (``outbox.incident_event``); the new card itself is
+queued by the caller (``outbox.announce_incident``), which knows where it was declared.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, StateError, ValidationError
 from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_text
+from bot.services import outbox
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
@@ -40,8 +46,16 @@ def durations(incident: Incident, cause: Deploy | None) -> None:
         incident.recovery_seconds = None
 
 
-def _event(session: Session, incident: Incident, *, at: datetime, kind: str, actor: str | None, text: str | None = None) -> None:
-    session.add(IncidentEvent(incident_id=incident.id, at=at, kind=kind, actor=actor, text=text))
+def _event(session: Session, incident: Incident, *, at: datetime, kind: str, actor: str | None, text: str | None = None) -> IncidentEvent:
+    event = IncidentEvent(incident_id=incident.id, at=at, kind=kind, actor=actor, text=text)
+    session.add(event)
+    return event
+
+
+def _announce(session: Session, incident: Incident, event: IncidentEvent, *, now: datetime) -> None:
+    """The event's thread line and the refreshed card, queued with the change itself."""
+    session.flush()
+    outbox.incident_event(session, incident.id, event.id, now=now)
 
 
 def _cause_for(session: Session, incident_service_id: int, ref: str, *, external_first: bool, field: str = "caused_by") -> Deploy:
@@ -151,8 +165,7 @@ def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: st
     incident.acknowledged_by = actor
     durations(incident, _cause(session, incident))
     session.add(incident)
-    _event(session, incident, at=now, kind="acknowledged", actor=actor)
-    session.flush()
+    _announce(session, incident, _event(session, incident, at=now, kind="acknowledged", actor=actor), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -169,8 +182,7 @@ def resolve_incident(
     incident.resolution_note = note
     durations(incident, _cause(session, incident))
     session.add(incident)
-    _event(session, incident, at=now, kind="resolved", actor=actor, text=note)
-    session.flush()
+    _announce(session, incident, _event(session, incident, at=now, kind="resolved", actor=actor, text=note), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -205,8 +217,7 @@ def correct_time(
     durations(incident, _cause(session, incident))
     session.add(incident)
     text = f"{field} {_hm(current)} → {_hm(at)}" if current is not None else f"{field} set to {_hm(at)} after the resolution"
-    _event(session, incident, at=now, kind="corrected", actor=actor, text=text)
-    session.flush()
+    _announce(session, incident, _event(session, incident, at=now, kind="corrected", actor=actor, text=text), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -220,8 +231,7 @@ def correct_resolution_note(session: Session, *, ref: str, note: str, now: datet
         return IncidentOutcome(incident, changed=False)
     incident.resolution_note = note
     session.add(incident)
-    _event(session, incident, at=now, kind="corrected", actor=actor, text=f"resolution note: {note}")
-    session.flush()
+    _announce(session, incident, _event(session, incident, at=now, kind="corrected", actor=actor, text=f"resolution note: {note}"), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -233,13 +243,17 @@ def post_update(session: Session, *, ref: str, text: str, now: datetime, actor: 
     """Add a status update to the incident's timeline."""
     text = check_text(text, "update", required=True)
     incident = find_incident(session, ref)
-    _event(session, incident, at=now, kind="update", actor=actor, text=text)
-    session.flush()
+    _announce(session, incident, _event(session, incident, at=now, kind="update", actor=actor, text=text), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
-def link_cause(session: Session, *, ref: str, deploy: str, now: datetime, actor: str | None, external_first: bool = False) -> IncidentOutcome:
-    """Record which deploy caused the incident; that deploy becomes a change failure."""
+def link_cause(
+    session: Session, *, ref: str, deploy: str, now: datetime, actor: str | None, external_first: bool = False, announce: bool = True
+) -> IncidentOutcome:
+    """Record which deploy caused the incident; that deploy becomes a change failure.
+
+    ``announce=False``: part of a larger change (a rollback) that announces itself.
+    """
     incident = find_incident(session, ref, external_first=external_first, for_update=True)
     cause = _cause_for(session, incident.service_id, deploy, external_first=external_first)
     if incident.caused_by_id == cause.id:
@@ -248,9 +262,11 @@ def link_cause(session: Session, *, ref: str, deploy: str, now: datetime, actor:
     incident.caused_by_id = cause.id
     durations(incident, cause)
     session.add(incident)
-    _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
+    event = _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
     session.flush()
     refresh_change_failure(session.connection(), [previous, cause.id])
+    if announce:
+        _announce(session, incident, event, now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -274,9 +290,9 @@ def roll_back_cause(session: Session, *, ref: str, now: datetime, actor: str | N
     service = session.get(Service, incident.service_id)
     outcome = record_rollback(session, service=service.name, of=f"D-{target_id}", now=now, actor=actor)
     if incident.caused_by_id != target_id:
-        link_cause(session, ref=incident_ref(incident), deploy=f"D-{target_id}", now=now, actor=actor)
-    _event(session, incident, at=now, kind="rollback", actor=actor, text=f"{deploy_ref(outcome.deploy)} back to {outcome.deploy.version}")
-    session.flush()
+        link_cause(session, ref=incident_ref(incident), deploy=f"D-{target_id}", now=now, actor=actor, announce=False)
+    event = _event(session, incident, at=now, kind="rollback", actor=actor, text=f"{deploy_ref(outcome.deploy)} back to {outcome.deploy.version}")
+    _announce(session, incident, event, now=now)
     return IncidentOutcome(incident, changed=True)
 
 

@@ -10,21 +10,21 @@ from slack_sdk import WebClient
 
 from bot.runtime import Runtime
 from bot.slack.client import make_web_client
+from bot.slack.identity import SlackIdentity
 
 # Bolt acks from inside the listener, which then keeps its thread while it writes to the database
-# and calls Slack (the reply, then the card). With Bolt's default of 5 threads, five commands
-# talking to a slow Slack (100-300 ms a call) hold them all and the next command's ack waits: about
-# 15 /deploy a second would already push acks past half a second. 32 threads keep acks from
-# queueing behind that I/O (benchmarks/slack_bench.py); database sessions are short, so the
-# engine's connection pool is not held across Slack calls.
+# and answers the user's response_url (cards go through the outbox worker, not here). With Bolt's
+# default of 5 threads, five slow replies would hold them all and the next command's ack would
+# wait; 32 threads keep acks from queueing behind that I/O (benchmarks/slack_bench.py).
 LISTENER_THREADS = 32
 
 
 class _IgnoreTokenNotice(logging.Filter):
-    """Bolt reads SLACK_BOT_TOKEN by itself and warns that the client we hand it wins; it does."""
+    """Bolt warns that the token is unused when ``authorize`` is given; it is what authorize returns."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
+        message = record.getMessage()
+        return "`token` will be unused" not in message and "will be ignored" not in message
 
 
 def create_app(
@@ -39,14 +39,20 @@ def create_app(
     ``verify_requests=False`` is for the local shell only, where requests never leave the process.
     """
     settings = rt.settings
+    client = client or make_web_client(settings, telemetry=rt.telemetry, listener=True)
+    # Authorized from a cached auth.test made in the background (bot.slack.identity): no request
+    # waits for Slack before its ack, and a start while Slack is down still takes commands.
+    identity = rt.slack_identity
+    if identity is None:
+        identity = rt.slack_identity = SlackIdentity(client)
     bolt_logger = logging.getLogger("bot.slack.bolt")
     if not any(isinstance(f, _IgnoreTokenNotice) for f in bolt_logger.filters):
         bolt_logger.addFilter(_IgnoreTokenNotice())
     app = App(
-        client=client or make_web_client(settings, telemetry=rt.telemetry),
+        client=client,
+        authorize=identity.authorize,
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=verify_requests,
-        token_verification_enabled=False,  # no auth.test at start-up: readiness checks the token instead
         ignoring_self_events_enabled=False,
         logger=bolt_logger,
         listener_executor=listener_executor or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="bolt-listener"),

@@ -40,12 +40,23 @@ class InstrumentedWebClient(WebClient):
             self.telemetry.slack_calls.labels(method, outcome).inc()
 
 
-def make_web_client(settings: Settings, *, token: str | None = None, timeout: int = 10, telemetry=None) -> WebClient:
+def make_web_client(settings: Settings, *, token: str | None = None, timeout: int = 10, telemetry=None, listener: bool = False,
+                    outbox: bool = False) -> WebClient:
+    """The Web API client. ``outbox=True``: no retries of its own (the outbox retries, and checks
+    whether a post whose answer was lost went through before posting again). ``listener=True``
+    (Bolt's client, for modals, App Home and channel lookups while a user waits): connection
+    errors and 5xx are retried, but a 429 is not slept on in a listener thread."""
+    if outbox:
+        handlers = []
+    elif listener:
+        handlers = [ConnectionErrorRetryHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)]
+    else:
+        handlers = retry_handlers()
     client = InstrumentedWebClient(
         token=token or settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=timeout,
-        retry_handlers=retry_handlers(),
+        retry_handlers=handlers,
     )
     client.telemetry = telemetry
     return client

@@ -1,10 +1,19 @@
-"""Delivering the outbox to Slack: render at send time, send, record, retry.
+"""Delivering the outbox to Slack: render at send time, send exactly once, record, retry.
 
-``OutboxSender.deliver_due()`` sends what is due (optionally only one card's messages, which
-listeners call right after enqueueing so users see their card at once). ``OutboxWorker`` runs it in
-a background thread so anything that failed is retried with backoff — a Slack outage or a 429
-delays messages, it never loses them. Every replica may run a worker: a message is claimed with a
-conditional update before it is sent, so only one sender takes it.
+Only this module posts cards, thread lines, reminders and digests. ``OutboxSender.deliver_due()``
+sends what is due; ``OutboxWorker`` runs it in a background thread, woken by every commit that
+queued a message (``outbox.on_queued``) and polling for retries. Every replica may run a worker:
+a message is claimed with a conditional update before it is sent, so only one sender takes it.
+
+Exactly once. ``chat.postMessage`` has no idempotency key, so every post carries message metadata
+naming its outbox id (https://docs.slack.dev/messaging/message-metadata: ``event_type`` and an
+``event_payload`` object). A message claimed before (its earlier attempt timed out, lost its
+connection, crashed or let its lease run out) may already be in Slack: before posting again, the
+sender looks for its id in the channel's history (``conversations.history``, or
+``conversations.replies`` for a thread line, with ``include_all_metadata``, from the message's
+creation on) and records the message it finds instead. The chart upload cannot carry metadata; its
+file name (one per digest and period) is looked for instead. The client used here does not retry
+by itself: a retry it made inside one attempt could post twice without that check.
 """
 
 from __future__ import annotations
@@ -12,7 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import urllib.error
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
@@ -23,11 +36,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.services import outbox
+from bot.services.deploys import open_incidents_of
+from bot.services.outbox import Kind
 from bot.slack import blocks as bk
 from bot.slack import replies
 from bot.store.db import session_scope
-from bot.store.models import Deploy, DeployCommit, Incident, OutboxMessage, Service, SlackMessage
-from bot.services.deploys import open_incidents_of
+from bot.store.models import Deploy, DeployCommit, Incident, IncidentEvent, OutboxMessage, Service, SlackMessage
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +49,71 @@ log = logging.getLogger(__name__)
 PERMANENT = {
     "invalid_blocks", "invalid_blocks_format", "invalid_arguments", "msg_too_long", "channel_not_found",
     "is_archived", "message_not_found", "cant_update_message", "no_text", "too_many_attachments",
+    "invalid_metadata_format", "invalid_metadata_schema",
 }
+METADATA_EVENT = "dora_outbox_message"  # the metadata event_type of every message this app posts
+HISTORY_PAGE = 200  # conversations.history/replies: "fewer than 1000" per page is recommended
+HISTORY_PAGES = 10  # how far back a lost post is looked for (2,000 messages)
+HISTORY_MARGIN = 600  # seconds before the message was queued (clocks of replicas and Slack differ)
+PARALLEL_CARDS = 4  # cards delivered side by side (one card's messages stay in order)
+
+
+def metadata_for(message_id: int) -> dict:
+    return {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": message_id}}
+
+
+def outbox_id_of(message: dict) -> int | None:
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != METADATA_EVENT:
+        return None
+    value = (metadata.get("event_payload") or {}).get("outbox_id")
+    return value if isinstance(value, int) else None
+
+
+@dataclass
+class Attempt:
+    """One try at one outbox message, and what it leaves to record with its "sent"."""
+
+    message: OutboxMessage
+    payload: dict
+    cards: list[SlackMessage] = field(default_factory=list)
+    follow_ups: list[tuple[Kind, dict]] = field(default_factory=list)
+
+    @property
+    def uncertain(self) -> bool:
+        """Claimed before: an earlier try may have reached Slack without us hearing back."""
+        return self.message.attempts > 1
+
+    @property
+    def oldest(self) -> str:
+        """Slack's ``oldest`` for the history search: a little before the message was queued."""
+        queued = min(self.message.created_at.timestamp(), time.time())
+        return f"{queued - HISTORY_MARGIN:.6f}"
 
 
 class OutboxSender:
-    def __init__(self, client: WebClient, engine: Engine, clock: Callable[[], datetime], *, production_environments=("production", "prod")):
+    def __init__(self, client: WebClient, engine: Engine, clock: Callable[[], datetime], *, production_environments=("production", "prod"),
+                 parallel: int = PARALLEL_CARDS):
         self.client = client
         self.engine = engine
         self.clock = clock
         self.production_environments = tuple(production_environments)
         self.sent = 0
+        self._count = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="outbox-send") if parallel > 1 else None
+        self.handlers: dict[str, Callable[[Attempt], None]] = {
+            Kind.CARD_POST: self.send_card_post,
+            Kind.CARD_REFRESH: self.send_card_refresh,
+            Kind.THREAD_POST: self.send_thread_post,
+            Kind.REMINDER_POST: self.send_reminder,
+            Kind.DIGEST_POST: self.send_digest,
+            Kind.DIGEST_CHART: self.send_chart,
+            Kind.RESPONSE_POST: self.send_response,
+        }
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     # --- rendering --------------------------------------------------------------------
 
@@ -73,66 +142,92 @@ class OutboxSender:
     def card(self, kind: str, object_id: int) -> tuple[str, list[dict]]:
         return self.incident_card(object_id) if kind == "incident" else self.deploy_card(object_id)
 
+    def thread_line(self, payload: dict) -> tuple[str, list[dict] | None]:
+        """The line of the event the message announces (never "the incident's latest event")."""
+        if "event" not in payload:  # queued by a version that stored the rendered line
+            return payload["text"], payload.get("blocks")
+        with session_scope(self.engine, write=False) as session:
+            event = session.get(IncidentEvent, payload["event"])
+            incident = session.get(Incident, event.incident_id)
+            return bk.timeline_line(event, restore_seconds=incident.restore_seconds), None
+
     def cards_of(self, kind: str, object_id: int) -> list[SlackMessage]:
         with session_scope(self.engine, write=False) as session:
             return list(session.exec(select(SlackMessage).where(SlackMessage.kind == kind, SlackMessage.object_id == object_id).order_by(SlackMessage.id)).all())
 
-    # --- sending ----------------------------------------------------------------------
+    # --- sending, exactly once --------------------------------------------------------
 
-    def _post(self, **kwargs) -> dict:
+    def _join_and_retry(self, call: Callable[[], dict], channel: str) -> dict:
         try:
-            return self.client.chat_postMessage(**kwargs).data
+            return call()
         except SlackApiError as exc:
             if exc.response.get("error") == "not_in_channel":
-                self.client.conversations_join(channel=kwargs["channel"])
-                return self.client.chat_postMessage(**kwargs).data
+                self.client.conversations_join(channel=channel)
+                return call()
             raise
 
-    def send(self, message: OutboxMessage) -> SlackMessage | None:
-        """Send one message; a newly posted card comes back to be recorded with the message's "sent"."""
-        payload = json.loads(message.payload)
-        kind = message.kind
-        if kind == "card.post":
-            obj, object_id, channel = payload["object"], payload["id"], payload["channel"]
-            text, blocks = self.card(obj, object_id)
-            existing = [c for c in self.cards_of(obj, object_id) if c.channel == channel]
-            if existing:
-                self.client.chat_update(channel=channel, ts=existing[0].ts, text=text, blocks=blocks)
+    def _find_posted(self, attempt: Attempt, channel: str, thread_ts: str | None) -> dict | None:
+        """The message an earlier try of ``attempt`` posted in ``channel`` (or that thread), if any."""
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            args = dict(channel=channel, include_all_metadata=True, limit=HISTORY_PAGE, cursor=cursor)
+            if thread_ts:  # a thread line: the thread's replies
+                page = self._join_and_retry(lambda a=args: self.client.conversations_replies(ts=thread_ts, **a).data, channel)
+            else:
+                page = self._join_and_retry(lambda a=args: self.client.conversations_history(oldest=attempt.oldest, **a).data, channel)
+            for message in page.get("messages") or []:
+                if outbox_id_of(message) == attempt.message.id:
+                    log.info("outbox %s was already posted in %s (ts %s): recorded, not posted again", attempt.message.id, channel, message["ts"])
+                    return {"channel": channel, "ts": message["ts"]}
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor or not page.get("has_more", True):
                 return None
-            resp = self._post(channel=channel, text=text, blocks=blocks, unfurl_links=False)
-            return SlackMessage(kind=obj, object_id=object_id, channel=resp["channel"], ts=resp["ts"], created_at=self.clock())
-        elif kind == "card.refresh":
-            text, blocks = self.card(payload["object"], payload["id"])
-            for card in self.cards_of(payload["object"], payload["id"]):
-                self.client.chat_update(channel=card.channel, ts=card.ts, text=text, blocks=blocks)
-        elif kind == "thread.post":
-            for card in self.cards_of(payload["object"], payload["id"]):
-                self._post(channel=card.channel, thread_ts=card.ts, text=payload["text"], blocks=payload.get("blocks"))
-        elif kind == "message.post":
-            self._post(channel=payload["channel"], text=payload["text"], blocks=payload.get("blocks"), unfurl_links=False)
-        elif kind == "digest.post":
-            self.send_digest(message, payload)
-        elif kind == "digest.chart":
-            self.send_chart(payload)
-        elif kind == "reminder.post":
-            self.send_reminder(payload)
-        elif kind == "response.post":
-            replies.send_queued(payload, now=self.clock())
-        else:
-            raise ValueError(f"unknown outbox message kind {kind!r}")
         return None
 
-    def _mark_sent(self, message_id: int, card: SlackMessage | None) -> None:
-        """The message is sent, and a new card is recorded, in one transaction."""
-        if card is not None:
-            try:
-                with session_scope(self.engine) as session:
-                    session.add(card)
-                    outbox.mark_sent_in(session, message_id, now=self.clock())
-                return
-            except IntegrityError:  # another sender recorded this card first: keep theirs
-                log.info("card %s:%s already recorded in %s", card.kind, card.object_id, card.channel)
-        outbox.mark_sent(self.engine, message_id, now=self.clock())
+    def post_once(self, attempt: Attempt, *, channel: str, thread_ts: str | None = None, **message) -> dict:
+        """Post ``message`` unless an earlier try of this outbox message already did; ``{channel, ts}``."""
+        if attempt.uncertain:
+            found = self._find_posted(attempt, channel, thread_ts)
+            if found is not None:
+                return found
+        args = dict(channel=channel, metadata=metadata_for(attempt.message.id), unfurl_links=False, **message)
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        resp = self._join_and_retry(lambda: self.client.chat_postMessage(**args).data, channel)
+        return {"channel": resp["channel"], "ts": resp["ts"]}
+
+    def send_card_post(self, attempt: Attempt) -> None:
+        obj, object_id, channel = attempt.payload["object"], attempt.payload["id"], attempt.payload["channel"]
+        text, blocks = self.card(obj, object_id)
+        existing = [c for c in self.cards_of(obj, object_id) if c.channel == channel]
+        if existing:
+            self.client.chat_update(channel=channel, ts=existing[0].ts, text=text, blocks=blocks)
+            return
+        posted = self.post_once(attempt, channel=channel, text=text, blocks=blocks)
+        attempt.cards.append(SlackMessage(kind=obj, object_id=object_id, channel=posted["channel"], ts=posted["ts"], created_at=self.clock()))
+
+    def send_card_refresh(self, attempt: Attempt) -> None:
+        text, blocks = self.card(attempt.payload["object"], attempt.payload["id"])
+        for card in self.cards_of(attempt.payload["object"], attempt.payload["id"]):
+            self.client.chat_update(channel=card.channel, ts=card.ts, text=text, blocks=blocks)
+
+    def send_thread_post(self, attempt: Attempt) -> None:
+        text, blocks = self.thread_line(attempt.payload)
+        for card in self.cards_of(attempt.payload["object"], attempt.payload["id"]):
+            self.post_once(attempt, channel=card.channel, thread_ts=card.ts, text=text, blocks=blocks)
+
+    def send_reminder(self, attempt: Attempt) -> None:
+        from bot.services.reminders import SNOOZE_CHOICES
+
+        payload = attempt.payload
+        with session_scope(self.engine, write=False) as session:
+            incident = session.get(Incident, payload["incident"])
+            if incident is None or incident.resolved_at is not None:
+                return  # resolved since: reminders stop
+            service = session.get(Service, incident.service_id).name
+            text, blocks = bk.reminder_message(incident, service, payload["reminder"], now=self.clock(), snooze_choices=SNOOZE_CHOICES)
+        for card in self.cards_of("incident", incident.id):
+            self.post_once(attempt, channel=card.channel, thread_ts=card.ts, text=text, blocks=blocks)
 
     def _digest_data(self, payload: dict):
         """The digest's numbers, or None when its subscription was removed meanwhile."""
@@ -148,44 +243,71 @@ class OutboxSender:
             period = period_by_key(sub, payload["period"])
             return digest_data(session, sub, period, production_environments=self.production_environments)
 
-    def send_digest(self, message: OutboxMessage, payload: dict) -> None:
+    def send_digest(self, attempt: Attempt) -> None:
         from bot.slack.digest import digest_message
 
-        data = self._digest_data(payload)
+        data = self._digest_data(attempt.payload)
         if data is None:
             return
         text, blocks = digest_message(data)
-        self._post(channel=payload["channel"], text=text, blocks=blocks, unfurl_links=False)
-        # The chart goes out as its own outbox message (same key, so after this one): if the
-        # upload fails only the upload is retried, the digest text is not posted twice.
-        with session_scope(self.engine) as session:
-            outbox.enqueue(session, kind="digest.chart", key=message.key, payload=payload, now=self.clock())
+        self.post_once(attempt, channel=attempt.payload["channel"], text=text, blocks=blocks)
+        # The chart goes out as its own outbox message (same key, so after this one), queued in the
+        # transaction that marks this one sent: a failed upload retries only the upload.
+        attempt.follow_ups.append((Kind.DIGEST_CHART, attempt.payload))
 
-    def send_chart(self, payload: dict) -> None:
+    @staticmethod
+    def chart_name(payload: dict, scope: str) -> str:
+        return f"dora-trend-{scope}-{payload['period']}.png"
+
+    def _find_uploaded(self, attempt: Attempt, channel: str, filename: str) -> bool:
+        page = self._join_and_retry(
+            lambda: self.client.conversations_history(channel=channel, oldest=attempt.oldest, limit=HISTORY_PAGE).data, channel
+        )
+        return any(f.get("name") == filename for m in page.get("messages") or [] for f in m.get("files") or [])
+
+    def send_chart(self, attempt: Attempt) -> None:
         from bot.slack.digest import trend_chart_png
 
+        payload = attempt.payload
         data = self._digest_data(payload)
         if data is None:
             return
         scope = data.subscription.service or "all-services"
+        filename = self.chart_name(payload, scope)
+        if attempt.uncertain and self._find_uploaded(attempt, payload["channel"], filename):
+            log.info("outbox %s: the chart %s is already in %s", attempt.message.id, filename, payload["channel"])
+            return
         self.client.files_upload_v2(
-            channel=payload["channel"],
-            file=trend_chart_png(data),
-            filename=f"dora-trend-{scope}-{payload['period']}.png",
+            channel=payload["channel"], file=trend_chart_png(data), filename=filename,
             title=f"DORA trend, {scope}, to {payload['period']}",
         )
 
-    def send_reminder(self, payload: dict) -> None:
-        from bot.services.reminders import SNOOZE_CHOICES
+    def send_response(self, attempt: Attempt) -> None:
+        replies.send_queued(attempt.payload, now=self.clock())
 
-        with session_scope(self.engine, write=False) as session:
-            incident = session.get(Incident, payload["incident"])
-            if incident is None or incident.resolved_at is not None:
-                return  # resolved since: reminders stop
-            service = session.get(Service, incident.service_id).name
-            text, blocks = bk.reminder_message(incident, service, payload["reminder"], now=self.clock(), snooze_choices=SNOOZE_CHOICES)
-        for card in self.cards_of("incident", incident.id):
-            self._post(channel=card.channel, thread_ts=card.ts, text=text, blocks=blocks)
+    def send(self, message: OutboxMessage) -> Attempt:
+        """Send one message; the attempt carries what to record with its "sent"."""
+        attempt = Attempt(message, json.loads(message.payload))
+        handler = self.handlers.get(message.kind)
+        if handler is None:
+            raise ValueError(f"unknown outbox message kind {message.kind!r}")
+        handler(attempt)
+        return attempt
+
+    def _mark_sent(self, attempt: Attempt) -> None:
+        """The message is sent, its new cards and follow-ups recorded, in one transaction."""
+        with session_scope(self.engine) as session:
+            for card in attempt.cards:
+                try:
+                    with session.begin_nested():
+                        session.add(card)
+                except IntegrityError:  # another sender recorded this card first: keep theirs
+                    log.info("card %s:%s already recorded in %s", card.kind, card.object_id, card.channel)
+            for kind, payload in attempt.follow_ups:
+                outbox.enqueue(session, kind=kind, key=attempt.message.key, payload=payload, now=self.clock())
+            outbox.mark_sent_in(session, attempt.message.id, now=self.clock())
+
+    # --- the delivery pass ----------------------------------------------------------
 
     def deliver_due(self, *, key: str | None = None, limit: int = 50, passes: int = 5) -> int:
         """Send every due message (of one card, with ``key``); returns how many were sent.
@@ -204,71 +326,129 @@ class OutboxSender:
     def _deliver_pass(self, *, key: str | None, limit: int) -> tuple[int, bool]:
         """Send what is due now; returns how many were sent and whether another pass may find more.
 
-        Messages go oldest first, so one card's earlier message is sent before its next one is
-        claimed in the same pass. Only a full batch, or a digest (it queues its chart), can leave
-        something due behind.
+        Messages go oldest first; different cards side by side, one card's messages one after the
+        other. Only a full batch, or a digest (it queues its chart), can leave something due behind.
         """
-        sent = 0
-        due = outbox.due_ids(self.engine, now=self.clock(), key=key, limit=limit)
-        again = len(due) >= limit
-        for message_id in due:
+        due = outbox.due_messages(self.engine, now=self.clock(), key=key, limit=limit)
+        groups: OrderedDict[str, list[int]] = OrderedDict()
+        for message_id, message_key in due:
+            groups.setdefault(message_key, []).append(message_id)
+        if self._pool is None or len(groups) <= 1:
+            results = [self._deliver_group(ids) for ids in groups.values()]
+        else:
+            results = list(self._pool.map(self._deliver_group, groups.values()))
+        sent = sum(n for n, _ in results)
+        again = len(due) >= limit or any(more for _, more in results)
+        with self._count:
+            self.sent += sent
+        return sent, again
+
+    def _deliver_group(self, ids: list[int]) -> tuple[int, bool]:
+        sent, again = 0, False
+        for message_id in ids:
             message = outbox.claim(self.engine, message_id, now=self.clock())
             if message is None:
                 continue
-            again = again or message.kind == "digest.post"
-            try:
-                card = self.send(message)
-            except SlackApiError as exc:
-                error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
-                retry_after = None
-                if exc.response.status_code == 429:
-                    retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 30)))
-                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=error, retry_after=retry_after, permanent=error in PERMANENT)
-                log.warning("outbox %s (%s) failed: %s; now %s", message.id, message.kind, error, status)
-            except replies.ResponseUrlError as exc:
-                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after, permanent=exc.permanent)
-                log.warning("outbox %s (a reply to a command) failed: %s; now %s", message.id, exc.error, status)
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
-                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
-                log.warning("outbox %s (%s): Slack unreachable (%s); now %s", message.id, message.kind, exc, status)
-            except Exception as exc:  # a bug while rendering: keep the message, retry later, log loudly
-                status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}", fault=True)
-                log.exception("outbox %s (%s) could not be sent; now %s", message.id, message.kind, status)
-            else:
-                self._mark_sent(message.id, card)
+            again = again or message.kind == Kind.DIGEST_POST
+            if self._deliver_one(message):
                 sent += 1
-        self.sent += sent
         return sent, again
+
+    def _deliver_one(self, message: OutboxMessage) -> bool:
+        try:
+            attempt = self.send(message)
+        except SlackApiError as exc:
+            error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+            retry_after = None
+            if exc.response.status_code == 429:
+                retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 30)))
+            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=error, retry_after=retry_after, permanent=error in PERMANENT)
+            log.warning("outbox %s (%s) failed: %s; now %s", message.id, message.kind, error, status)
+        except replies.ResponseUrlError as exc:
+            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after, permanent=exc.permanent)
+            log.warning("outbox %s (a reply to a command) failed: %s; now %s", message.id, exc.error, status)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
+            log.warning("outbox %s (%s): Slack unreachable or too slow (%s); now %s", message.id, message.kind, exc, status)
+        except Exception as exc:  # a bug while rendering: keep the message, retry later, log loudly
+            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}", fault=True)
+            log.exception("outbox %s (%s) could not be sent; now %s", message.id, message.kind, status)
+        else:
+            self._mark_sent(attempt)
+            return True
+        return False
 
 
 class OutboxWorker:
-    """Runs ``deliver_due`` in a background thread; ``wake()`` makes it look at once."""
+    """Runs ``deliver_due`` in a background thread: woken by every commit that queued a message.
+
+    ``interval`` is only the poll for retries that come due (and for messages another replica
+    queued); a new message is sent at once because its commit calls ``wake()``.
+    """
 
     def __init__(self, sender: OutboxSender, *, interval: float = 1.0):
         self.sender = sender
         self.interval = interval
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._cond = threading.Condition()
+        self._woken = False
+        self._busy = False
+        self._unsubscribe: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
 
     def start(self) -> "OutboxWorker":
+        self._unsubscribe = outbox.on_queued(self.sender.engine, self.wake)
         self._thread.start()
         return self
 
     def wake(self) -> None:
-        self._wake.set()
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the worker has nothing in hand and no wake-up pending (tests, the shell)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy or self._woken:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
 
     def stop(self, timeout: float = 10) -> None:
         """Finish the batch in hand, then stop."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self._stop.set()
-        self._wake.set()
+        self.wake()
         self._thread.join(timeout)
+        self.sender.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            with self._cond:
+                self._woken = False
+                self._busy = True
             try:
                 self.sender.deliver_due()
             except Exception:
                 log.exception("outbox delivery round failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+                if not self._woken and not self._stop.is_set():
+                    self._cond.wait(self.interval)
+
+
+def make_sender(rt, *, client: WebClient | None = None, parallel: int = PARALLEL_CARDS) -> OutboxSender:
+    """The sender as ``serve`` runs it: its own client, which never retries by itself."""
+    from bot.slack.client import make_web_client
+
+    client = client or make_web_client(rt.settings, telemetry=rt.telemetry, outbox=True)
+    return OutboxSender(client, rt.engine, rt.now, production_environments=rt.settings.production_environments, parallel=parallel)
+
+
+def start_worker(rt, *, client: WebClient | None = None, interval: float = 1.0) -> OutboxWorker:
+    return OutboxWorker(make_sender(rt, client=client), interval=interval).start()

@@ -1,63 +1,30 @@
-"""Everything the listeners post or edit goes through here: written to the outbox, then sent.
+"""The Slack calls a listener may make itself: the ones that cannot wait for the outbox.
 
-``Messenger`` stores the message first (so a Slack outage delays it, never loses it) and then
-tries to deliver that card's messages at once; whatever fails is retried by the outbox worker.
+Cards, thread lines, reminders and digests are never sent from a listener: they are queued in the
+change's transaction and sent by the outbox worker (``bot.slack.delivery``). What is left here must
+happen while the user waits: opening or updating a modal (its ``trigger_id`` expires after three
+seconds, https://docs.slack.dev/interactivity/handling-user-interaction#modal_responses), App Home,
+and looking up a channel typed as ``#name``. Listeners get their ``Messenger`` from Bolt's context,
+so a test can hand them a fake one.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Iterable
-
 from slack_sdk import WebClient
-from sqlmodel import select
-
-from bot.runtime import Runtime
-from bot.services import outbox
-from bot.slack import blocks as bk
-from bot.slack.delivery import OutboxSender
-from bot.store.db import session_scope
-from bot.store.models import Incident, IncidentEvent
-
-log = logging.getLogger(__name__)
 
 
 class Messenger:
-    def __init__(self, client: WebClient, rt: Runtime):
+    def __init__(self, client: WebClient):
         self.client = client
-        self.engine = rt.engine
-        self.clock = rt.now
-        self.sender = OutboxSender(client, rt.engine, rt.now, production_environments=rt.settings.production_environments)
 
-    def _enqueue(self, key: str, items: list[tuple[str, dict]]) -> None:
-        with session_scope(self.engine) as session:
-            for kind, payload in items:
-                outbox.enqueue(session, kind=kind, key=key, payload=payload, now=self.clock())
-        self.sender.deliver_due(key=key)
+    def open_view(self, trigger_id: str, view: dict) -> None:
+        self.client.views_open(trigger_id=trigger_id, view=view)
 
-    def post_incident_card(self, incident_id: int, channels: Iterable[str | None]) -> None:
-        """The incident card in each channel (once; a channel that has it gets it refreshed)."""
-        items = [("card.post", {"object": "incident", "id": incident_id, "channel": c}) for c in dict.fromkeys(c for c in channels if c)]
-        if items:
-            self._enqueue(outbox.card_key("incident", incident_id), items)
+    def update_view(self, view_id: str, view: dict, *, hash: str | None = None) -> None:  # noqa: A002 - Slack's name
+        self.client.views_update(view_id=view_id, hash=hash, view=view)
 
-    def refresh_incident(self, incident_id: int, *, thread_line: str | None = None, thread_blocks: list[dict] | None = None) -> None:
-        """Edit every card of the incident in place and add ``thread_line`` under each."""
-        items = [("card.refresh", {"object": "incident", "id": incident_id})]
-        if thread_line:
-            items.append(("thread.post", {"object": "incident", "id": incident_id, "text": thread_line, "blocks": thread_blocks}))
-        self._enqueue(outbox.card_key("incident", incident_id), items)
-
-    def thread_line_for_last_event(self, incident_id: int) -> str | None:
-        with session_scope(self.engine, write=False) as session:
-            event = session.exec(
-                select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.id.desc())
-            ).first()
-            incident = session.get(Incident, incident_id)
-            return bk.timeline_line(event, restore_seconds=incident.restore_seconds) if event else None
-
-    def post_deploy_card(self, deploy_id: int, channel: str) -> None:
-        self._enqueue(outbox.card_key("deploy", deploy_id), [("card.post", {"object": "deploy", "id": deploy_id, "channel": channel})])
+    def publish_home(self, user: str, view: dict) -> None:
+        self.client.views_publish(user_id=user, view=view)
 
     def channel_id_for_name(self, name: str) -> str | None:
         """Find a channel id by name (``#ops`` typed without Slack's autocomplete)."""

@@ -309,3 +309,17 @@ class IncidentReminder(SQLModel, table=True):
     kind: str = Field(sa_type=String(16), nullable=False)  # ack | update
     due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class HandledRequest(SQLModel, table=True):
+    """A Slack request that was acted on: a replay of it (same timestamp and signature) or Slack's
+    retry of the same event is answered without acting again, by every replica.
+
+    Kept a little longer than Slack's five-minute signature window, then pruned.
+    """
+
+    __tablename__ = "handled_request"
+    __table_args__ = (Index("ix_handled_request_received", "received_at"),)
+
+    key: str = Field(sa_column=Column(String(100), primary_key=True))
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import http.client
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -152,15 +152,57 @@ def join_stopped():
         _stopping.pop().join()
 
 
+class OutboxEvents:
+    """What the requests queued for Slack, read from the outbox (written with each change):
+    ``("incident.declared", id)`` for a new incident's card, ``("incident.changed", id)`` for each
+    thread line of a change. ``clear()`` forgets what was queued so far."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.after = 0
+
+    def _read(self) -> list[tuple[str, int]]:
+        import json
+
+        out: list[tuple[str, int]] = []
+        seen_cards: set[int] = set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT kind, payload FROM outbox WHERE id > :after ORDER BY id"), {"after": self.after}).all()
+        for kind, payload in rows:
+            data = json.loads(payload)
+            if kind == "card.post" and data.get("object") == "incident" and data["id"] not in seen_cards:
+                seen_cards.add(data["id"])
+                out.append(("incident.declared", data["id"]))
+            elif kind == "thread.post":
+                out.append(("incident.changed", data["id"]))
+        return out
+
+    def clear(self) -> None:
+        with self.engine.connect() as conn:
+            self.after = conn.execute(text("SELECT coalesce(max(id), 0) FROM outbox")).scalar_one()
+
+    def __iter__(self):
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __eq__(self, other) -> bool:
+        return self._read() == list(other)
+
+    def __repr__(self) -> str:
+        return repr(self._read())
+
+
 @dataclass
 class Ingest:
-    """One running app: its runtime, clock, the events its notifiers saw, a client, the database."""
+    """One running app: its runtime, clock, what it queued for Slack, a client, the database."""
 
     rt: Runtime
     clock: Clock
     server: LiveServer
     client: Client
-    events: list[tuple[str, int]] = field(default_factory=list)
+    events: OutboxEvents = None
 
     @property
     def engine(self):
@@ -186,6 +228,7 @@ def _settings(engine, **overrides) -> Settings:
         database_url=engine.url.render_as_string(hide_password=False),
         ingest_tokens=(TOKEN, OTHER_TOKEN),
         github_webhook_secret=SECRET,
+        alert_channel="C0ALERTS",  # so a new incident queues its card
         run_scheduler=False,
     )
     return replace(base, **overrides)
@@ -199,11 +242,9 @@ def make_ingest(engine):
     def start(clock: Callable[[], datetime] | None = None, **overrides) -> Ingest:
         clock = clock or Clock()
         rt = Runtime(settings=_settings(engine, **overrides), engine=engine, clock=clock)
-        events: list[tuple[str, int]] = []
-        rt.notifiers.append(lambda event, object_id: events.append((event, object_id)))
         server = LiveServer(create_asgi_app(rt, None)).start()
         started.append(server)
-        return Ingest(rt=rt, clock=clock, server=server, client=Client(server.port), events=events)
+        return Ingest(rt=rt, clock=clock, server=server, client=Client(server.port), events=OutboxEvents(engine))
 
     yield start
     for server in started:

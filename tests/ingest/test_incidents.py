@@ -181,7 +181,7 @@ def test_patch_accepts_explicit_times_and_the_inc_reference(ingest):
     assert body["acknowledged_at"] == "2026-11-25T10:40:00Z"
     assert body["resolved_at"] == "2026-11-25T10:30:00Z"
     assert body["time_to_restore_seconds"] == 0
-    assert ingest.events == [("incident.changed", ref_id(inc))]  # one notice per request
+    assert ingest.events == [("incident.changed", ref_id(inc))] * 2  # a thread line for each change: acknowledged, resolved
 
 
 def test_patch_caused_by_links_the_deploy_and_makes_it_a_change_failure(ingest):

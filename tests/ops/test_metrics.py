@@ -62,9 +62,9 @@ def wait_for_sample(server, name: str, expected: float, timeout: float = 5.0, **
 
 @pytest.fixture
 def app(ops_engine, fake_slack, live_app):
-    """The served app with telemetry, the real Bolt app and the card notifier (as `serve` wires it)."""
+    """The served app with telemetry, the real Bolt app and the outbox worker (as `serve` wires it)."""
     from bot.slack.app import create_app
-    from bot.slack.notifier import subscribe
+    from bot.slack.delivery import start_worker
 
     settings = Settings(
         database_url=ops_engine.url.render_as_string(hide_password=False),
@@ -79,11 +79,12 @@ def app(ops_engine, fake_slack, live_app):
     rt = Runtime(settings=settings, engine=ops_engine, clock=Clock(NOW))
     rt.telemetry = Telemetry()
     bolt = create_app(rt)
-    executor = subscribe(rt, bolt.client)
+    worker = start_worker(rt)
     server = live_app(rt, bolt)
     server.rt = rt
+    server.worker = worker
     yield server
-    executor.shutdown(wait=True)
+    worker.stop()
 
 
 def test_http_requests_are_counted_by_route_template_method_and_status(app):
@@ -236,6 +237,7 @@ def test_slack_api_calls_are_counted_by_method_and_outcome(app, fake_slack):
 
 
 def test_outbox_depth_and_age_gauges_reflect_pending_messages(app, ops_engine):
+    app.worker.stop()  # the messages below must wait
     refresher = GaugeRefresher(app.rt, app.rt.telemetry)
     refresher.refresh()
     samples = scrape(app)
@@ -244,8 +246,8 @@ def test_outbox_depth_and_age_gauges_reflect_pending_messages(app, ops_engine):
     ids = []
     with session_scope(ops_engine) as session:
         for i, minutes in enumerate((10, 5, 1)):
-            message = outbox.enqueue(session, kind="message.post", key=f"ops:{i}",
-                                     payload={"channel": "C1", "text": f"m{i}"}, now=NOW - timedelta(minutes=minutes))
+            message = outbox.enqueue(session, kind="digest.post", key=f"ops:{i}",
+                                     payload={"subscription": i, "period": "2026-11-23", "channel": "C1"}, now=NOW - timedelta(minutes=minutes))
             ids.append(message.id)
     refresher.refresh()
     samples = scrape(app)

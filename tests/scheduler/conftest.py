@@ -29,7 +29,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.scheduler import jobs
 from bot.slack.client import make_web_client
-from bot.slack.delivery import OutboxSender
+from bot.slack.delivery import OutboxSender, start_worker
 from bot.store.db import make_engine
 from tests.conftest import NOW, PG_SCHEMA, PRODUCTION
 from tests.scheduler.fake_files import FilesFakeSlack
@@ -123,7 +123,7 @@ def make_flow(engine, slack, *, client: WebClient | None = None, now: datetime =
     rt = Runtime(settings=settings, engine=engine, clock=clock)
     rt.prepare(migrate=False)
     jobs.bind(rt)
-    sender = OutboxSender(client or make_web_client(settings), engine, clock, production_environments=settings.production_environments)
+    sender = OutboxSender(client or make_web_client(settings, outbox=True), engine, clock, production_environments=settings.production_environments)
     return Flow(rt=rt, clock=clock, slack=slack, sender=sender)
 
 
@@ -154,8 +154,9 @@ def served(engine, slack, bound_jobs):
     executor = TrackingExecutor()
     bolt = create_app(rt, listener_executor=executor)
     server = LiveServer(create_asgi_app(rt, bolt)).start()
-    app = SlackApp(rt=rt, clock=clock, server=server, fake=slack, slack=SlackDriver(server.port, slack, executor), bolt=bolt)
-    app.extra["sender"] = OutboxSender(make_web_client(settings), engine, clock, production_environments=PRODUCTION)
+    worker = start_worker(rt, interval=3600)  # woken by each commit that queues a message, as in `serve`
+    app = SlackApp(rt=rt, clock=clock, server=server, fake=slack, slack=SlackDriver(server.port, slack, executor, worker=worker), bolt=bolt)
+    app.extra["sender"] = OutboxSender(make_web_client(settings, outbox=True), engine, clock, production_environments=PRODUCTION)
     try:
         yield app
     finally:
@@ -164,6 +165,7 @@ def served(engine, slack, bound_jobs):
         finally:
             server.stop()
             executor.shutdown(wait=True)
+            worker.stop()
 
 
 @pytest.fixture

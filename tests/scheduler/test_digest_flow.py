@@ -264,8 +264,7 @@ def test_the_real_scheduler_on_start_sends_the_missed_digest(sqlite_engine, slac
     flow.at(WEDNESDAY_AFTER)
     rt = flow.rt
     rt.telemetry = Telemetry()
-    worker = OutboxWorker(flow.sender, interval=0.2).start()
-    rt.notifiers.append(lambda event, _id: worker.wake() if event == "outbox.queued" else None)
+    worker = OutboxWorker(flow.sender, interval=0.2).start()  # woken by the commit that queues the digest
     leadership = Leadership(rt, poll_seconds=0.2).start()
     try:
         deadline = time.monotonic() + 10

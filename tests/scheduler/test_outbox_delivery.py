@@ -1,8 +1,9 @@
 """Slack outages and rate limits: the outbox delays messages, never loses or duplicates them.
 
-The fake Slack fails the next calls of a method with a 429 (``Retry-After``) or a 5xx, more times
-than the Web API client retries on its own; the message must stay in the outbox, due again when
-Slack asked (``Retry-After``) or after a backoff, and go out exactly once when Slack is back.
+The fake Slack fails the next calls of a method with a 429 (``Retry-After``) or a 5xx; the outbox's
+client does not retry by itself, so the message stays in the outbox, due again when Slack asked
+(``Retry-After``) or after a backoff, and goes out exactly once when Slack is back (a retry first
+looks in the channel for an earlier attempt that may have gone through).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from bot.services.incidents import (
     declare_incident,
     resolve_incident,
 )
+from bot.services import outbox
 from bot.slack.delivery import OutboxWorker
-from bot.slack.messaging import Messenger
 from bot.store.db import session_scope
 from bot.store.models import OutboxMessage, SlackMessage
 from tests.conftest import NOW
@@ -35,6 +36,12 @@ def declare(engine, at: datetime) -> int:
         return declare_incident(
             s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="Checkout 5xx"), now=at, source="slack", actor="U1"
         ).incident.id
+
+
+def queue_card(engine, incident: int, channels: list[str], at: datetime = NOW) -> None:
+    """What declaring the incident queues with it: its card in each channel."""
+    with session_scope(engine) as s:
+        outbox.post_cards(s, "incident", incident, channels, now=at)
 
 
 def rows(engine) -> list[OutboxMessage]:
@@ -53,18 +60,16 @@ def cards(engine) -> list[SlackMessage]:
         return out
 
 
-def test_rate_limited_beyond_the_client_retries_the_card_waits_for_retry_after_then_posts_once(sqlite_engine, slack, bound_jobs):
-    """The production client retries a 429 four times (sleeping Retry-After); the fifth failure reaches the outbox."""
-    flow = make_flow(sqlite_engine, slack)  # make_web_client: the client `serve` uses
-    messenger = Messenger(flow.sender.client, flow.rt)
-    messenger.sender = flow.sender
+def test_rate_limited_the_card_waits_for_retry_after_then_posts_once(sqlite_engine, slack, bound_jobs):
+    """The outbox's client does not sleep on a 429: the message waits in the outbox until Retry-After."""
+    flow = make_flow(sqlite_engine, slack)  # the client `serve` gives the outbox worker
     incident = declare(flow.engine, NOW)
-    slack.fail_next("chat.postMessage", 5, status=429, retry_after=1)
-
-    messenger.post_incident_card(incident, [ALERTS])  # enqueue, then one delivery attempt at once
+    slack.fail_next("chat.postMessage", 1, status=429, retry_after=1)
+    queue_card(flow.engine, incident, [ALERTS])
+    assert flow.sender.deliver_due() == 0
 
     failed = slack.calls_of("chat.postMessage", ok=False)
-    assert [c.status for c in failed] == [429] * 5
+    assert [c.status for c in failed] == [429]
     assert slack.posts() == [] and slack.top_level(ALERTS) == []
     (msg,) = rows(flow.engine)
     assert (msg.kind, msg.status, msg.attempts, msg.last_error) == ("card.post", "pending", 1, "ratelimited")
@@ -93,14 +98,13 @@ def test_a_slack_outage_then_recovery_the_worker_delivers_exactly_one_card(sqlit
     from bot.slack.delivery import OutboxSender
 
     sender = OutboxSender(fast_client(flow.rt.settings), flow.engine, utc_now)
-    messenger = Messenger(sender.client, flow.rt)
-    messenger.sender = sender
     incident = declare(flow.engine, utc_now())
     slack.fail_next("chat.postMessage", 1, status=503)
     slack.fail_next("chat.postMessage", 2, status=429, retry_after=1)
 
     started, before = time.monotonic(), utc_now()
-    messenger.post_incident_card(incident, [ALERTS])
+    queue_card(flow.engine, incident, [ALERTS], at=before)
+    sender.deliver_due()
     after = utc_now()
     (msg,) = rows(flow.engine)
     assert (msg.status, msg.attempts, msg.last_error) == ("pending", 1, "fatal_error")
@@ -116,6 +120,7 @@ def test_a_slack_outage_then_recovery_the_worker_delivers_exactly_one_card(sqlit
     assert elapsed >= 3.5, f"delivered after {elapsed:.1f}s: the backoff (2 s) and Retry-After (1 s, twice) were not honoured"
     statuses = [c.status for c in slack.calls_of("chat.postMessage", ok=None)]
     assert statuses == [503, 429, 429, 200]
+    assert len(slack.calls_of("conversations.history")) == 3, "each retry first looked for an earlier attempt's card"
     assert len(slack.posts(ALERTS)) == 1 and len(slack.top_level(ALERTS)) == 1
     (msg,) = rows(flow.engine)
     assert (msg.status, msg.attempts) == ("sent", 4)
@@ -124,24 +129,22 @@ def test_a_slack_outage_then_recovery_the_worker_delivers_exactly_one_card(sqlit
 
 def test_card_refreshes_queued_during_an_outage_show_the_latest_state_and_no_stale_one(engine, slack, bound_jobs):
     flow = make_flow(engine, slack, client=fast_client(settings_for(engine, slack)))
-    messenger = Messenger(flow.sender.client, flow.rt)
-    messenger.sender = flow.sender
     incident = declare(flow.engine, NOW)
-    messenger.post_incident_card(incident, [ALERTS])
+    queue_card(flow.engine, incident, [ALERTS])
+    flow.sender.deliver_due()
     (card,) = slack.top_level(ALERTS)
 
     slack.fail_next("chat.update", 3, status=503)  # chat.update is down
     # Acknowledged during the outage: the refresh fails (retry in 2 s), its thread line waits behind it.
     flow.clock.advance(minutes=2)
-    with session_scope(flow.engine) as s:
+    with session_scope(flow.engine) as s:  # queues the refresh and its thread line with the change
         acknowledge_incident(s, ref=f"INC-{incident}", now=flow.clock(), actor="U2")
-    messenger.refresh_incident(incident, thread_line=messenger.thread_line_for_last_event(incident))
+    assert flow.sender.deliver_due() == 0
     flow.clock.advance(seconds=2)
     assert flow.sender.deliver_due() == 0  # the retry fails too (retry in 4 s)
     # Resolved during the outage: a second refresh of the same card.
     with session_scope(flow.engine) as s:
         resolve_incident(s, ref=f"INC-{incident}", now=flow.clock(), actor="U2")
-    messenger.refresh_incident(incident, thread_line=messenger.thread_line_for_last_event(incident))
     assert [(m.kind, m.status) for m in rows(flow.engine)] == [
         ("card.post", "sent"), ("card.refresh", "pending"), ("thread.post", "pending"), ("card.refresh", "pending"), ("thread.post", "pending"),
     ]
@@ -171,12 +174,12 @@ def test_card_refreshes_queued_during_an_outage_show_the_latest_state_and_no_sta
 
 def test_a_permanent_error_drops_the_message_and_does_not_hold_up_other_cards(engine, slack, bound_jobs):
     flow = make_flow(engine, slack, client=fast_client(settings_for(engine, slack)))
-    messenger = Messenger(flow.sender.client, flow.rt)
-    messenger.sender = flow.sender
     first, second = declare(flow.engine, NOW), declare(flow.engine, NOW)
     slack.fail_next("chat.postMessage", 1, status=200, error="channel_not_found")  # Slack's answer for a deleted channel
-    messenger.post_incident_card(first, ["C0GONE"])
-    messenger.post_incident_card(second, [ALERTS])
+    queue_card(flow.engine, first, ["C0GONE"])
+    flow.sender.deliver_due()
+    queue_card(flow.engine, second, [ALERTS])
+    flow.sender.deliver_due()
     assert [(m.key, m.status) for m in rows(flow.engine)] == [(f"incident:{first}", "dead"), (f"incident:{second}", "sent")]
     assert "channel_not_found" in rows(flow.engine)[0].last_error
     assert len(slack.top_level(ALERTS)) == 1
@@ -198,10 +201,9 @@ def test_slack_unreachable_keeps_the_message_and_retries(engine, slack, bound_jo
     sock.close()  # nothing listens there
     flow = make_flow(engine, slack, client=fast_client(settings_for(engine, slack)))
     down = OutboxSender(WebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{dead_port}/api/", timeout=2, retry_handlers=[]), flow.engine, flow.clock)
-    messenger = Messenger(down.client, flow.rt)
-    messenger.sender = down
     incident = declare(flow.engine, NOW)
-    messenger.post_incident_card(incident, [ALERTS])
+    queue_card(flow.engine, incident, [ALERTS])
+    down.deliver_due()
     (msg,) = rows(flow.engine)
     assert msg.status == "pending" and msg.attempts == 1 and msg.next_attempt_at == NOW + timedelta(seconds=2)
     flow.clock.advance(seconds=2)
@@ -210,11 +212,11 @@ def test_slack_unreachable_keeps_the_message_and_retries(engine, slack, bound_jo
     assert rows(flow.engine)[0].status == "sent"
 
 
-def test_a_card_posted_by_two_senders_after_a_lost_lease_is_recorded_once_and_its_message_sent(engine, slack, bound_jobs):
-    """Sender A's post outlives its lease; sender B claims the message again and records its card first.
+def test_a_card_posted_by_a_sender_that_lost_its_lease_is_found_by_the_next_not_posted_again(engine, slack, bound_jobs):
+    """Sender A's post outlives its lease; sender B claims the message again.
 
-    A's card is a second post in Slack (what a lease that runs out cannot prevent), but A still marks
-    the message sent, B's card stays the one that gets edited, and nobody posts a third time.
+    B looks for the message in the channel first (its metadata names the outbox id), finds A's
+    card and records it: one card in Slack, the message sent, and that card is the one edited.
     """
     from slack_sdk import WebClient
 
@@ -238,35 +240,31 @@ def test_a_card_posted_by_two_senders_after_a_lost_lease_is_recorded_once_and_it
     settings = flow.rt.settings
     slow = OutboxSender(SlowClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=5, retry_handlers=[]), flow.engine, flow.clock)
     incident = declare(flow.engine, NOW)
-    messenger = Messenger(slow.client, flow.rt)
-    messenger.sender = slow
-    messenger.post_incident_card(incident, [ALERTS])
+    queue_card(flow.engine, incident, [ALERTS])
+    slow.deliver_due()
 
     assert SlowClient.raced
     (msg,) = rows(flow.engine)
     assert (msg.status, msg.attempts) == ("sent", 2)
-    first, second = slack.top_level(ALERTS)
-    assert [(c.channel, c.ts) for c in cards(flow.engine)] == [(ALERTS, second["ts"])], "B recorded its card first"
+    (card,) = slack.top_level(ALERTS)
+    assert [(c.channel, c.ts) for c in cards(flow.engine)] == [(ALERTS, card["ts"])], "B recorded A's card"
     flow.clock.advance(minutes=30)
-    assert flow.sender.deliver_due() == 0 and len(slack.posts()) == 2
-
-    from bot.services.incidents import acknowledge_incident
+    assert flow.sender.deliver_due() == 0 and len(slack.posts()) == 1
 
     with session_scope(flow.engine) as s:
         acknowledge_incident(s, ref=str(incident), now=flow.clock(), actor="U2")
-    messenger.refresh_incident(incident)
+    flow.sender.deliver_due()
     (edit,) = slack.updates(ALERTS)
-    assert edit["ts"] == second["ts"] and "Acknowledged" in message_text(slack.message(ALERTS, second["ts"]))
+    assert edit["ts"] == card["ts"] and "Acknowledged" in message_text(slack.message(ALERTS, card["ts"]))
 
 
 def test_delivering_one_card_reads_the_outbox_once_when_everything_went_out(engine, slack, bound_jobs):
-    """A listener's immediate delivery: one pass, no second look for what the first one sent."""
+    """The worker's pass after a wake-up: one look, no second look for what the first one sent."""
     from sqlalchemy import event
 
     flow = make_flow(engine, slack, client=fast_client(settings_for(engine, slack)))
-    messenger = Messenger(flow.sender.client, flow.rt)
-    messenger.sender = flow.sender
     incident = declare(flow.engine, NOW)
+    queue_card(flow.engine, incident, [ALERTS, "C0SECOND"])
     looks: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
@@ -275,7 +273,7 @@ def test_delivering_one_card_reads_the_outbox_once_when_everything_went_out(engi
 
     event.listen(flow.engine, "before_cursor_execute", count)
     try:
-        messenger.post_incident_card(incident, [ALERTS, "C0SECOND"])
+        flow.sender.deliver_due()
     finally:
         event.remove(flow.engine, "before_cursor_execute", count)
     assert len(slack.top_level(ALERTS)) == 1 and len(slack.top_level("C0SECOND")) == 1

@@ -28,7 +28,7 @@ def reminders(app) -> list[dict]:
 
 def run_reminders(app) -> int:
     queued = jobs.send_due_reminders()
-    app.extra["sender"].deliver_due()
+    app.slack.settle()  # the job's commit woke the outbox worker: wait for it
     return queued
 
 

@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 
 from sqlmodel import select
 
+from bot.core.inputs import IncidentInput
 from bot.services import outbox
+from bot.services.incidents import declare_incident
 from bot.store.db import make_engine, session_scope
 from bot.store.models import OutboxMessage
 from tests.scheduler.conftest import ALERTS
@@ -26,9 +28,10 @@ UTC = timezone.utc
 def test_sigterm_while_a_message_is_being_sent_finishes_it_and_exits_cleanly(db_file, slack, tmp_path):
     engine = make_engine(db_file)
     try:
-        with session_scope(engine) as s:
-            outbox.enqueue(s, kind="message.post", key="test:1", payload={"channel": ALERTS, "text": "hello from the outbox"},
-                           now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        with session_scope(engine) as s:  # an incident whose card waits in the outbox
+            outcome = declare_incident(s, data=IncidentInput(service="checkout", started_at=now, severity="sev2", title="hello from the outbox"), now=now)
+            outbox.announce_incident(s, outcome.incident.id, now=now, default_alert_channel=ALERTS)
     finally:
         engine.dispose()
     slack.delay_next("chat.postMessage", 3.0)  # Slack is slow to answer this one
@@ -46,7 +49,7 @@ def test_sigterm_while_a_message_is_being_sent_finishes_it_and_exits_cleanly(db_
     finally:
         replica.stop()
     # Slack did get it (the fake answers after its delay, even if the caller is gone) ...
-    posted = slack.wait_for(lambda: [p for p in slack.posts(ALERTS) if p["text"] == "hello from the outbox"], 10, "the post")
+    posted = slack.wait_for(lambda: [p for p in slack.posts(ALERTS) if "hello from the outbox" in p["text"]], 10, "the post")
     assert len(posted) == 1
     assert _status(db_file) == "sent", (
         f"... but the outbox still says {_status(db_file)!r}: it will be sent again when the lease runs out.\n"

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.server import create_asgi_app
 from bot.slack.app import create_app
+from bot.slack.delivery import start_worker
 from tests.conftest import NOW, PRODUCTION
 from tests.slack.harness import (
     SIGNING_SECRET,
@@ -45,7 +46,7 @@ def make_slack_app(engine, fake_slack, shared_server):
     apps: list[SlackApp] = []
     own_servers: list[LiveServer] = []
 
-    def make(**overrides) -> SlackApp:
+    def make(with_worker: bool = True, **overrides) -> SlackApp:
         settings = Settings(
             database_url=engine.url.render_as_string(hide_password=False),
             slack_bot_token="xoxb-test",
@@ -61,6 +62,9 @@ def make_slack_app(engine, fake_slack, shared_server):
         rt.prepare(migrate=False)
         executor = TrackingExecutor()
         bolt = create_app(rt, listener_executor=executor)
+        # As `serve` runs it: woken by every commit that queued a message. The poll is long so a
+        # test that advances the clock to make a retry due says when it wants it sent (settle()).
+        worker = start_worker(rt, interval=3600) if with_worker else None
         asgi = create_asgi_app(rt, bolt)
         if shared_server.switch.target is None:
             shared_server.switch.target = asgi
@@ -68,8 +72,9 @@ def make_slack_app(engine, fake_slack, shared_server):
         else:  # a second app in the same test gets a server of its own
             server = LiveServer(asgi).start()
             own_servers.append(server)
-        app = SlackApp(rt=rt, clock=clock, server=server, fake=fake_slack, slack=SlackDriver(server.port, fake_slack, executor), bolt=bolt)
+        app = SlackApp(rt=rt, clock=clock, server=server, fake=fake_slack, slack=SlackDriver(server.port, fake_slack, executor, worker=worker), bolt=bolt)
         app.extra["executor"] = executor
+        app.extra["worker"] = worker
         apps.append(app)
         return app
 
@@ -81,6 +86,8 @@ def make_slack_app(engine, fake_slack, shared_server):
                 app.slack.settle(timeout=10)
             finally:
                 app.extra["executor"].shutdown(wait=True)
+                if app.extra["worker"] is not None:
+                    app.extra["worker"].stop()
         shared_server.switch.target = None
         for server in own_servers:
             server.stop()

@@ -181,10 +181,11 @@ def button_labels(message: dict) -> list[str]:
 class SlackDriver:
     """Sends Slack's requests to the app over real HTTP, signed like Slack signs them."""
 
-    def __init__(self, port: int, fake: FakeSlack, executor: TrackingExecutor, secret: str = SIGNING_SECRET):
+    def __init__(self, port: int, fake: FakeSlack, executor: TrackingExecutor, secret: str = SIGNING_SECRET, worker=None):
         self.port = port
         self.fake = fake
         self.executor = executor
+        self.worker = worker  # the app's outbox worker: settle() waits for it too
         self.secret = secret
         self._n = itertools.count(1)
 
@@ -203,9 +204,10 @@ class SlackDriver:
         sign: bool = True,
         settle: bool = True,
         path: str = "/slack/events",
+        headers: dict[str, str] | None = None,
     ) -> HttpResponse:
         timestamp = str(int(time.time())) if timestamp is None else timestamp
-        headers = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
+        headers = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)", **(headers or {})}
         if sign:
             headers["X-Slack-Request-Timestamp"] = timestamp
             headers["X-Slack-Signature"] = self.signature(body, timestamp) if signature is ... else signature
@@ -238,8 +240,11 @@ class SlackDriver:
                 self.fake.escaping.extend(f"ack: {w}" for w in block_warnings(body.get("blocks") or []) + text_warnings(body.get("text")))
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until every Bolt listener started so far has finished."""
+        """Wait until every Bolt listener started so far has finished, and the outbox worker has
+        sent what they queued (it is woken by their commits)."""
         self.executor.wait_idle(timeout)
+        if self.worker is not None:
+            assert self.worker.wait_idle(timeout), f"the outbox worker is still busy after {timeout}s"
 
     @staticmethod
     def form(payload: dict) -> bytes:
@@ -452,11 +457,9 @@ class SlackApp:
 
     def outbox_worker(self):
         """An outbox sender as `serve` runs it, on this app's clock and fake Slack."""
-        from bot.slack.client import make_web_client
-        from bot.slack.delivery import OutboxSender
+        from bot.slack.delivery import make_sender
 
-        settings = self.rt.settings
-        return OutboxSender(make_web_client(settings), self.engine, self.clock, production_environments=settings.production_environments)
+        return make_sender(self.rt, parallel=1)
 
     def all(self, model, *where, order=None) -> list:
         """Rows of a model (detached copies), oldest first."""

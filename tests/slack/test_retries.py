@@ -1,5 +1,5 @@
-"""Slack answering 429 or 5xx: the Web API client retries (honouring Retry-After), and what still
-fails stays in the outbox until it can be delivered, exactly once."""
+"""Slack answering 429 or 5xx: the outbox retries (honouring Retry-After; the client it sends with
+does not retry by itself), and what fails stays in the outbox until it is delivered, exactly once."""
 
 from __future__ import annotations
 
@@ -11,31 +11,42 @@ from bot.store.models import OutboxMessage, SlackMessage
 from tests.slack.conftest import ALERTS
 from tests.slack.harness import button_labels, sqlite_only
 
-# Retrying is the Web API client's and the outbox's business, the same on every database; these
-# tests wait for real Retry-After seconds, so they run on SQLite only.
+# Retrying is the outbox's business, the same on every database: SQLite only.
 pytestmark = sqlite_only
+
+
+def retry(app, seconds: float) -> int:
+    """The worker's next round once ``seconds`` have passed on the app's clock."""
+    app.clock.advance(seconds=seconds)
+    return app.outbox_worker().deliver_due()
 
 
 def test_a_429_is_retried_after_retry_after_and_posts_one_card(slack_app):
     app, fake = slack_app, slack_app.fake
-    fake.fail_next("chat.postMessage", 1, status=429, retry_after=1)
+    fake.fail_next("chat.postMessage", 1, status=429, retry_after=30)
     r = app.slack.command("/deploy", "checkout 1.0")
     assert r.http.status == 200 and r.http.elapsed < 3, "the ack does not wait for Slack's rate limit"
-    attempts = fake.calls_of("chat.postMessage", ok=None)
-    assert [c.status for c in attempts] == [429, 200]
-    assert attempts[1].at - attempts[0].at >= 0.95, "waited as long as Retry-After said"
-    assert len(fake.posts("C1")) == 1
+    assert "Recorded D-1" in r.reply()["text"], "the user's answer does not wait for the card"
+    (message,) = app.all(OutboxMessage)
+    assert message.status == "pending" and message.next_attempt_at == app.clock.now + timedelta(seconds=30)
+    assert retry(app, 29) == 0 and fake.posts() == [], "not before Retry-After"
+    assert retry(app, 1) == 1
+    assert [c.status for c in fake.calls_of("chat.postMessage", ok=None)] == [429, 200]
+    assert len(fake.posts("C1")) == 1 and len(app.all(SlackMessage)) == 1
     assert [m.status for m in app.all(OutboxMessage)] == ["sent"]
-    assert len(app.all(SlackMessage)) == 1
 
 
 def test_a_503_is_retried_and_posts_one_card(slack_app):
     app, fake = slack_app, slack_app.fake
     fake.fail_next("chat.postMessage", 1, status=503)
     app.slack.command("/incident", "declare sev2 checkout Down", channel="C1")
+    assert fake.posts() == [], "the second card waits behind the first (one incident's messages keep their order)"
+    assert retry(app, 60) == 2
     statuses = [c.status for c in fake.calls_of("chat.postMessage", ok=None)]
     assert statuses.count(503) == 1 and statuses.count(200) == 2
     assert len(fake.posts(ALERTS)) == 1 and len(fake.posts("C1")) == 1
+    # The failed post's retry first looked for it in the channel (a 5xx may have posted it).
+    assert len(fake.calls_of("conversations.history")) == 1
 
 
 def test_a_rate_limited_card_edit_is_retried(slack_app):
@@ -44,27 +55,28 @@ def test_a_rate_limited_card_edit_is_retried(slack_app):
     card = fake.top_level(ALERTS)[0]
     fake.fail_next("chat.update", 1, status=429, retry_after=1)
     app.slack.press(card, "Acknowledge")
+    assert [c.status for c in fake.calls_of("chat.update", ok=None)] == [429]
+    assert fake.thread(ALERTS, card["ts"]) == [], "the thread line waits behind the card's edit"
+    assert retry(app, 1) == 2
     assert [c.status for c in fake.calls_of("chat.update", ok=None)] == [429, 200]
     assert button_labels(fake.top_level(ALERTS)[0]) == ["Resolve", "Post update"]
     assert len(fake.thread(ALERTS, card["ts"])) == 1
 
 
-@pytest.mark.parametrize("failure", [{"times": 5, "status": 429, "retry_after": 0}, {"times": 1, "status": 502}], ids=["429-beyond-client-retries", "502"])
+@pytest.mark.parametrize("failure", [{"times": 5, "status": 429, "retry_after": 2}, {"times": 1, "status": 502}], ids=["429-five-times", "502"])
 def test_a_longer_outage_delays_the_card_but_never_loses_or_duplicates_it(slack_app, failure):
     app, fake = slack_app, slack_app.fake
-    fake.fail_next("chat.postMessage", **failure)  # more than the client retries (it does not retry a 502)
+    fake.fail_next("chat.postMessage", **failure)
     r = app.slack.command("/deploy", "checkout 1.0")
     assert "D-1" in r.reply()["text"], "the user's reply does not depend on the card"
     assert fake.posts() == []
     (message,) = app.all(OutboxMessage)
     assert message.status == "pending" and message.last_error
-
-    # The outbox worker's next round (same code path) delivers it.
-    sender = app.outbox_worker()
-    assert message.next_attempt_at > app.clock.now or failure["status"] == 429, "backed off"
-    app.clock.advance(minutes=1)
-    assert sender.deliver_due() == 1
-    assert sender.deliver_due() == 0
+    assert message.next_attempt_at > app.clock.now, "backed off"
+    sent = 0
+    for _ in range(8):  # each round of the worker, a minute apart
+        sent += retry(app, 60)
+    assert sent == 1
     assert len(fake.posts("C1")) == 1
     assert [m.status for m in app.all(OutboxMessage)] == ["sent"]
 

@@ -1,15 +1,42 @@
-"""Bolt listeners. Each module exposes ``register(app, rt)``; listeners stay thin:
-parse -> ack -> one service call -> render -> one Slack call."""
+"""Bolt listeners: module-level functions, registered here in one table.
+
+Listeners stay thin: parse -> ack -> one transaction (the change and the outbox messages it
+causes) -> answer the user. Their dependencies come from Bolt's context (``common.install``);
+errors are raised and turned into answers by the one error handler (``errors``).
+"""
 
 from __future__ import annotations
+
+import re
 
 from slack_bolt import App
 
 from bot.runtime import Runtime
+from bot.slack.ids import Action, View
 
 
 def register_all(app: App, rt: Runtime) -> None:
-    from bot.slack.listeners import actions, deploy_command, dora_command, errors, home, incident_command, views
+    from bot.slack.listeners import common, deploy_command, dora_command, errors, home, incidents
 
-    for module in (deploy_command, incident_command, dora_command, actions, views, home, errors):
-        module.register(app, rt)
+    common.install(app, rt)
+    guard = errors.answering_errors_after_ack
+    for command, listener in (
+        ("/deploy", deploy_command.deploy_command),
+        ("/incident", incidents.incident_command),
+        ("/dora", dora_command.dora_command),
+    ):
+        app.command(command)(guard(listener))
+    for action, listener in (
+        (Action.ACK, incidents.acknowledge_pressed),
+        (Action.RESOLVE, incidents.resolve_pressed),
+        (Action.ROLLBACK, incidents.rollback_pressed),
+        (Action.UPDATE, incidents.update_pressed),
+        (Action.DECLARE_SERVICE, incidents.service_picked),
+        (re.compile(f"^{Action.SNOOZE}_\\d+$"), incidents.snooze_pressed),
+        (Action.HOME_REFRESH, home.refresh_pressed),
+    ):
+        app.action(action)(guard(listener))
+    app.view(View.DECLARE)(guard(incidents.declare_submitted))
+    app.view(View.UPDATE)(guard(incidents.update_submitted))
+    app.event("app_home_opened")(home.home_opened)
+    errors.register(app)

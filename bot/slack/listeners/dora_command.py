@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from slack_bolt import App
-
 from bot.core import grammar as g
 from bot.core.errors import DoraError
 from bot.core.report_text import counted
@@ -14,8 +12,7 @@ from bot.services.app_settings import get_alert_channel, set_alert_channel
 from bot.services.metrics import build_metrics, make_window
 from bot.services.lookup import find_service
 from bot.slack import blocks as bk
-from bot.slack.listeners.common import friendly_errors, reply
-from bot.slack.messaging import Messenger
+from bot.slack.listeners.common import messenger, reply, runtime, transaction
 from bot.store.db import session_scope
 
 
@@ -23,18 +20,10 @@ class NotAllowed(DoraError):
     pass
 
 
-def register(app: App, rt: Runtime) -> None:
-    @app.command("/dora")
-    def dora_command(ack, command, respond, client, logger):
-        try:
-            parsed = g.parse_dora_command(command.get("text") or "")
-        except g.UsageError as exc:
-            text, blocks = bk.error_message(exc.message, exc.usage)
-            ack(text=text, blocks=blocks, response_type="ephemeral")
-            return
-        ack()
-        with friendly_errors(respond, usage=g.DORA_USAGE):
-            handle(rt, parsed, command=command, respond=respond, client=client)
+def dora_command(ack, command, respond, context) -> None:
+    parsed = g.parse_dora_command(command.get("text") or "")  # a UsageError is the ack's answer
+    ack()
+    handle(context, parsed, command=command, respond=respond)
 
 
 def reports(rt: Runtime, session, *, service: str | None, days: int) -> tuple[dict, dict]:
@@ -46,7 +35,8 @@ def reports(rt: Runtime, session, *, service: str | None, days: int) -> tuple[di
     return current, previous
 
 
-def handle(rt: Runtime, parsed, *, command: dict, respond, client) -> None:
+def handle(context, parsed, *, command: dict, respond) -> None:
+    rt = runtime(context)
     user = command.get("user_id")
     if isinstance(parsed, g.Help):
         reply(respond, *bk.help_message("/dora", g.DORA_USAGE))
@@ -60,7 +50,7 @@ def handle(rt: Runtime, parsed, *, command: dict, respond, client) -> None:
         with session_scope(rt.engine, write=False) as session:
             reply(respond, *explain_message(rt, session, parsed))
     elif isinstance(parsed, (g.DigestAdd, g.DigestList, g.DigestRemove, g.DigestSend)):
-        handle_digest(rt, parsed, user=user, respond=respond, client=client)
+        handle_digest(context, parsed, user=user, respond=respond)
     elif isinstance(parsed, g.DoraAlerts):
         if parsed.channel is None:
             with session_scope(rt.engine, write=False) as session:
@@ -68,8 +58,8 @@ def handle(rt: Runtime, parsed, *, command: dict, respond, client) -> None:
             reply(respond, f"Incident alerts go to <#{current}>." if current else "No alert channel yet: set one with `/dora alerts #channel`.")
             return
         require_admin(rt, user, "change where alerts go")
-        channel_id = channel_id_of(rt, client, parsed.channel)
-        with session_scope(rt.engine) as session:
+        channel_id = channel_id_of(context, parsed.channel)
+        with transaction(context) as session:
             set_alert_channel(session, channel_id)
         reply(respond, f":rotating_light: <@{user}> set incident alerts to go to <#{channel_id}>.", public=True)
 
@@ -79,14 +69,15 @@ def require_admin(rt: Runtime, user: str | None, what: str) -> None:
         raise NotAllowed(f"Only the admins listed in DORA_ADMINS can {what}.")
 
 
-def channel_id_of(rt: Runtime, client, channel: g.ChannelRef) -> str:
-    channel_id = channel.id or Messenger(client, rt).channel_id_for_name(channel.name)
+def channel_id_of(context, channel: g.ChannelRef) -> str:
+    channel_id = channel.id or messenger(context).channel_id_for_name(channel.name)
     if channel_id is None:
         raise DoraError(f"I can't find #{channel.name}. Pick the channel with # so Slack links it, or invite me to it.")
     return channel_id
 
 
-def handle_digest(rt: Runtime, parsed, *, user: str | None, respond, client) -> None:
+def handle_digest(context, parsed, *, user: str | None, respond) -> None:
+    rt = runtime(context)
     now = rt.now()
     if isinstance(parsed, g.DigestList):
         with session_scope(rt.engine, write=False) as session:
@@ -95,8 +86,8 @@ def handle_digest(rt: Runtime, parsed, *, user: str | None, respond, client) -> 
         reply(respond, "\n".join(lines) if lines else "No digests yet: add one with `/dora digest add #channel`.")
     elif isinstance(parsed, g.DigestAdd):
         require_admin(rt, user, "add digests")
-        channel_id = channel_id_of(rt, client, parsed.channel)
-        with session_scope(rt.engine) as session:
+        channel_id = channel_id_of(context, parsed.channel)
+        with transaction(context) as session:
             sub = digests.add_subscription(
                 session, channel=channel_id, cadence=parsed.cadence, weekday=digests.parse_weekday(parsed.day),
                 time_of_day=parsed.time, timezone=parsed.tz or rt.settings.timezone_name, service=parsed.service,
@@ -106,17 +97,15 @@ def handle_digest(rt: Runtime, parsed, *, user: str | None, respond, client) -> 
         reply(respond, f":calendar: Digest added: {text}", public=True)
     elif isinstance(parsed, g.DigestRemove):
         require_admin(rt, user, "remove digests")
-        with session_scope(rt.engine) as session:
+        with transaction(context) as session:
             text = digests.describe(digests.remove_subscription(session, parsed.id))
         reply(respond, f"Digest removed: {text}", public=True)
     elif isinstance(parsed, g.DigestSend):
-        with session_scope(rt.engine) as session:
+        with transaction(context) as session:
             sub = digests.get_subscription(session, parsed.id)
             period = digests.current_period(sub, now)
-            digests.deliver(session, sub, period.key, now=now, manual=True)
-            key = f"digest:{sub.id}"
-        Messenger(client, rt).sender.deliver_due(key=key)
-        reply(respond, f"Sent digest #{parsed.id} to <#{sub.channel}>.")
+            digests.deliver(session, sub, period.key, now=now, manual=True)  # the outbox worker posts it
+        reply(respond, f"Sending digest #{parsed.id} to <#{sub.channel}>.")
 
 
 def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, list[dict]]:

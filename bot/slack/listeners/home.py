@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from slack_bolt import App
 from sqlmodel import select
 
 from bot.runtime import Runtime
@@ -10,6 +9,7 @@ from bot.services.incidents import list_open_incidents
 from bot.services.metrics import build_metrics
 from bot.slack import blocks as bk
 from bot.slack.ids import Action
+from bot.slack.listeners.common import messenger, runtime
 from bot.store.db import session_scope
 from bot.store.models import Deploy, Incident, Service
 
@@ -52,14 +52,13 @@ def home_view(rt: Runtime, user: str) -> dict:
     return {"type": "home", "blocks": blocks[: bk.MAX_VIEW_BLOCKS]}
 
 
-def register(app: App, rt: Runtime) -> None:
-    @app.event("app_home_opened")
-    def home_opened(event, client, logger):
-        if event.get("tab", "home") != "home":
-            return
-        client.views_publish(user_id=event["user"], view=home_view(rt, event["user"]))
+def home_opened(event, context) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    messenger(context).publish_home(event["user"], home_view(runtime(context), event["user"]))
 
-    @app.action(Action.HOME_REFRESH)
-    def refresh(ack, body, client):
-        ack()
-        client.views_publish(user_id=body["user"]["id"], view=home_view(rt, body["user"]["id"]))
+
+def refresh_pressed(ack, body, context) -> None:
+    ack()
+    user = body["user"]["id"]
+    messenger(context).publish_home(user, home_view(runtime(context), user))
