@@ -36,3 +36,9 @@ def test_manifest_requests_the_scopes_the_app_calls_need():
     scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
     # chat.postMessage/update, conversations.list/join, slash commands
     assert {"commands", "chat:write", "channels:read", "channels:join"} <= scopes
+
+
+def test_manifest_requests_the_history_scopes_the_exactly_once_check_reads_with():
+    """A post whose answer was lost is looked for (conversations.history/replies) before it is sent again."""
+    scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
+    assert {"channels:history", "groups:history"} <= scopes

@@ -187,7 +187,15 @@ class OutboxSender:
     def post_once(self, attempt: Attempt, *, channel: str, thread_ts: str | None = None, **message) -> dict:
         """Post ``message`` unless an earlier try of this outbox message already did; ``{channel, ts}``."""
         if attempt.uncertain:
-            found = self._find_posted(attempt, channel, thread_ts)
+            try:
+                found = self._find_posted(attempt, channel, thread_ts)
+            except SlackApiError as exc:
+                if exc.response.get("error") != "missing_scope":
+                    raise
+                # Installed before the history scopes were added (README): post rather than never.
+                log.warning("outbox %s: cannot look for an earlier post in %s (missing_scope: reinstall the app "
+                            "for channels:history/groups:history); posting it again", attempt.message.id, channel)
+                found = None
             if found is not None:
                 return found
         args = dict(channel=channel, metadata=metadata_for(attempt.message.id), unfurl_links=False, **message)
@@ -410,11 +418,11 @@ class OutboxWorker:
         """Wait until the worker has nothing in hand and no wake-up pending (tests, the shell)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._busy or self._woken:
+            while (self._busy or self._woken) and self._thread.is_alive():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, 0.1))
         return True
 
     def stop(self, timeout: float = 10) -> None:

@@ -54,7 +54,10 @@ class SlackIdentity:
         try:
             resp = self.client.auth_test()
         except SlackApiError as exc:
-            self.problem = f"token not accepted: {exc.response.get('error') or exc.response.status_code}"
+            if exc.response.status_code >= 500 or exc.response.status_code == 429:  # Slack down or busy
+                self.problem = f"not reachable yet: HTTP {exc.response.status_code}"
+            else:
+                self.problem = f"token not accepted: {exc.response.get('error') or exc.response.status_code}"
             return False
         except Exception as exc:  # unreachable, timed out
             self.problem = f"not reachable yet: {exc.__class__.__name__}"

@@ -101,6 +101,7 @@ def test_after_acknowledge_update_reminders_every_hour_with_post_update_and_snoo
 def test_a_reminder_queued_before_the_resolve_is_not_posted_after_it(served):
     app, clock = served, served.clock
     app.slack.command("/incident", "declare sev2 checkout Checkout 5xx", channel=ALERTS)
+    app.slack.worker.stop()  # from here on, delivery happens only when this test says
     clock.advance(minutes=15)
     assert jobs.send_due_reminders() == 1  # queued; Slack delivery has not happened yet
     app.slack.command("/incident", "resolve INC-1 fixed", channel=ALERTS)
