@@ -15,7 +15,7 @@ from bot.core.inputs import DeployInput, check_text, normalize_environment, norm
 from bot.services.lookup import deploy_ref, find_deploy, find_service
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
-from bot.store.models import Deploy, DeployCommit, Incident, Service
+from bot.store.models import Deploy, Incident, Service
 
 @dataclass
 class DeployOutcome:
@@ -38,10 +38,6 @@ class WrittenDeploy:
     created: bool
     rollback_target: Deploy | None = None
     service_name: str | None = None  # the service's display name (it may be spelled otherwise in the request)
-
-
-def qualifies(deploy: Deploy, production_environments: Sequence[str]) -> bool:
-    return deploy.status == "success" and deploy.environment in production_environments
 
 
 def open_incidents_of(session: Session, service_id: int) -> list[Incident]:
@@ -379,8 +375,3 @@ def list_deploys(
         query = query.where(Deploy.id < before_id)
     query = query.order_by(col(Deploy.deployed_at).desc(), col(Deploy.id).desc()).limit(limit)
     return [(d, name) for d, name in session.exec(query).all()]
-
-
-def commits_of(session: Session, deploy_id: int) -> list[DeployCommit]:
-    return list(session.exec(select(DeployCommit).where(DeployCommit.deploy_id == deploy_id)).all())
-

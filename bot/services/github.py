@@ -150,7 +150,3 @@ def _description(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > LIMITS["note"]:
         return None
     return value.strip()
-
-
-def event_summary(event: str, payload: Any) -> str:
-    return f"{event} for {((payload or {}).get('repository') or {}).get('full_name', '?')}"

@@ -11,7 +11,6 @@ the database's own work. Instants are handed over already in the form ``UTCDateT
 
 from __future__ import annotations
 
-import functools
 import json
 import zlib
 from datetime import datetime, timezone
@@ -129,42 +128,10 @@ def _copy(cursor, table: str, cols: str, rows: Iterable[tuple]) -> None:
             write(row)
 
 
-def upsert_lead_samples(conn: Connection, rows: Sequence[dict]) -> None:
-    """Write candidate samples; a sample only moves to an earlier first deploy, never later.
-
-    Each row: service_id, sha, deploy_id, deployed_at, committed_at, lead_seconds. Rows must come
-    from qualifying deploys only. (The bulk form for the import is ``upsert_stored_lead_samples``.)
-    """
-    if not rows:
-        return
-    # One statement may not touch the same key twice (PostgreSQL): keep the earliest per key.
-    earliest: dict[tuple[int, str], dict] = {}
-    for row in rows:
-        key = (row["service_id"], row["sha"])
-        best = earliest.get(key)
-        if best is None or (row["deployed_at"], row["deploy_id"]) < (best["deployed_at"], best["deploy_id"]):
-            earliest[key] = row
-    conn.execute(_upsert_samples_statement(conn.dialect.name), list(earliest.values()))
-
-
-@functools.cache
-def _upsert_samples_statement(dialect: str):
-    """Built once per dialect: constructing it costs more than running it."""
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(sample_t)
-    return stmt.on_conflict_do_update(
-        index_elements=[sample_t.c.service_id, sample_t.c.sha],
-        set_={
-            "deploy_id": stmt.excluded.deploy_id,
-            "deployed_at": stmt.excluded.deployed_at,
-            "committed_at": stmt.excluded.committed_at,
-            "lead_seconds": stmt.excluded.lead_seconds,
-        },
-        where=stmt.excluded.deployed_at < sample_t.c.deployed_at,
-    )
-
-
 def upsert_stored_lead_samples(conn: Connection, rows: Sequence[tuple], *, cursor=None) -> None:
-    """``upsert_lead_samples`` for tuples in ``SAMPLE_COLUMNS`` order, instants in stored form.
+    """Write candidate samples (tuples in ``SAMPLE_COLUMNS`` order, instants in stored form); a
+    sample only moves to an earlier first deploy, never later. Rows must come from qualifying
+    deploys only.
 
     Stored instants of one dialect order like the instants themselves (SQLite's fixed-width UTC
     text too), so the earliest candidate per key is picked on them directly. ``cursor``: see
