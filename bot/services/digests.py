@@ -156,7 +156,7 @@ def deliver(session: Session, sub: DigestSubscription, period_key: str, *, now: 
     except IntegrityError:
         return False
     outbox.enqueue(
-        session, kind="digest.post", key=f"digest:{sub.id}",
+        session, kind=outbox.Kind.DIGEST_POST, key=f"digest:{sub.id}",
         payload={"subscription": sub.id, "period": period_key, "channel": sub.channel}, now=now,
     )
     return True

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, StateError, ValidationError
+from bot.core.incident_events import EventKind
 from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_text
 from bot.services import outbox
 from bot.store.db import lock_external_id
@@ -129,14 +130,14 @@ def declare_incident(
         if existing is None:
             raise
         return IncidentOutcome(existing, changed=False, message=f"{incident_ref(existing)} already exists")
-    _event(session, incident, at=now, kind="declared", actor=actor, text=f"{data.severity} {data.title}")
+    _event(session, incident, at=now, kind=EventKind.DECLARED, actor=actor, text=f"{data.severity} {data.title}")
     if cause is not None:
-        _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
+        _event(session, incident, at=now, kind=EventKind.CAUSE, actor=actor, text=f"caused by {deploy_ref(cause)}")
         refresh_change_failure(session.connection(), [cause.id])
     if data.acknowledged_at:
-        _event(session, incident, at=data.acknowledged_at, kind="acknowledged", actor=actor)
+        _event(session, incident, at=data.acknowledged_at, kind=EventKind.ACKNOWLEDGED, actor=actor)
     if data.resolved_at:
-        _event(session, incident, at=data.resolved_at, kind="resolved", actor=actor)
+        _event(session, incident, at=data.resolved_at, kind=EventKind.RESOLVED, actor=actor)
     session.flush()
     return IncidentOutcome(incident, changed=True)
 
@@ -165,7 +166,7 @@ def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: st
     incident.acknowledged_by = actor
     durations(incident, _cause(session, incident))
     session.add(incident)
-    _announce(session, incident, _event(session, incident, at=now, kind="acknowledged", actor=actor), now=now)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.ACKNOWLEDGED, actor=actor), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -182,7 +183,7 @@ def resolve_incident(
     incident.resolution_note = note
     durations(incident, _cause(session, incident))
     session.add(incident)
-    _announce(session, incident, _event(session, incident, at=now, kind="resolved", actor=actor, text=note), now=now)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.RESOLVED, actor=actor, text=note), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -217,7 +218,7 @@ def correct_time(
     durations(incident, _cause(session, incident))
     session.add(incident)
     text = f"{field} {_hm(current)} → {_hm(at)}" if current is not None else f"{field} set to {_hm(at)} after the resolution"
-    _announce(session, incident, _event(session, incident, at=now, kind="corrected", actor=actor, text=text), now=now)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.CORRECTED, actor=actor, text=text), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -231,7 +232,7 @@ def correct_resolution_note(session: Session, *, ref: str, note: str, now: datet
         return IncidentOutcome(incident, changed=False)
     incident.resolution_note = note
     session.add(incident)
-    _announce(session, incident, _event(session, incident, at=now, kind="corrected", actor=actor, text=f"resolution note: {note}"), now=now)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.CORRECTED, actor=actor, text=f"resolution note: {note}"), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -243,7 +244,7 @@ def post_update(session: Session, *, ref: str, text: str, now: datetime, actor: 
     """Add a status update to the incident's timeline."""
     text = check_text(text, "update", required=True)
     incident = find_incident(session, ref)
-    _announce(session, incident, _event(session, incident, at=now, kind="update", actor=actor, text=text), now=now)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.UPDATE, actor=actor, text=text), now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -262,7 +263,7 @@ def link_cause(
     incident.caused_by_id = cause.id
     durations(incident, cause)
     session.add(incident)
-    event = _event(session, incident, at=now, kind="cause", actor=actor, text=f"caused by {deploy_ref(cause)}")
+    event = _event(session, incident, at=now, kind=EventKind.CAUSE, actor=actor, text=f"caused by {deploy_ref(cause)}")
     session.flush()
     refresh_change_failure(session.connection(), [previous, cause.id])
     if announce:
@@ -291,7 +292,7 @@ def roll_back_cause(session: Session, *, ref: str, now: datetime, actor: str | N
     outcome = record_rollback(session, service=service.name, of=f"D-{target_id}", now=now, actor=actor)
     if incident.caused_by_id != target_id:
         link_cause(session, ref=incident_ref(incident), deploy=f"D-{target_id}", now=now, actor=actor, announce=False)
-    event = _event(session, incident, at=now, kind="rollback", actor=actor, text=f"{deploy_ref(outcome.deploy)} back to {outcome.deploy.version}")
+    event = _event(session, incident, at=now, kind=EventKind.ROLLBACK, actor=actor, text=f"{deploy_ref(outcome.deploy)} back to {outcome.deploy.version}")
     _announce(session, incident, event, now=now)
     return IncidentOutcome(incident, changed=True)
 

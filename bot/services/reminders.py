@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.core.errors import ValidationError
+from bot.core.incident_events import EventKind
 from bot.services import outbox
 from bot.services.lookup import find_incident
 from bot.store.models import Incident, IncidentEvent, IncidentReminder, OutboxMessage, SlackMessage
@@ -36,7 +37,7 @@ def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, upda
         exists().where(SlackMessage.kind == "incident", SlackMessage.object_id == Incident.id),
         exists().where(
             OutboxMessage.key == literal("incident:") + cast(Incident.id, String),
-            OutboxMessage.kind == "card.post", col(OutboxMessage.status).in_(("pending", "sending")),
+            OutboxMessage.kind == outbox.Kind.CARD_POST, col(OutboxMessage.status).in_(outbox.WAITING),
         ),
     )
     incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None), has_card).order_by(Incident.id)).all()
@@ -53,7 +54,7 @@ def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, upda
             if due <= now:
                 out.append((incident, "ack", due))
             continue
-        last_event = session.exec(select(func.max(IncidentEvent.at)).where(IncidentEvent.incident_id == incident.id, IncidentEvent.kind != "snoozed")).one()
+        last_event = session.exec(select(func.max(IncidentEvent.at)).where(IncidentEvent.incident_id == incident.id, IncidentEvent.kind != EventKind.SNOOZED)).one()
         last_reminder = session.exec(
             select(func.max(IncidentReminder.created_at)).where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "update")
         ).one()
@@ -75,7 +76,7 @@ def record_reminder(session: Session, incident: Incident, kind: str, due_at: dat
     except IntegrityError:
         return False
     outbox.enqueue(
-        session, kind="reminder.post", key=outbox.card_key("incident", incident.id),
+        session, kind=outbox.Kind.REMINDER_POST, key=outbox.card_key("incident", incident.id),
         payload={"incident": incident.id, "reminder": kind}, now=now,
     )
     return True
@@ -87,7 +88,7 @@ def snooze(session: Session, *, ref: str, minutes: int, now: datetime, actor: st
     incident = find_incident(session, ref, for_update=True)
     incident.snoozed_until = now + timedelta(minutes=minutes)
     session.add(incident)
-    session.add(IncidentEvent(incident_id=incident.id, at=now, kind="snoozed", actor=actor, text=f"reminders snoozed for {minutes}m"))
+    session.add(IncidentEvent(incident_id=incident.id, at=now, kind=EventKind.SNOOZED, actor=actor, text=f"reminders snoozed for {minutes}m"))
     session.flush()
     return incident
 

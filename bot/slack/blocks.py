@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot.core.incident_events import EventKind
 from bot.core.inputs import is_link
 from bot.core.report_text import counted, local_zone, window_end
 from bot.core.timeutil import format_duration
@@ -250,20 +251,20 @@ def incident_card(
 
 
 EVENT_TEXT = {
-    "declared": ":rotating_light: Declared by {who}",
-    "acknowledged": ":eyes: Acknowledged by {who}",
-    "resolved": ":white_check_mark: Resolved by {who}",
-    "update": ":speech_balloon: Update from {who}",
-    "cause": ":link: {who} linked the cause",
-    "rollback": ":rewind: {who} rolled back",
+    EventKind.DECLARED: ":rotating_light: Declared by {who}",
+    EventKind.ACKNOWLEDGED: ":eyes: Acknowledged by {who}",
+    EventKind.RESOLVED: ":white_check_mark: Resolved by {who}",
+    EventKind.UPDATE: ":speech_balloon: Update from {who}",
+    EventKind.CAUSE: ":link: {who} linked the cause",
+    EventKind.ROLLBACK: ":rewind: {who} rolled back",
 }
 
 
 def timeline_line(event: IncidentEvent, *, restore_seconds: float | None = None) -> str:
     line = EVENT_TEXT.get(event.kind, "{who}: " + event.kind).format(who=who(event.actor))
-    if event.kind == "resolved" and restore_seconds is not None:
+    if event.kind == EventKind.RESOLVED and restore_seconds is not None:
         line += f" after {format_duration(restore_seconds)}"
-    if event.text and event.kind != "declared":
+    if event.text and event.kind != EventKind.DECLARED:
         line += f": {esc(clip(event.text, 2500), mentions=typed_in_slack(event.actor))}"
     return line
 

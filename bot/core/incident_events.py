@@ -1,0 +1,16 @@
+"""The kinds of event on an incident's timeline (``incident_event.kind``), one definition."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    DECLARED = "declared"
+    ACKNOWLEDGED = "acknowledged"
+    UPDATE = "update"
+    CAUSE = "cause"  # the causing deploy was linked
+    ROLLBACK = "rollback"  # the cause (or the suspect) was rolled back from the card
+    RESOLVED = "resolved"
+    CORRECTED = "corrected"  # an acknowledgement/resolution time or a resolution note corrected later
+    SNOOZED = "snoozed"  # reminders snoozed: not a change of the incident, no thread line
