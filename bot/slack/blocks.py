@@ -474,11 +474,15 @@ def _change(key: str, now: dict, before: dict | None) -> str:
     return f"{arrow} {delta} vs previous ({mark})"
 
 
-def dora_card(report: dict, previous: dict | None = None) -> tuple[str, list[dict]]:
-    """The ``/dora`` card: per key its value, tier, sample size and change against the previous window."""
+def dora_card(report: dict, previous: dict | None = None, *, title: str = "DORA four keys") -> tuple[str, list[dict]]:
+    """The ``/dora`` card: per key its value, tier, sample size and change against the previous window.
+
+    ``title``: what the card is (the digest calls itself "Weekly DORA digest").
+    """
     scope = report["scope"]
     who_ = f"`{scope['service']}`" if scope["service"] else "all services"
-    blocks = [header(f"DORA four keys: {scope['service'] or 'all services'}")]
+    name = title
+    blocks = [header(f"{name}: {scope['service'] or 'all services'}")]
     dates = f" · dates in {tz}" if (tz := local_zone(scope)) else ""
     blocks.append(context(f"Last {scope['days']} days to {window_end(scope)}{dates} · tiers: {report['benchmark']}"))
     summary = []
@@ -511,7 +515,7 @@ def dora_card(report: dict, previous: dict | None = None) -> tuple[str, list[dic
         blocks.append(DividerBlock())
         blocks.append(context(" · ".join(extra)))
     blocks.append(context("`/dora explain df|lt|cfr|ttr` shows what was counted"))
-    return f"DORA four keys for {who_}: " + "; ".join(summary), dicts(blocks)
+    return f"{name} for {who_}: " + "; ".join(summary), dicts(blocks)
 
 
 def reminder_message(incident: Incident, service: str, kind: str, *, now: datetime, snooze_choices: Sequence[int]) -> tuple[str, list[dict]]:
@@ -525,3 +529,24 @@ def reminder_message(incident: Incident, service: str, kind: str, *, now: dateti
         first = button("Post update", Action.UPDATE, str(incident.id), style="primary")
     snoozes = [button(f"Snooze {format_duration(m * 60)}", f"{Action.SNOOZE}_{m}", f"{incident.id}:{m}") for m in snooze_choices]
     return f"Reminder: INC-{incident.id} {incident.state} for {age}", dicts([md(line), ActionsBlock(elements=[first, *snoozes])])
+
+
+def explain_message(head: str, lines: Sequence[str], note: str, *, limit: int) -> tuple[str, list[dict]]:
+    """``/dora explain``: what one key counted, one line per deploy, commit or incident."""
+    lines = list(lines) or ["_nothing counted in this window_"]
+    shown = f" Showing at most {limit}." if len(lines) >= limit else ""
+    return head.replace("*", ""), dicts([md(head), md("\n".join(lines)), context(note + shown)])
+
+
+def home_view(org: dict, mine: Sequence[tuple[str, dict]], open_incidents: Sequence[tuple[Incident, str]], *, now: datetime) -> dict:
+    """App Home: the org's four keys, one line per service of the viewer, the open incidents."""
+    _, blocks = dora_card(org)
+    if mine:
+        blocks.append(header("Your services").to_dict())
+        for name, report in mine:
+            parts = [f"*{title}* {_value(key, report[key])} ({report[key]['tier'] or 'n/a'})" for key, title in KEY_TITLES.items()]
+            blocks.append(md(f"`{name}`\n" + " · ".join(parts)).to_dict())
+    blocks.append(header("Open incidents").to_dict())
+    blocks.extend(incident_list(open_incidents, now=now)[1])
+    blocks.append({"type": "actions", "elements": [button("Refresh", Action.HOME_REFRESH, "refresh").to_dict()]})
+    return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}

@@ -12,11 +12,8 @@ from bot.slack import blocks as bk
 
 def digest_message(data: DigestData) -> tuple[str, list[dict]]:
     sub = data.subscription
-    scope = f"`{sub.service}`" if sub.service else "all services"
     label = "Weekly" if sub.cadence == "weekly" else "Daily"
-    text, card = bk.dora_card(data.current, data.previous)
-    blocks = [bk.header(f"{label} DORA digest: {sub.service or 'all services'}").to_dict()]
-    blocks += [b for b in card if b.get("type") != "header"]
+    text, blocks = bk.dora_card(data.current, data.previous, title=f"{label} DORA digest")
     span = "in these 7 days" if sub.cadence == "weekly" else "yesterday"
     plural = "" if data.incidents == 1 else "s"
     facts = [f"*{data.deploys}* production deploy{'' if data.deploys == 1 else 's'} and *{data.incidents}* incident{plural} {span}"]
@@ -31,7 +28,7 @@ def digest_message(data: DigestData) -> tuple[str, list[dict]]:
     else:
         blocks.append(bk.md(":white_check_mark: No open incidents.").to_dict())
     blocks.append(bk.context(f"Digest {describe(sub)} · period {data.period.key} · trend chart below").to_dict())
-    return f"{label} DORA digest for {scope}: " + text.split(": ", 1)[-1], bk.dicts(blocks)
+    return text, bk.dicts(blocks)
 
 
 def trend_chart_png(data: DigestData) -> bytes:

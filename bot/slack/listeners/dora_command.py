@@ -147,7 +147,4 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
         for i, name in explain.resolved_incidents(session, window=window, environments=envs, service_id=service_id):
             lines.append(f"INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 60))}: {format_duration(i.restore_seconds)}")
         note = f"Open incidents are not measured ({m['open_incidents']} open now); longest first."
-    if not lines:
-        lines.append("_nothing counted in this window_")
-    blocks = [bk.md(head), bk.md("\n".join(lines)), bk.context(note + (f" Showing at most {explain.LIMIT}." if len(lines) >= explain.LIMIT else ""))]
-    return head.replace("*", ""), bk.dicts(blocks)
+    return bk.explain_message(head, lines, note, limit=explain.LIMIT)

@@ -8,7 +8,6 @@ from bot.runtime import Runtime
 from bot.services.incidents import list_open_incidents
 from bot.services.metrics import build_metrics
 from bot.slack import blocks as bk
-from bot.slack.ids import Action
 from bot.slack.listeners.common import messenger, runtime
 from bot.store.db import session_scope
 from bot.store.models import Deploy, Incident, Service
@@ -34,22 +33,8 @@ def home_view(rt: Runtime, user: str) -> dict:
         def report(service):
             return build_metrics(session, service=service, days=30, end=now, timezone_name=settings.timezone_name, production_environments=settings.production_environments)
 
-        _, org_blocks = bk.dora_card(report(None))
-        blocks = org_blocks
-        mine = viewer_services(session, user)
-        if mine:
-            blocks.append(bk.header("Your services").to_dict())
-            for name in mine:
-                r = report(name)
-                parts = [f"*{title}* {bk._value(key, r[key])} ({r[key]['tier'] or 'n/a'})" for key, title in bk.KEY_TITLES.items()]
-                blocks.append(bk.md(f"`{name}`\n" + " · ".join(parts)).to_dict())
-        blocks.append(bk.header("Open incidents").to_dict())
-        _, inc_blocks = bk.incident_list(list_open_incidents(session, limit=20), now=now)
-        blocks.extend(inc_blocks)
-    blocks.append(
-        {"type": "actions", "elements": [bk.button("Refresh", Action.HOME_REFRESH, "refresh").to_dict()]}
-    )
-    return {"type": "home", "blocks": blocks[: bk.MAX_VIEW_BLOCKS]}
+        mine = [(name, report(name)) for name in viewer_services(session, user)]
+        return bk.home_view(report(None), mine, list_open_incidents(session, limit=20), now=now)
 
 
 def home_opened(event, context) -> None:
