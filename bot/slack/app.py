@@ -44,7 +44,9 @@ def create_app(
     # waits for Slack before its ack, and a start while Slack is down still takes commands.
     identity = rt.slack_identity
     if identity is None:
-        identity = rt.slack_identity = SlackIdentity(client)
+        # Its own client, without retries: /readyz asks it too and must answer quickly.
+        probe = make_web_client(settings, token=client.token, timeout=5, outbox=True)
+        identity = rt.slack_identity = SlackIdentity(probe)
     bolt_logger = logging.getLogger("bot.slack.bolt")
     if not any(isinstance(f, _IgnoreTokenNotice) for f in bolt_logger.filters):
         bolt_logger.addFilter(_IgnoreTokenNotice())
