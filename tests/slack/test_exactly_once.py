@@ -123,6 +123,23 @@ def test_a_digest_whose_answer_was_lost_is_not_posted_twice_and_its_chart_goes_o
     assert sorted(m.kind for m in app.all(OutboxMessage) if m.kind.startswith("digest")) == ["digest.chart", "digest.post"]
 
 
+def test_a_chart_upload_interrupted_by_a_crash_is_found_by_its_name_not_uploaded_again(make_slack_app):
+    app = make_slack_app(with_worker=False)
+    fake = app.fake
+    app.slack.command("/dora", "digest add #general")
+    app.slack.command("/dora", "digest send 1")
+    sender = make_sender(app.rt, parallel=1)
+    (digest,) = [m for m in app.all(OutboxMessage) if m.kind == "digest.post"]
+    sender._deliver_one(outbox.claim(app.engine, digest.id, now=app.clock.now))  # the text, and its chart queued
+    (chart,) = [m for m in app.all(OutboxMessage) if m.kind == "digest.chart"]
+    sender.send(outbox.claim(app.engine, chart.id, now=app.clock.now))  # uploaded; the crash comes before "sent"
+    assert len(fake.calls_of("files.completeUploadExternal")) == 1
+    app.clock.advance(seconds=outbox.LEASE.total_seconds())
+    assert sender.deliver_due() == 1
+    assert len(fake.calls_of("files.completeUploadExternal")) == 1, "the chart was in the channel: not uploaded twice"
+    assert [m.status for m in app.all(OutboxMessage) if m.kind.startswith("digest")] == ["sent", "sent"]
+
+
 def test_a_replayed_signed_command_records_once(make_slack_app):
     app = make_slack_app()
     url = app.fake.new_response_url()
