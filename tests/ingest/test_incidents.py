@@ -1,4 +1,4 @@
-"""POST /api/v1/incidents and PATCH /api/v1/incidents/{id} over real HTTP, with the notifiers."""
+"""POST /api/v1/incidents and PATCH /api/v1/incidents/{id} over real HTTP, with what they queue for Slack (the outbox)."""
 
 from __future__ import annotations
 
