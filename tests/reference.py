@@ -1,4 +1,4 @@
-"""A small, independent reference implementation of ``metrics.md``, for checking the engine.
+"""A small, independent reference implementation of ``docs/metrics.md``, for checking the engine.
 
 It works on raw event lists in the import format (the dicts of a JSON Lines file, times as
 ISO-8601 strings or aware datetimes) and walks them in plain Python: no database, no code from
@@ -128,6 +128,8 @@ class _Deploy:
         self.deployed_at = instant(raw["deployed_at"])
         self.rollback_of = raw.get("rollback_of")
         self.marked = bool(raw.get("change_failure"))
+        self.fixes = raw.get("fixes")
+        self.hotfix = bool(raw.get("rework"))
         self.commits: dict[str, datetime | None] = {}
         for item in raw.get("commits") or []:
             if isinstance(item, str):
@@ -143,7 +145,15 @@ class _Incident:
         self.started_at = instant(raw["started_at"])
         self.acknowledged_at = instant(raw.get("acknowledged_at"))
         self.resolved_at = instant(raw.get("resolved_at"))
+        self.mitigated_at = instant(raw.get("mitigated_at"))
         self.caused_by = raw.get("caused_by")
+        self.cancelled = raw.get("status") == "cancelled"
+        self.not_caused_by_change = bool(raw.get("not_caused_by_change"))
+
+    @property
+    def recovered_at(self) -> datetime | None:
+        """Service restored: when mitigated, else when resolved (DORA 2024)."""
+        return self.mitigated_at or self.resolved_at
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -158,7 +168,7 @@ def metrics(
     timezone_name: str = "UTC",
     production_environments: Sequence[str] = ("production", "prod"),
 ) -> dict:
-    """The metrics JSON of ``metrics.md`` for ``service`` (None: every service) over ``[end - days, end)``."""
+    """The metrics JSON of ``docs/metrics.md`` for ``service`` (None: every service) over ``[end - days, end)``."""
     tz = ZoneInfo(timezone_name)
     end = end.astimezone(UTC)
     start = end - timedelta(days=days)
@@ -166,7 +176,8 @@ def metrics(
     scope = _key(service) if service else None
 
     all_deploys = [_Deploy(d, i) for i, d in enumerate(deploys)]
-    all_incidents = [_Incident(i) for i in incidents]
+    # A cancelled incident takes part in nothing: not even its cause counts.
+    all_incidents = [i for i in (_Incident(raw) for raw in incidents) if not i.cancelled]
     by_id = {d.id: d for d in all_deploys}
 
     def in_window(t: datetime | None) -> bool:
@@ -238,22 +249,35 @@ def metrics(
     # --- change failure rate
     n_failed = sum(1 for d in window_deploys if d.id in failed_ids)
     scoped_incidents = [i for i in all_incidents if in_scope(i.service) and i.environment in production]
-    unlinked = sum(1 for i in scoped_incidents if in_window(i.started_at) and i.caused_by is None)
+    started_unlinked = [i for i in scoped_incidents if in_window(i.started_at) and i.caused_by is None]
+    unlinked = sum(1 for i in started_unlinked if not i.not_caused_by_change)
+    not_change = sum(1 for i in started_unlinked if i.not_caused_by_change)
     change_failure_rate = {
         "failed": n_failed,
         "deploys": n_deploys,
         "rate": round(n_failed / n_deploys, 4) if n_deploys else None,
         "unlinked_incidents": unlinked,
+        "not_change_incidents": not_change,
         "tier": failure_tier(n_failed, n_deploys) if n_deploys else None,
         "reason": None if n_deploys else "no deploys",
     }
 
+    # --- deployment rework rate: rollbacks, fixes and hotfixes among the window's deploys
+    n_rework = sum(1 for d in window_deploys if d.rollback_of is not None or d.fixes is not None or d.hotfix)
+    deployment_rework_rate = {
+        "rework": n_rework,
+        "deploys": n_deploys,
+        "rate": round(n_rework / n_deploys, 4) if n_deploys else None,
+        "tier": None,
+        "reason": None if n_deploys else "no deploys",
+    }
+
     # --- time to restore, failed deployment recovery time, MTTA
-    resolved = [i for i in scoped_incidents if in_window(i.resolved_at)]
-    restore = [(i.resolved_at - i.started_at).total_seconds() for i in resolved]
+    recovered = [i for i in scoped_incidents if in_window(i.recovered_at)]
+    restore = [(i.recovered_at - i.started_at).total_seconds() for i in recovered]
     recovery = [
-        (i.resolved_at - min(by_id[i.caused_by].deployed_at, i.started_at)).total_seconds()
-        for i in resolved
+        (i.recovered_at - min(by_id[i.caused_by].deployed_at, i.started_at)).total_seconds()
+        for i in recovered
         if i.caused_by is not None
     ]
     still_open = [
@@ -294,6 +318,7 @@ def metrics(
         "deployment_frequency": deployment_frequency,
         "lead_time": lead_time,
         "change_failure_rate": change_failure_rate,
+        "deployment_rework_rate": deployment_rework_rate,
         "time_to_restore": time_to_restore,
         "failed_deployment_recovery_time": failed_deployment_recovery_time,
         "mtta": mtta,
@@ -304,6 +329,7 @@ SECTIONS = (
     "deployment_frequency",
     "lead_time",
     "change_failure_rate",
+    "deployment_rework_rate",
     "time_to_restore",
     "failed_deployment_recovery_time",
     "mtta",

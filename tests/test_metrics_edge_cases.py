@@ -1,4 +1,4 @@
-"""One hand-computed history per edge case of ``metrics.md``.
+"""One hand-computed history per edge case of ``docs/metrics.md``.
 
 Every expected number below is worked out in the comment next to it from the definitions, not
 read back from the engine. Histories are loaded with the importer; each test runs on SQLite and,
@@ -23,7 +23,8 @@ D = 86400
 SECTION_KEYS = {
     "deployment_frequency": {"deploys", "per_day", "deploy_days_per_week", "tier", "reason"},
     "lead_time": {"median_seconds", "p90_seconds", "samples", "invalid_samples", "tier", "reason"},
-    "change_failure_rate": {"failed", "deploys", "rate", "unlinked_incidents", "tier", "reason"},
+    "change_failure_rate": {"failed", "deploys", "rate", "unlinked_incidents", "not_change_incidents", "tier", "reason"},
+    "deployment_rework_rate": {"rework", "deploys", "rate", "tier", "reason"},
     "time_to_restore": {
         "median_seconds", "p90_seconds", "incidents", "open_incidents", "oldest_open_seconds", "tier", "reason",
     },
@@ -33,7 +34,8 @@ SECTION_KEYS = {
 COUNTS = {
     "deployment_frequency": ["deploys"],
     "lead_time": ["samples", "invalid_samples"],
-    "change_failure_rate": ["failed", "deploys", "unlinked_incidents"],
+    "change_failure_rate": ["failed", "deploys", "unlinked_incidents", "not_change_incidents"],
+    "deployment_rework_rate": ["rework", "deploys"],
     "time_to_restore": ["incidents", "open_incidents"],
     "failed_deployment_recovery_time": ["incidents"],
     "mtta": ["incidents"],
@@ -656,3 +658,118 @@ def test_the_end_of_the_window_must_carry_a_time_zone(engine):
     with pytest.raises(ValidationError) as err:
         metrics(engine, end=datetime(2026, 11, 25), days=30)
     assert err.value.field == "end"
+
+
+# --- the DORA 2024 rules: recovery at mitigation, cancelled, not a change, rework -------------
+
+def test_an_incident_mitigated_but_not_resolved_is_recovered_and_still_open(engine):
+    records = [
+        deploy("d1", before(10 * H)),
+        # impact 8h -> 5h before END: restored after 3h, never closed
+        incident("i1", before(8 * H), mitigated_at=before(5 * H), caused_by="d1"),
+    ]
+    m = report(engine, records)
+    ttr, fdrt = m["time_to_restore"], m["failed_deployment_recovery_time"]
+    assert ttr["incidents"] == 1 and ttr["median_seconds"] == 3 * H and ttr["tier"] == "high"
+    # not resolved before END: still open, for 8h
+    assert ttr["open_incidents"] == 1 and ttr["oldest_open_seconds"] == 8 * H
+    # recovery from the deploy (10h before END) to the mitigation (5h before): 5h
+    assert fdrt["incidents"] == 1 and fdrt["median_seconds"] == 5 * H
+
+
+def test_mitigated_in_the_window_and_resolved_after_it_counts_in_the_window_of_its_mitigation(engine):
+    records = [
+        deploy("d1", before(3 * H)),
+        # mitigated 1h before END (30 min after it started), resolved 2h after END
+        incident("i1", before(90 * 60), mitigated_at=before(H), resolved_at=ts(END + timedelta(hours=2)), caused_by="d1"),
+    ]
+    m = report(engine, records)
+    ttr = m["time_to_restore"]
+    assert ttr["incidents"] == 1 and ttr["median_seconds"] == 30 * 60 and ttr["tier"] == "elite"
+    assert ttr["open_incidents"] == 1  # resolved after END: open at END
+    assert m["failed_deployment_recovery_time"]["median_seconds"] == 2 * H  # from the deploy, 3h -> 1h
+    # the next window (END to END + 30 days) holds the resolution but not the recovery: nothing
+    later = metrics(engine, days=30, end=END + timedelta(days=30))["time_to_restore"]
+    assert later["incidents"] == 0 and later["median_seconds"] is None
+
+
+def test_a_cancelled_incident_that_names_a_cause_takes_part_in_nothing(engine):
+    records = [
+        deploy("d1", before(10 * H)),
+        deploy("d2", before(9 * H)),
+        incident("false-alarm", before(8 * H), acknowledged_at=before(7 * H), resolved_at=before(6 * H),
+                 caused_by="d1", status="cancelled"),
+        incident("open-cancelled", before(2 * H), status="cancelled"),
+        incident("real", before(4 * H), resolved_at=before(3 * H), caused_by="d2"),
+    ]
+    m = report(engine, records)
+    cfr = m["change_failure_rate"]
+    assert cfr["failed"] == 1 and cfr["deploys"] == 2  # only d2: d1's incident was cancelled
+    assert cfr["unlinked_incidents"] == 0  # the cancelled open one is not unlinked either
+    ttr = m["time_to_restore"]
+    assert ttr["incidents"] == 1 and ttr["median_seconds"] == H  # "real" only
+    assert ttr["open_incidents"] == 0 and ttr["oldest_open_seconds"] is None
+    assert m["failed_deployment_recovery_time"]["incidents"] == 1
+    assert m["mtta"] == {"median_seconds": None, "incidents": 0}
+
+
+def test_not_caused_by_change_incidents_are_reported_apart_from_unlinked_ones(engine):
+    records = [
+        deploy("d1", before(10 * H)),
+        incident("unlinked", before(8 * H)),
+        incident("dns", before(7 * H), not_caused_by_change=True),
+        incident("power", before(6 * H), not_caused_by_change=True, status="cancelled"),  # cancelled: nothing
+    ]
+    cfr = report(engine, records)["change_failure_rate"]
+    assert cfr["unlinked_incidents"] == 1 and cfr["not_change_incidents"] == 1 and cfr["failed"] == 0
+
+
+def test_rework_rate_counts_rollbacks_fixes_and_hotfixes_once_each(engine):
+    records = [
+        deploy("d1", before(20 * H)),
+        incident("i1", before(19 * H)),
+        deploy("d2", before(18 * H), rollback_of="d1", fixes="i1"),  # a rollback that also names a fix: once
+        deploy("d3", before(17 * H), fixes="i1"),
+        deploy("d4", before(16 * H), rework=True),  # a hotfix, no incident named
+        deploy("d5", before(15 * H)),
+        deploy("stg", before(14 * H), environment="staging", rework=True),  # not qualifying
+        deploy("bad", before(13 * H), status="failure", fixes="i1"),  # not qualifying
+    ]
+    m = report(engine, records)
+    rr = m["deployment_rework_rate"]
+    # qualifying: d1..d5 (5); rework: d2, d3, d4 (3) -> 0.6
+    assert rr == {"rework": 3, "deploys": 5, "rate": 0.6, "tier": None, "reason": None}
+    assert m["change_failure_rate"]["failed"] == 1  # d1, rolled back; a fix is not a failure
+
+
+def test_rework_with_no_deploys_is_na(engine):
+    records = [deploy("old", before(60 * D), rework=True), deploy("stg", before(H), environment="staging", rework=True)]
+    rr = report(engine, records)["deployment_rework_rate"]
+    assert rr["rework"] == 0 and rr["deploys"] == 0 and rr["rate"] is None
+    assert_na(rr)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"mitigated_at": before(9 * H)}, "mitigated_at"),  # before started_at
+        ({"mitigated_at": before(2 * H), "resolved_at": before(3 * H)}, "mitigated_at"),  # after resolved_at
+        ({"status": "closed"}, "status"),
+        ({"not_caused_by_change": "yes"}, "not_caused_by_change"),
+    ],
+)
+def test_bad_incident_lifecycle_fields_are_rejected_by_name(engine, extra, field):
+    result = load(engine, [incident("i1", before(8 * H), **extra)], now=NOW)
+    assert not result.committed and len(result.errors) == 1 and field in result.errors[0][1]
+
+
+def test_a_fix_naming_an_unknown_or_later_incident_is_rejected(engine):
+    records = [
+        deploy("d1", before(10 * H), fixes="nope"),
+        deploy("d2", before(10 * H), fixes="i-later"),
+        incident("i-later", before(5 * H)),
+    ]
+    result = load(engine, records, now=NOW)
+    assert not result.committed
+    assert [line for line, _ in result.errors] == [1, 2]
+    assert "no incident" in result.errors[0][1] and "started after this deploy" in result.errors[1][1]

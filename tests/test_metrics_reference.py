@@ -2,7 +2,9 @@
 
 Each example generates a small history (a few services, production / prod / staging in mixed
 case, failed deploys, commits shared between deploys, commits dated after their deploy, rollbacks,
-explicit change failures, incidents in every state with and without a cause) and a few windows
+explicit change failures, deploys that fix an incident or are marked as hotfixes, incidents in
+every state with and without a cause, mitigated before or without being resolved, cancelled, or
+answered "not caused by a change") and a few windows
 (random length, end and time zone), loads the history into the database, and compares
 ``build_metrics`` with ``tests.reference.metrics`` for every service together and for one.
 """
@@ -20,8 +22,10 @@ from bot.core.inputs import parse_deploy, parse_incident
 from bot.services.deploys import record_deploy
 from bot.services.incidents import (
     acknowledge_incident,
+    cancel_incident,
     declare_incident,
     link_cause,
+    mitigate_incident,
     resolve_incident,
 )
 from bot.store.db import session_scope
@@ -130,6 +134,11 @@ def histories(draw) -> History:
     marked_pct = draw(st.sampled_from([0, 3, 15]))
     rollback_pct = draw(st.sampled_from([0, 5, 25]))
     cause_pct = draw(st.sampled_from([0, 30, 70]))
+    mitigate_pct = draw(st.sampled_from([0, 50, 90]))
+    cancel_pct = draw(st.sampled_from([0, 10, 30]))
+    not_change_pct = draw(st.sampled_from([0, 30]))
+    fix_pct = draw(st.sampled_from([0, 20, 50]))
+    hotfix_pct = draw(st.sampled_from([0, 10]))
 
     # Commits: a small pool, so the same sha turns up in several deploys (and services); a sha
     # keeps one commit time wherever it appears, and some have none. Deploys also bring fresh
@@ -170,6 +179,8 @@ def histories(draw) -> History:
             "rollback_of": rollback_of,
             "change_failure": True if _chance(draw, marked_pct) else draw(st.sampled_from([False, None])),
         }
+        if _chance(draw, hotfix_pct):
+            record["rework"] = True
         deploys.append(record)
         times.append(at)
 
@@ -186,6 +197,14 @@ def histories(draw) -> History:
             t = start + timedelta(seconds=draw(durations))
             return iso(t) if t <= NOW else None
 
+        resolved = later(started)
+        if not _chance(draw, mitigate_pct):
+            mitigated = None
+        elif resolved is None:
+            mitigated = later(started)
+        else:  # between the start and the resolution, either end included
+            span = (reference.instant(resolved) - started).total_seconds()
+            mitigated = iso(started + timedelta(seconds=draw(st.sampled_from([0, span, span / 2, draw(st.floats(0, span))]))))
         record = {
             "type": "incident",
             "id": f"inc-{k}",
@@ -194,17 +213,31 @@ def histories(draw) -> History:
             "title": f"incident {k}",
             "started_at": iso(started),
             "acknowledged_at": later(started),
-            "resolved_at": later(started),
+            "resolved_at": resolved,
+            "mitigated_at": mitigated,
         }
+        if _chance(draw, cancel_pct):
+            record["status"] = "cancelled"
         env = draw(st.sampled_from(INCIDENT_ENVIRONMENTS))
         if env is not None:
             record["environment"] = env
         same = [j for j, d in enumerate(deploys) if _service_key(d["service"]) == _service_key(service)]
         cause = draw(st.sampled_from(same)) if same and _chance(draw, cause_pct) else None
         record["caused_by"] = None if cause is None else deploys[cause]["id"]
+        if cause is None and _chance(draw, not_change_pct):
+            record["not_caused_by_change"] = True
         incidents.append(record)
         after.append(draw(st.integers(-1 if cause is None else cause, len(deploys) - 1)))
         step_by_step.append(draw(st.booleans()))
+
+    # Fixes: a deploy names an incident that started before it (and, for the services layer, was
+    # declared before it was recorded). Rollbacks may name one too (counted once as rework).
+    for i, d in enumerate(deploys):
+        fixable = [
+            k for k, inc in enumerate(incidents) if after[k] < i and reference.instant(inc["started_at"]) <= times[i]
+        ]
+        if fixable and _chance(draw, fix_pct):
+            d["fixes"] = incidents[draw(st.sampled_from(fixable))]["id"]
 
     n_lines = len(deploys) + len(incidents)
     return History(
@@ -258,8 +291,10 @@ def _declare(engine, incident: dict, step_by_step: bool) -> None:
         with session_scope(engine) as s:
             declare_incident(s, data=parse_incident(incident, now=NOW), now=NOW, source="api")
         return
-    # Declared open, then acknowledged, linked and resolved by separate calls (as from Slack).
-    opened = {k: v for k, v in incident.items() if k not in ("acknowledged_at", "resolved_at", "caused_by")}
+    # Declared open, then acknowledged, mitigated, cancelled, linked and resolved by separate calls
+    # (as from Slack).
+    later = ("acknowledged_at", "resolved_at", "caused_by", "mitigated_at", "status")
+    opened = {k: v for k, v in incident.items() if k not in later}
     ref = incident["id"]
     with session_scope(engine) as s:
         declare_incident(s, data=parse_incident(opened, now=NOW), now=NOW, source="api")
@@ -267,7 +302,15 @@ def _declare(engine, incident: dict, step_by_step: bool) -> None:
         with session_scope(engine) as s:
             at = reference.instant(incident["acknowledged_at"])
             assert acknowledge_incident(s, ref=ref, now=NOW, actor="U1", at=at, external_first=True).changed
-    if incident["resolved_at"]:
+    if incident["mitigated_at"]:
+        with session_scope(engine) as s:
+            at = reference.instant(incident["mitigated_at"])
+            assert mitigate_incident(s, ref=ref, now=NOW, actor="U1", at=at, external_first=True).changed
+    if incident.get("status") == "cancelled":
+        # A cancelled incident is never resolved afterwards; its cause may still be named.
+        with session_scope(engine) as s:
+            assert cancel_incident(s, ref=ref, reason="false alarm", now=NOW, actor="U1", external_first=True).changed
+    elif incident["resolved_at"]:
         with session_scope(engine) as s:
             at = reference.instant(incident["resolved_at"])
             assert resolve_incident(s, ref=ref, now=NOW, actor="U1", at=at, external_first=True).changed

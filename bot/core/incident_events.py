@@ -11,6 +11,9 @@ class EventKind(StrEnum):
     UPDATE = "update"
     CAUSE = "cause"  # the causing deploy was linked
     ROLLBACK = "rollback"  # the cause (or the suspect) was rolled back from the card
+    MITIGATED = "mitigated"  # impact over: the recovery instant (docs/metrics.md)
     RESOLVED = "resolved"
+    CANCELLED = "cancelled"  # a false alarm: counted in no metric
+    SEVERITY = "severity"  # the severity changed (old -> new)
     CORRECTED = "corrected"  # an acknowledgement/resolution time or a resolution note corrected later
     SNOOZED = "snoozed"  # reminders snoozed: not a change of the incident, no thread line

@@ -38,7 +38,7 @@ LIMITS = {
     "title": 300,      # an incident's title
     "note": 2000,      # a deploy's note, an incident's resolution note
     "update": 2000,    # a status update on an incident's timeline
-    "reason": 2000,    # why a deploy is marked failed
+    "reason": 2000,    # why a deploy is marked failed, why an incident is cancelled
     "version": 200,
     "id": 200,         # external ids and references to them
 }
@@ -46,12 +46,13 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 _DEPLOY_FIELDS = {
     "type", "id", "service", "environment", "version", "deployed_at", "status", "commits",
-    "rollback_of", "change_failure", "url", "note",
+    "rollback_of", "change_failure", "url", "note", "fixes", "rework",
 }
 _INCIDENT_FIELDS = {
     "type", "id", "service", "environment", "severity", "title", "started_at", "acknowledged_at",
-    "resolved_at", "caused_by",
+    "resolved_at", "caused_by", "mitigated_at", "status", "not_caused_by_change",
 }
+INCIDENT_STATUSES = ("cancelled",)  # besides a live incident (no status)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class DeployInput:
     change_failure: bool = False
     url: str | None = None
     note: str | None = None
+    fixes: str | None = None  # an incident id: this deploy fixes it (rework)
+    rework: bool = False  # marked as unplanned work (a hotfix)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class IncidentInput:
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     caused_by: str | None = None
+    mitigated_at: datetime | None = None
+    status: str | None = None  # None (live) or "cancelled"
+    not_caused_by_change: bool = False
 
 
 def normalize_service(value: Any) -> str:
@@ -186,11 +192,20 @@ class _Collector:
             raise ValidationError(errors=self.errors)
 
 
-def _ref(value: Any, name: str, col: _Collector) -> str | None:
+def _flag(value: Any, name: str, col: _Collector) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        col.add(name, "must be true or false")
+        return False
+    return value
+
+
+def _ref(value: Any, name: str, col: _Collector, *, what: str = "a deploy id") -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        col.add(name, "must be a deploy id (a string)")
+        col.add(name, f"must be {what} (a string)")
         return None
     text = str(value).strip()
     if len(text) > 200:
@@ -305,6 +320,8 @@ def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = Tr
     rollback_of = _ref(obj.get("rollback_of"), "rollback_of", col)
     if rollback_of is not None and external_id is not None and rollback_of == external_id:
         col.add("rollback_of", "a deploy cannot roll back itself")
+    fixes = _ref(obj.get("fixes"), "fixes", col, what="an incident id")
+    rework = _flag(obj.get("rework"), "rework", col)
     col.raise_if_any()
     if not version:
         version = commits[0].sha[:12] if commits else "unversioned"
@@ -320,7 +337,20 @@ def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = Tr
         change_failure=change_failure,
         url=url,
         note=note,
+        fixes=fixes,
+        rework=rework,
     )
+
+
+def check_mitigated(started_at: datetime | None, mitigated_at: datetime | None, resolved_at: datetime | None) -> str | None:
+    """Why ``mitigated_at`` is not allowed (before the start, or after the resolution), or None."""
+    if mitigated_at is None:
+        return None
+    if started_at is not None and mitigated_at < started_at:
+        return "is before started_at: impact cannot end before it began"
+    if resolved_at is not None and mitigated_at > resolved_at:
+        return "is after resolved_at: an incident is mitigated at the latest when it is resolved"
+    return None
 
 
 def parse_incident(obj: Any, *, now: datetime | None = None, require_id: bool = True) -> IncidentInput:
@@ -334,8 +364,14 @@ def parse_incident(obj: Any, *, now: datetime | None = None, require_id: bool = 
     started_at = _instant(obj.get("started_at"), "started_at", col, required=require_id)
     acknowledged_at = _instant(obj.get("acknowledged_at"), "acknowledged_at", col, required=False)
     resolved_at = _instant(obj.get("resolved_at"), "resolved_at", col, required=False)
-    for name, value in (("started_at", started_at), ("acknowledged_at", acknowledged_at), ("resolved_at", resolved_at)):
+    mitigated_at = _instant(obj.get("mitigated_at"), "mitigated_at", col, required=False)
+    for name, value in (
+        ("started_at", started_at), ("acknowledged_at", acknowledged_at), ("resolved_at", resolved_at),
+        ("mitigated_at", mitigated_at),
+    ):
         _check_future(value, name, now, col)
+    if (problem := check_mitigated(started_at, mitigated_at, resolved_at)) is not None:
+        col.add("mitigated_at", problem)
     if started_at and resolved_at and resolved_at < started_at:
         col.add("resolved_at", "is before started_at: an incident cannot be resolved before it started")
     if started_at and acknowledged_at and acknowledged_at < started_at:
@@ -345,6 +381,13 @@ def parse_incident(obj: Any, *, now: datetime | None = None, require_id: bool = 
         severity = col.take("severity", normalize_severity, obj.get("severity")) or "sev3"
     title = _text(obj.get("title"), "title", col)
     caused_by = _ref(obj.get("caused_by"), "caused_by", col)
+    status = obj.get("status")
+    if status is not None and status not in INCIDENT_STATUSES:
+        col.add("status", "the only status an incident takes is \"cancelled\" (a false alarm); leave it out otherwise")
+        status = None
+    not_caused = _flag(obj.get("not_caused_by_change"), "not_caused_by_change", col)
+    if not_caused and caused_by is not None:
+        col.add("not_caused_by_change", "cannot be true for an incident with caused_by")
     col.raise_if_any()
     return IncidentInput(
         service=service,
@@ -356,4 +399,7 @@ def parse_incident(obj: Any, *, now: datetime | None = None, require_id: bool = 
         acknowledged_at=acknowledged_at,
         resolved_at=resolved_at,
         caused_by=caused_by,
+        mitigated_at=mitigated_at,
+        status=status,
+        not_caused_by_change=not_caused,
     )

@@ -1,9 +1,11 @@
-"""The four keys as pure functions: percentiles, tiers, deploy-day blocks and the report shape.
+"""The five keys as pure functions: percentiles, tiers, deploy-day blocks and the report shape.
 
-The definitions are those of the product contract (``metrics.md``); the tier thresholds follow the
-DORA State of DevOps report 2023 performance clusters as the contract restates them:
-https://dora.dev/research/2023/dora-report/ . The database supplies the aggregates; this module
-turns them into numbers, tiers and reasons, so every adapter shows the same thing.
+The definitions are the project's (``docs/metrics.md``; the rules themselves are in
+``bot.core.rules``). The tier thresholds are those of the DORA State of DevOps report 2023, the
+last with per-metric thresholds: https://dora.dev/research/2023/dora-report/ (the 2024 report's
+levels are clusters and the 2025 report has team profiles instead, so neither gives a per-metric
+tier; deployment rework rate, new in 2024, has no tiers). The database supplies the aggregates;
+this module turns them into numbers, tiers and reasons, so every adapter shows the same thing.
 """
 
 from __future__ import annotations
@@ -20,8 +22,16 @@ WEEK = 7 * DAY
 MONTH = 30 * DAY
 BENCHMARK = "dora-2023"
 
+BENCHMARK_LABEL = "DORA 2023 benchmark"
+
 ELITE, HIGH, MEDIUM, LOW = "elite", "high", "medium", "low"
 TIERS = (ELITE, HIGH, MEDIUM, LOW)
+
+# Tier thresholds, best first: (limit, tier). Durations are "under the limit", the change fail
+# rate "at most the limit" (percent). The chart's tier lines are drawn from these.
+LEAD_TIME_LIMITS = ((DAY, ELITE), (WEEK, HIGH), (MONTH, MEDIUM))
+RESTORE_LIMITS = ((3600, ELITE), (DAY, HIGH), (WEEK, MEDIUM))
+CHANGE_FAILURE_PERCENT_LIMITS = ((5, ELITE), (10, HIGH), (15, MEDIUM))
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float | None:
@@ -54,37 +64,30 @@ def frequency_tier(week_median: float, month_median: float) -> str:
     return LOW
 
 
+def _duration_tier(seconds: float, limits) -> str:
+    for limit, tier in limits:
+        if seconds < limit:
+            return tier
+    return LOW
+
+
 def lead_time_tier(seconds: float) -> str:
     """Elite under a day, high under a week, medium under 30 days, else low."""
-    if seconds < DAY:
-        return ELITE
-    if seconds < WEEK:
-        return HIGH
-    if seconds < MONTH:
-        return MEDIUM
-    return LOW
+    return _duration_tier(seconds, LEAD_TIME_LIMITS)
 
 
 def change_failure_tier(failed: int, deploys: int) -> str:
     """Elite <= 5%, high <= 10%, medium <= 15%, else low; compared exactly, in integers."""
-    if failed * 100 <= 5 * deploys:
-        return ELITE
-    if failed * 100 <= 10 * deploys:
-        return HIGH
-    if failed * 100 <= 15 * deploys:
-        return MEDIUM
+    for percent, tier in CHANGE_FAILURE_PERCENT_LIMITS:
+        if failed * 100 <= percent * deploys:
+            return tier
     return LOW
 
 
 def restore_tier(seconds: float) -> str:
-    """Elite under an hour, high under a day, medium under a week, else low."""
-    if seconds < 3600:
-        return ELITE
-    if seconds < DAY:
-        return HIGH
-    if seconds < WEEK:
-        return MEDIUM
-    return LOW
+    """Elite under an hour, high under a day, medium under a week (time to restore and failed
+    deployment recovery time), else low."""
+    return _duration_tier(seconds, RESTORE_LIMITS)
 
 
 # --- windows and local dates --------------------------------------------------------------
@@ -161,9 +164,11 @@ class Aggregates:
     any_deploy_ever: bool = False
     deploy_dates: frozenset[date] = field(default_factory=frozenset)
     failed: int = 0
+    rework: int = 0
     lead: Distribution = Distribution()
     invalid_lead_samples: int = 0
     unlinked_incidents: int = 0
+    not_change_incidents: int = 0
     restore: Distribution = Distribution()
     recovery: Distribution = Distribution()
     open_incidents: int = 0
@@ -183,7 +188,7 @@ def build_report(
     timezone_name: str,
     agg: Aggregates,
 ) -> dict:
-    """The JSON shape of ``metrics.md`` from the aggregates of one scope and window."""
+    """The JSON shape of ``docs/metrics.md`` from the aggregates of one scope and window."""
     scope_name = f"`{service}`" if service else "any service"
     n_days = window.days
 
@@ -222,11 +227,19 @@ def build_report(
         rate = round(agg.failed / agg.deploys, 4)
         cfr_tier = change_failure_tier(agg.failed, agg.deploys)
 
+    # Deployment rework rate: no published tiers (DORA 2024 introduced it without levels).
+    rework_reason = None
+    rework_rate = None
+    if agg.deploys == 0:
+        rework_reason = "no production deploys in this window"
+    else:
+        rework_rate = round(agg.rework / agg.deploys, 4)
+
     # Time to restore
     ttr_reason = None
     ttr_tier = None
     if agg.restore.n == 0:
-        ttr_reason = "no production incident was resolved in this window"
+        ttr_reason = "no production incident was mitigated or resolved in this window"
         if agg.open_incidents:
             ttr_reason += f"; {agg.open_incidents} still open (open incidents are never measured)"
     else:
@@ -238,7 +251,7 @@ def build_report(
     fdrt_reason = None
     fdrt_tier = None
     if agg.recovery.n == 0:
-        fdrt_reason = "no incident resolved in this window was linked to the deploy that caused it"
+        fdrt_reason = "no incident recovered in this window was linked to the deploy that caused it"
     else:
         fdrt_tier = restore_tier(agg.recovery.median)
 
@@ -272,8 +285,16 @@ def build_report(
             "deploys": int(agg.deploys),
             "rate": rate,
             "unlinked_incidents": int(agg.unlinked_incidents),
+            "not_change_incidents": int(agg.not_change_incidents),
             "tier": cfr_tier,
             "reason": cfr_reason,
+        },
+        "deployment_rework_rate": {
+            "rework": int(agg.rework),
+            "deploys": int(agg.deploys),
+            "rate": rework_rate,
+            "tier": None,
+            "reason": rework_reason,
         },
         "time_to_restore": {
             "median_seconds": _seconds(agg.restore.median),

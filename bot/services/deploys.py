@@ -10,9 +10,10 @@ from typing import Sequence
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
+from bot.core import rules
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import DeployInput, check_text, normalize_environment, normalize_service, service_key
-from bot.services.lookup import deploy_ref, find_deploy, find_service
+from bot.services.lookup import deploy_ref, find_deploy, find_incident, find_service, incident_ref
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
 from bot.store.models import Deploy, Incident, Service
@@ -38,13 +39,14 @@ class WrittenDeploy:
     created: bool
     rollback_target: Deploy | None = None
     service_name: str | None = None  # the service's display name (it may be spelled otherwise in the request)
+    fixed: Incident | None = None
 
 
 def open_incidents_of(session: Session, service_id: int) -> list[Incident]:
     return list(
         session.exec(
             select(Incident)
-            .where(Incident.service_id == service_id, col(Incident.resolved_at).is_(None))
+            .where(Incident.service_id == service_id, col(Incident.resolved_at).is_(None), col(Incident.status).is_(None))
             .order_by(Incident.started_at)
         ).all()
     )
@@ -59,7 +61,8 @@ def open_incidents_of(session: Session, service_id: int) -> list[Incident]:
 
 _DEPLOY_COLUMNS = (
     "external_id", "service_id", "environment", "version", "deployed_at", "status", "rollback_of_id",
-    "marked_failed", "failure_reason", "change_failure", "url", "note", "source", "created_by", "created_at",
+    "marked_failed", "failure_reason", "change_failure", "fixes_id", "rework", "url", "note", "source", "created_by",
+    "created_at",
 )
 
 
@@ -130,13 +133,21 @@ def write_deploy(
         def ensure_service() -> None:
             cursor.execute(sql.insert_service, (data.service, key, instant(now)))
 
-        target = None
+        target = fixed = None
         if data.external_id is not None and conn.dialect.name == "postgresql":
             # A retry must not draw a sequence value (D-<n> would skip one): look first, under a
             # lock on this id so a concurrent copy is seen too (``lock_external_id``).
             lock_external_id(conn, "deploy", data.external_id, cursor=cursor)
             if (found := stored_id()) is not None:
                 return WrittenDeploy(found, None, created=False)
+        if data.fixes is not None:
+            if (found := stored_id()) is not None:
+                return WrittenDeploy(found, None, created=False)
+            if session is not None:
+                fixed = _fixed_incident(session, data, external_first=source != "slack")
+            else:
+                with Session(bind=conn) as own:
+                    fixed = _fixed_incident(own, data, external_first=source != "slack")
         if data.rollback_of is not None:
             # The rare path: the target is checked against the deploy's service before anything
             # is written, so the service is settled first.
@@ -150,10 +161,11 @@ def write_deploy(
             else:
                 with Session(bind=conn) as own:
                     target = _rollback_target(own, data, service_id)
+        rework = rules.is_rework(rollback_of=target, fixes=fixed, marked_rework=data.rework)
         params = (
             data.external_id, data.environment, data.version, instant(data.deployed_at), data.status,
-            target.id if target else None, data.change_failure, None, data.change_failure, data.url, data.note,
-            source, actor, instant(now), key,
+            target.id if target else None, data.change_failure, None, data.change_failure,
+            fixed.id if fixed else None, rework, data.url, data.note, source, actor, instant(now), key,
         )
         cursor.execute(sql.insert_deploy, params)
         row = cursor.fetchone()
@@ -173,13 +185,13 @@ def write_deploy(
                 _insert_commits_sql(conn.dialect.name, len(data.commits)),
                 [v for c in data.commits for v in (deploy_id, c.sha, instant(c.committed_at))],
             )
-            if data.status == "success" and data.environment in production_environments:
+            if rules.qualifies(data.status, data.environment, production_environments):
                 deployed_at = instant(data.deployed_at)
                 upsert_stored_lead_samples(
                     conn,
                     [
                         (service_id, c.sha, deploy_id, deployed_at, instant(c.committed_at),
-                         None if c.committed_at is None else (data.deployed_at - c.committed_at).total_seconds())
+                         rules.lead_seconds(data.deployed_at, c.committed_at))
                         for c in data.commits
                     ],
                     cursor=cursor,
@@ -188,7 +200,21 @@ def write_deploy(
         cursor.close()
     if target is not None:
         refresh_change_failure(conn, [target.id])
-    return WrittenDeploy(deploy_id, service_id, created=True, rollback_target=target, service_name=service_name)
+    return WrittenDeploy(deploy_id, service_id, created=True, rollback_target=target, service_name=service_name, fixed=fixed)
+
+
+def _fixed_incident(session: Session, data: DeployInput, *, external_first: bool) -> Incident:
+    """The incident a deploy says it fixes: it must be stored and have started before the deploy."""
+    try:
+        incident = find_incident(session, data.fixes, external_first=external_first)
+    except NotFound:
+        raise ValidationError(f"fixes: no incident `{data.fixes}` is stored", field="fixes") from None
+    if incident.started_at > data.deployed_at:
+        raise ValidationError(
+            f"fixes: {incident_ref(incident)} started after this deploy; a fix is deployed after the incident began",
+            field="fixes",
+        )
+    return incident
 
 
 def _rollback_target(session: Session, data: DeployInput, service_id: int) -> Deploy:
@@ -235,6 +261,8 @@ def record_deploy(
         marked_failed=data.change_failure,
         failure_reason=None,
         change_failure=data.change_failure,
+        fixes_id=written.fixed.id if written.fixed else None,
+        rework=rules.is_rework(rollback_of=written.rollback_target, fixes=written.fixed, marked_rework=data.rework),
         url=data.url,
         note=data.note,
         source=source,
@@ -345,6 +373,7 @@ def record_rollback(
         deployed_at=max(now, current.deployed_at),
         status="success",
         rollback_of_id=current.id,
+        rework=rules.is_rework(rollback_of=current.id, fixes=None, marked_rework=False),
         note=note,  # the card and the API show what it reverts from rollback_of
         source=source,
         created_by=actor,

@@ -43,6 +43,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.errors import ValidationError
 from bot.core.inputs import DeployInput, IncidentInput, parse_deploy, parse_incident, service_key
+from bot.core.rules import (
+    CANCELLED,
+    ack_seconds,
+    is_rework,
+    lead_seconds,
+    recovery_instant,
+    recovery_seconds,
+    restore_seconds,
+)
+from bot.core.rules import qualifies as rule_qualifies
 from bot.store.db import restore_sequences
 from bot.store.derived import (
     mark_referenced_failures,
@@ -64,12 +74,13 @@ SQLITE_IMPORT_CACHE_KIB = 128 * 1024  # page cache while importing (SQLite's def
 
 DEPLOY_COLUMNS = (
     "external_id", "service_id", "environment", "version", "deployed_at", "status", "marked_failed",
-    "change_failure", "url", "note", "source", "created_at",
+    "change_failure", "rework", "url", "note", "source", "created_at",
 )
 COMMIT_COLUMNS = ("deploy_id", "sha", "committed_at")
 INCIDENT_COLUMNS = (
     "external_id", "service_id", "environment", "severity", "title", "started_at", "declared_at",
-    "acknowledged_at", "resolved_at", "source", "restore_seconds", "ack_seconds", "created_at",
+    "acknowledged_at", "resolved_at", "mitigated_at", "recovered_at", "status", "not_caused_by_change", "source",
+    "restore_seconds", "ack_seconds", "created_at",
 )
 EVENT_COLUMNS = ("incident_id", "at", "kind", "text")
 REF_COLUMNS = ("line_no", "kind", "row_id", "ref")
@@ -192,7 +203,8 @@ class _Loader:
             rows.append(
                 (
                     d.external_id, self.service_id(d.service), d.environment, d.version, ts(d.deployed_at),
-                    d.status, d.change_failure, d.change_failure, d.url, d.note, "import", now,
+                    d.status, d.change_failure, d.change_failure,
+                    is_rework(rollback_of=d.rollback_of, fixes=d.fixes, marked_rework=d.rework), d.url, d.note, "import", now,
                 )
             )
         self.existing += len(batch) - len(rows)
@@ -206,17 +218,18 @@ class _Loader:
                 continue
             if d.commits:
                 service_id = self.services[service_key(d.service)]
-                qualifies = d.status == "success" and d.environment in production
+                qualifies = rule_qualifies(d.status, d.environment, production)
                 deployed_at = d.deployed_at
                 deployed_s = ts(deployed_at)
                 for c in d.commits:
                     committed_s = ts(c.committed_at)
                     commits.append((row_id, c.sha, committed_s))
                     if qualifies:
-                        lead = None if c.committed_at is None else (deployed_at - c.committed_at).total_seconds()
-                        samples.append((service_id, c.sha, row_id, deployed_s, committed_s, lead))
+                        samples.append((service_id, c.sha, row_id, deployed_s, committed_s, lead_seconds(deployed_at, c.committed_at)))
             if d.rollback_of is not None:
                 refs.append((line_no, "rollback_of", row_id, d.rollback_of))
+            if d.fixes is not None:
+                refs.append((line_no, "fixes", row_id, d.fixes))
         write_rows(self.conn, "deploy_commit", COMMIT_COLUMNS, commits)
         upsert_stored_lead_samples(self.conn, samples)
         write_rows(self.conn, "import_ref", REF_COLUMNS, refs)
@@ -231,12 +244,14 @@ class _Loader:
             if i.external_id in seen:
                 continue
             seen.add(i.external_id)
+            # An imported incident keeps mitigated_at as given (null when not known).
             rows.append(
                 (
                     i.external_id, self.service_id(i.service), i.environment, i.severity, i.title,
-                    ts(i.started_at), ts(i.started_at), ts(i.acknowledged_at), ts(i.resolved_at), "import",
-                    (i.resolved_at - i.started_at).total_seconds() if i.resolved_at else None,
-                    (i.acknowledged_at - i.started_at).total_seconds() if i.acknowledged_at else None,
+                    ts(i.started_at), ts(i.started_at), ts(i.acknowledged_at), ts(i.resolved_at), ts(i.mitigated_at),
+                    ts(recovery_instant(i.mitigated_at, i.resolved_at)), i.status, i.not_caused_by_change, "import",
+                    restore_seconds(i.started_at, i.mitigated_at, i.resolved_at),
+                    ack_seconds(i.started_at, i.acknowledged_at),
                     now,
                 )
             )
@@ -251,8 +266,12 @@ class _Loader:
             events.append((row_id, ts(i.started_at), "declared", f"{i.severity} {i.title} (imported)"))
             if i.acknowledged_at:
                 events.append((row_id, ts(i.acknowledged_at), "acknowledged", None))
+            if i.mitigated_at:
+                events.append((row_id, ts(i.mitigated_at), "mitigated", None))
             if i.resolved_at:
                 events.append((row_id, ts(i.resolved_at), "resolved", None))
+            if i.status == CANCELLED:
+                events.append((row_id, now, "cancelled", None))
             if i.caused_by is not None:
                 refs.append((line_no, "caused_by", row_id, i.caused_by))
         write_rows(self.conn, "incident_event", EVENT_COLUMNS, events)
@@ -289,7 +308,7 @@ def _reference_errors(conn: Connection, rejected: dict[str, int] | None = None):
     target = deploy_t.alias("target")
     source_deploy = deploy_t.alias("source_deploy")
     joined = (
-        ref_t.outerjoin(target, target.c.external_id == ref_t.c.ref)
+        ref_t.outerjoin(target, and_(ref_t.c.kind != "fixes", target.c.external_id == ref_t.c.ref))
         .outerjoin(source_deploy, and_(ref_t.c.kind == "rollback_of", source_deploy.c.id == ref_t.c.row_id))
         .outerjoin(incident_t, and_(ref_t.c.kind == "caused_by", incident_t.c.id == ref_t.c.row_id))
     )
@@ -298,7 +317,7 @@ def _reference_errors(conn: Connection, rejected: dict[str, int] | None = None):
         target.c.service_id, target.c.deployed_at,
         func.coalesce(source_deploy.c.service_id, incident_t.c.service_id).label("own_service"),
         source_deploy.c.deployed_at.label("own_deployed_at"),
-    ).select_from(joined).order_by(ref_t.c.line_no)
+    ).select_from(joined).where(ref_t.c.kind != "fixes").order_by(ref_t.c.line_no)
     for row in conn.execute(query):
         if row.id is None and row.ref in rejected:
             yield row.line_no, f"{row.kind}: deploy `{row.ref}` is not stored: its line {rejected[row.ref]} was rejected", row.kind, row.row_id
@@ -308,6 +327,21 @@ def _reference_errors(conn: Connection, rejected: dict[str, int] | None = None):
             yield row.line_no, f"{row.kind}: deploy `{row.ref}` belongs to another service", row.kind, row.row_id
         elif row.kind == "rollback_of" and row.deployed_at > row.own_deployed_at:
             yield row.line_no, f"rollback_of: deploy `{row.ref}` is later than this deploy; a rollback reverts an earlier deploy", row.kind, row.row_id
+    # fixes: names an incident, which must have started before the deploy that fixes it.
+    fixing = deploy_t.alias("fixing")
+    query = (
+        select(ref_t.c.line_no, ref_t.c.row_id, ref_t.c.ref, incident_t.c.id, incident_t.c.started_at, fixing.c.deployed_at)
+        .select_from(
+            ref_t.join(fixing, fixing.c.id == ref_t.c.row_id).outerjoin(incident_t, incident_t.c.external_id == ref_t.c.ref)
+        )
+        .where(ref_t.c.kind == "fixes")
+        .order_by(ref_t.c.line_no)
+    )
+    for row in conn.execute(query):
+        if row.id is None:
+            yield row.line_no, f"fixes: no incident with id `{row.ref}` in this file or already stored", "fixes", row.row_id
+        elif row.started_at > row.deployed_at:
+            yield row.line_no, f"fixes: incident `{row.ref}` started after this deploy; a fix is deployed after the incident began", "fixes", row.row_id
 
 
 def _chunks(ids: list[int], size: int = 500):
@@ -328,13 +362,16 @@ def _drop_rejected(conn: Connection, deploy_ids: list[int], incident_ids: list[i
     for chunk in _chunks(deploy_ids):
         for row_id, external_id in conn.execute(select(deploy_t.c.id, deploy_t.c.external_id).where(deploy_t.c.id.in_(chunk))):
             rejected[external_id] = lines[row_id]
-        conn.execute(delete(ref_t).where(ref_t.c.kind == "rollback_of", ref_t.c.row_id.in_(chunk)))
+        conn.execute(delete(ref_t).where(ref_t.c.kind.in_(("rollback_of", "fixes")), ref_t.c.row_id.in_(chunk)))
         conn.execute(delete(deploy_t).where(deploy_t.c.id.in_(chunk)))
 
 
 def _apply_references(conn: Connection) -> None:
-    target = deploy_t.alias("target")
-    for table, col, kind in ((deploy_t, deploy_t.c.rollback_of_id, "rollback_of"), (incident_t, incident_t.c.caused_by_id, "caused_by")):
+    for table, col, kind, target in (
+        (deploy_t, deploy_t.c.rollback_of_id, "rollback_of", deploy_t.alias("target")),
+        (incident_t, incident_t.c.caused_by_id, "caused_by", deploy_t.alias("target")),
+        (deploy_t, deploy_t.c.fixes_id, "fixes", incident_t.alias("target")),
+    ):
         found = (
             select(target.c.id)
             .select_from(ref_t.join(target, target.c.external_id == ref_t.c.ref))
@@ -357,15 +394,18 @@ def _fill_recovery_times(conn: Connection, since_incident_id: int, batch: int = 
     stmt = update(incident_t).where(incident_t.c.id == bindparam("b_id")).values(recovery_seconds=bindparam("b_recovery"))
     for lo in range(since_incident_id, last, batch):
         rows = conn.execute(
-            select(incident_t.c.id, incident_t.c.started_at, incident_t.c.resolved_at, deploy_t.c.deployed_at)
+            select(
+                incident_t.c.id, incident_t.c.started_at, incident_t.c.mitigated_at, incident_t.c.resolved_at,
+                deploy_t.c.deployed_at,
+            )
             .join(deploy_t, deploy_t.c.id == incident_t.c.caused_by_id)
-            .where(incident_t.c.id > lo, incident_t.c.id <= lo + batch, incident_t.c.resolved_at.is_not(None))
+            .where(incident_t.c.id > lo, incident_t.c.id <= lo + batch, incident_t.c.recovered_at.is_not(None))
         ).all()
         if rows:
             conn.execute(
                 stmt,
                 [
-                    {"b_id": r.id, "b_recovery": (r.resolved_at - min(r.deployed_at, r.started_at)).total_seconds()}
+                    {"b_id": r.id, "b_recovery": recovery_seconds(r.started_at, r.mitigated_at, r.resolved_at, r.deployed_at)}
                     for r in rows
                 ],
             )
@@ -447,7 +487,7 @@ def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, productio
                 new_deploys, new_incidents, lines = [], [], {}
                 for line_no, message, kind, row_id in found:
                     report.error(line_no, message)
-                    if kind == "rollback_of":
+                    if kind in ("rollback_of", "fixes"):
                         new_deploys.append(row_id)
                         lines[row_id] = line_no
                     else:

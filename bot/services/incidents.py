@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.core import rules
 from bot.core.errors import NotFound, StateError, ValidationError
 from bot.core.incident_events import EventKind
-from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_text
+from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_mitigated, check_text
 from bot.services import outbox
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
@@ -35,16 +36,12 @@ class IncidentOutcome:
 
 
 def durations(incident: Incident, cause: Deploy | None) -> None:
-    """Recompute the stored duration columns from the incident's instants."""
-    started = incident.started_at
-    incident.ack_seconds = (
-        (incident.acknowledged_at - started).total_seconds() if incident.acknowledged_at else None
-    )
-    incident.restore_seconds = (incident.resolved_at - started).total_seconds() if incident.resolved_at else None
-    if incident.resolved_at and cause is not None:
-        incident.recovery_seconds = (incident.resolved_at - min(cause.deployed_at, started)).total_seconds()
-    else:
-        incident.recovery_seconds = None
+    """Recompute the stored recovery instant and durations from the incident's instants."""
+    started, mitigated, resolved = incident.started_at, incident.mitigated_at, incident.resolved_at
+    incident.recovered_at = rules.recovery_instant(mitigated, resolved)
+    incident.ack_seconds = rules.ack_seconds(started, incident.acknowledged_at)
+    incident.restore_seconds = rules.restore_seconds(started, mitigated, resolved)
+    incident.recovery_seconds = rules.recovery_seconds(started, mitigated, resolved, cause.deployed_at if cause else None)
 
 
 def _event(session: Session, incident: Incident, *, at: datetime, kind: str, actor: str | None, text: str | None = None) -> IncidentEvent:
@@ -98,6 +95,10 @@ def declare_incident(
         raise ValidationError("resolved_at is before started_at", field="resolved_at")
     if data.acknowledged_at and data.acknowledged_at < started:
         raise ValidationError("acknowledged_at is before started_at", field="acknowledged_at")
+    if (problem := check_mitigated(started, data.mitigated_at, data.resolved_at)) is not None:
+        raise ValidationError(f"mitigated_at {problem}", field="mitigated_at")
+    # Resolved without saying when impact ended: it ended at the resolution.
+    mitigated = data.mitigated_at or data.resolved_at
     service = get_or_create_service(session, data.service, now=now)
     cause = None
     if data.caused_by is not None:
@@ -113,6 +114,10 @@ def declare_incident(
         declared_at=now,
         acknowledged_at=data.acknowledged_at,
         resolved_at=data.resolved_at,
+        mitigated_at=mitigated,
+        status=data.status,
+        cancel_reason=None,
+        not_caused_by_change=data.not_caused_by_change,
         caused_by_id=cause.id if cause else None,
         suspect_deploy_id=suspect_deploy.id if suspect_deploy else None,
         declared_by=actor,
@@ -136,8 +141,12 @@ def declare_incident(
         refresh_change_failure(session.connection(), [cause.id])
     if data.acknowledged_at:
         _event(session, incident, at=data.acknowledged_at, kind=EventKind.ACKNOWLEDGED, actor=actor)
+    if data.mitigated_at and data.mitigated_at != data.resolved_at:
+        _event(session, incident, at=data.mitigated_at, kind=EventKind.MITIGATED, actor=actor)
     if data.resolved_at:
         _event(session, incident, at=data.resolved_at, kind=EventKind.RESOLVED, actor=actor)
+    if data.status == rules.CANCELLED:
+        _event(session, incident, at=now, kind=EventKind.CANCELLED, actor=actor)
     session.flush()
     return IncidentOutcome(incident, changed=True)
 
@@ -159,6 +168,8 @@ def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: st
     incident = find_incident(session, ref, external_first=external_first, for_update=True)
     if incident.resolved_at is not None:
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already resolved.")
+    if incident.status == rules.CANCELLED:
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} was cancelled.")
     if incident.acknowledged_at is not None:
         who = f" by <@{incident.acknowledged_by}>" if incident.acknowledged_by else ""
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} was already acknowledged{who}.")
@@ -173,12 +184,23 @@ def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: st
 def resolve_incident(
     session: Session, *, ref: str, now: datetime, actor: str | None, note: str | None = None, at: datetime | None = None, external_first: bool = False
 ) -> IncidentOutcome:
-    """Resolve an incident; its time to restore is fixed now."""
+    """Resolve an incident; its time to restore is fixed now. One never mitigated is mitigated
+    at the same instant (impact ended, at the latest, when it was resolved)."""
     note = check_text(note, "note")
     incident = find_incident(session, ref, external_first=external_first, for_update=True)
     if incident.resolved_at is not None:
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already resolved.")
-    incident.resolved_at = _at(incident, at or now, "resolved", now=now)
+    if incident.status == rules.CANCELLED:
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} was cancelled.")
+    resolved = _at(incident, at or now, "resolved", now=now)
+    if incident.mitigated_at is not None and incident.mitigated_at > resolved:
+        raise ValidationError(
+            f"{incident_ref(incident)} was mitigated at {incident.mitigated_at:%Y-%m-%d %H:%M} UTC; it cannot be resolved before that",
+            field="resolved_at",
+        )
+    incident.resolved_at = resolved
+    if incident.mitigated_at is None:
+        incident.mitigated_at = resolved
     incident.resolved_by = actor
     incident.resolution_note = note
     durations(incident, _cause(session, incident))
@@ -212,6 +234,14 @@ def correct_time(
         if what == "acknowledged":
             return acknowledge_incident(session, ref=incident_ref(incident), now=now, actor=actor, at=at)
         return resolve_incident(session, ref=incident_ref(incident), now=now, actor=actor, at=at, note=note)
+    if what == "resolved" and current is not None and incident.mitigated_at is not None:
+        if incident.mitigated_at == current:  # mitigated when it was resolved: it moves with the resolution
+            incident.mitigated_at = at
+        elif incident.mitigated_at > at:
+            raise ValidationError(
+                f"{incident_ref(incident)} was mitigated at {_hm(incident.mitigated_at)}; it cannot be resolved before that",
+                field="resolved_at",
+            )
     setattr(incident, field, at)
     if what == "acknowledged" and incident.acknowledged_by is None:
         incident.acknowledged_by = actor
@@ -219,6 +249,33 @@ def correct_time(
     session.add(incident)
     text = f"{field} {_hm(current)} → {_hm(at)}" if current is not None else f"{field} set to {_hm(at)} after the resolution"
     _announce(session, incident, _event(session, incident, at=now, kind=EventKind.CORRECTED, actor=actor, text=text), now=now)
+    return IncidentOutcome(incident, changed=True)
+
+
+def mitigate_incident(
+    session: Session, *, ref: str, now: datetime, actor: str | None, note: str | None = None, at: datetime | None = None,
+    external_first: bool = False,
+) -> IncidentOutcome:
+    """Record that impact is over (service restored); the incident stays open until resolved.
+
+    The recovery instant: time to restore and failed deployment recovery time end here.
+    """
+    incident = find_incident(session, ref, external_first=external_first, for_update=True)
+    iref = incident_ref(incident)
+    if incident.status == rules.CANCELLED:
+        return IncidentOutcome(incident, changed=False, message=f"{iref} was cancelled.")
+    if incident.resolved_at is not None:
+        return IncidentOutcome(incident, changed=False, message=f"{iref} is already resolved.")
+    if incident.mitigated_at is not None:
+        return IncidentOutcome(
+            incident, changed=False, message=f"{iref} was already mitigated at {incident.mitigated_at:%Y-%m-%d %H:%M} UTC."
+        )
+    note = check_text(note, "note")
+    incident.mitigated_at = _at(incident, at or now, "mitigated", now=now)
+    durations(incident, _cause(session, incident))
+    session.add(incident)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.MITIGATED, actor=actor, text=note), now=now)
+    session.flush()
     return IncidentOutcome(incident, changed=True)
 
 
@@ -238,6 +295,27 @@ def correct_resolution_note(session: Session, *, ref: str, note: str, now: datet
 
 def _hm(at: datetime | None) -> str:
     return "none" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cancel_incident(
+    session: Session, *, ref: str, reason: str, now: datetime, actor: str | None, external_first: bool = False
+) -> IncidentOutcome:
+    """Cancel a false alarm: it takes part in no metric, and its cause is no longer a change failure."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("say why the incident is cancelled (a false alarm, declared by mistake...)", field="reason")
+    reason = check_text(reason, "reason")
+    incident = find_incident(session, ref, external_first=external_first, for_update=True)
+    iref = incident_ref(incident)
+    if incident.status == rules.CANCELLED:
+        return IncidentOutcome(incident, changed=False, message=f"{iref} is already cancelled.")
+    if incident.resolved_at is not None:
+        raise StateError(f"{iref} is already resolved; only an incident that is not resolved can be cancelled.")
+    incident.status = rules.CANCELLED
+    incident.cancel_reason = reason
+    session.add(incident)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.CANCELLED, actor=actor, text=reason), now=now)
+    refresh_change_failure(session.connection(), [incident.caused_by_id])
+    return IncidentOutcome(incident, changed=True)
 
 
 def post_update(session: Session, *, ref: str, text: str, now: datetime, actor: str | None) -> IncidentOutcome:
@@ -261,6 +339,7 @@ def link_cause(
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already linked to {deploy_ref(cause)}.")
     previous = incident.caused_by_id
     incident.caused_by_id = cause.id
+    incident.not_caused_by_change = False
     durations(incident, cause)
     session.add(incident)
     event = _event(session, incident, at=now, kind=EventKind.CAUSE, actor=actor, text=f"caused by {deploy_ref(cause)}")
@@ -305,7 +384,7 @@ def list_open_incidents(session: Session, *, service_id: int | None = None, limi
     query = (
         select(Incident, Service.name)
         .join(Service, Service.id == Incident.service_id)
-        .where(col(Incident.resolved_at).is_(None))
+        .where(col(Incident.resolved_at).is_(None), col(Incident.status).is_(None))
     )
     if service_id is not None:
         query = query.where(Incident.service_id == service_id)

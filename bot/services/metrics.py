@@ -33,7 +33,7 @@ def build_metrics(
     timezone_name: str,
     production_environments: Sequence[str],
 ) -> dict:
-    """The metrics JSON of ``metrics.md`` for one service (or all) over ``[end - days, end)``."""
+    """The metrics JSON of ``docs/metrics.md`` for one service (or all) over ``[end - days, end)``."""
     window = make_window(end=end, days=days, timezone_name=timezone_name)
     name = normalize_service(service) if service else None
     conn = session.connection()

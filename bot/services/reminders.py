@@ -40,7 +40,9 @@ def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, upda
             OutboxMessage.kind == outbox.Kind.CARD_POST, col(OutboxMessage.status).in_(outbox.WAITING),
         ),
     )
-    incidents = session.exec(select(Incident).where(col(Incident.resolved_at).is_(None), has_card).order_by(Incident.id)).all()
+    incidents = session.exec(
+        select(Incident).where(col(Incident.resolved_at).is_(None), col(Incident.status).is_(None), has_card).order_by(Incident.id)
+    ).all()
     for incident in incidents:
         snooze = incident.snoozed_until
         if incident.acknowledged_at is None:

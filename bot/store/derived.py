@@ -16,10 +16,13 @@ import zlib
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import Connection, and_, delete, exists, false, or_, select, true, update
+from sqlalchemy import Connection, delete, false, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.core.rules import lead_seconds
+from bot.store import rules
 from bot.store.models import AppMeta, Deploy, DeployCommit, Incident, LeadSample
+from bot.store.rules import rollbacks_of
 
 deploy_t = Deploy.__table__
 commit_t = DeployCommit.__table__
@@ -161,7 +164,7 @@ def upsert_stored_lead_samples(conn: Connection, rows: Sequence[tuple], *, curso
 
 
 def lead_sample_row(*, service_id: int, deploy_id: int, deployed_at, sha: str, committed_at) -> dict:
-    lead = None if committed_at is None else (deployed_at - committed_at).total_seconds()
+    lead = lead_seconds(deployed_at, committed_at)
     return {
         "service_id": service_id,
         "sha": sha,
@@ -172,28 +175,19 @@ def lead_sample_row(*, service_id: int, deploy_id: int, deployed_at, sha: str, c
     }
 
 
-def change_failure_expr():
-    """True when the deploy is a change failure: marked, caused an incident, or rolled back."""
-    rolled_back = deploy_t.alias("rollback")
-    return or_(
-        deploy_t.c.marked_failed == true(),
-        exists().where(incident_t.c.caused_by_id == deploy_t.c.id),
-        exists().where(and_(rolled_back.c.rollback_of_id == deploy_t.c.id, rolled_back.c.status == "success")),
-    )
-
-
 def refresh_change_failure(conn: Connection, deploy_ids: Iterable[int | None]) -> None:
     """Recompute the change-failure flag of these deploys from the facts."""
     ids = sorted({i for i in deploy_ids if i is not None})
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         conn.execute(
-            update(deploy_t).where(deploy_t.c.id.in_(chunk)).values(change_failure=change_failure_expr())
+            update(deploy_t).where(deploy_t.c.id.in_(chunk)).values(change_failure=rules.change_failure_expr())
         )
 
 
 def mark_referenced_failures(conn: Connection, *, since_deploy_id: int, since_incident_id: int) -> None:
-    """After a bulk load: flag every deploy that newly loaded incidents or rollbacks point at."""
+    """After a bulk load: flag every deploy that newly loaded (counted) incidents or rollbacks
+    point at: the bulk form of ``rules.change_failure_expr``."""
     rollback = deploy_t.alias("rollback")
     conn.execute(
         update(deploy_t)
@@ -202,14 +196,14 @@ def mark_referenced_failures(conn: Connection, *, since_deploy_id: int, since_in
             or_(
                 deploy_t.c.id.in_(
                     select(incident_t.c.caused_by_id).where(
-                        incident_t.c.id > since_incident_id, incident_t.c.caused_by_id.is_not(None)
+                        incident_t.c.id > since_incident_id,
+                        incident_t.c.caused_by_id.is_not(None),
+                        rules.counted_incident(),
                     )
                 ),
                 deploy_t.c.id.in_(
                     select(rollback.c.rollback_of_id).where(
-                        rollback.c.id > since_deploy_id,
-                        rollback.c.rollback_of_id.is_not(None),
-                        rollback.c.status == "success",
+                        rollback.c.id > since_deploy_id, rollbacks_of(rollback.c.rollback_of_id, rollback)
                     )
                 ),
             )
@@ -257,7 +251,7 @@ def rebuild_lead_samples(conn: Connection, environments: Sequence[str], *, batch
             commit_t.c.committed_at,
         )
         .join(commit_t, commit_t.c.deploy_id == deploy_t.c.id)
-        .where(deploy_t.c.status == "success", deploy_t.c.environment.in_(list(environments)))
+        .where(rules.qualifying(environments))
         .order_by(deploy_t.c.id)
     )
     instant = stored_instant(conn)

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
-    and_,
     bindparam,
     cast,
     column,
@@ -29,11 +28,13 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union_all,
 )
 
 from bot.core.inputs import service_key
 from bot.core.metrics import Aggregates, Distribution, Window, percentile_positions
+from bot.store import rules
 from bot.store.derived import stored_instant
 from bot.store.models import Deploy, Incident, LeadSample, Service
 from bot.store.types import UTCDateTime
@@ -272,11 +273,7 @@ def _instant(value, conn: Connection) -> datetime:
     return value
 
 
-def _qualifying(environments: Sequence[str], service_id: int | None):
-    conds = [deploy_t.c.status == "success", deploy_t.c.environment.in_(list(environments))]
-    if service_id is not None:
-        conds.append(deploy_t.c.service_id == service_id)
-    return and_(*conds)
+_qualifying = rules.qualifying
 
 
 def deploy_dates(
@@ -326,7 +323,7 @@ def _still_open(conn: Connection, envs: list[str], service_id: int | None, end: 
     rather than every incident that started before ``end``."""
     if conn.dialect.name == "sqlite":  # SQL text, for the INDEXED BY the planner would not pick
         own = " AND service_id = :service_id" if service_id is not None else ""
-        scope = f"environment IN :envs{own} AND started_at < :end"
+        scope = f"environment IN :envs{own} AND status IS NULL AND started_at < :end"  # rules.counted_incident
         query = text(
             f"SELECT count(*), min(started_at) FROM (SELECT started_at FROM incident WHERE {scope} AND resolved_at IS NULL"
             f" UNION ALL SELECT started_at FROM incident INDEXED BY ix_incident_resolved WHERE {scope} AND resolved_at >= :end)"
@@ -334,7 +331,7 @@ def _still_open(conn: Connection, envs: list[str], service_id: int | None, end: 
         params = {"envs": envs, "end": end, **({"service_id": service_id} if service_id is not None else {})}
         open_n, oldest = conn.execute(query.bindparams(**params)).one()
     else:
-        scope = [incident_t.c.environment.in_(envs), incident_t.c.started_at < end]
+        scope = [incident_t.c.environment.in_(envs), rules.counted_incident(), incident_t.c.started_at < end]
         if service_id is not None:
             scope.append(incident_t.c.service_id == service_id)
         still_open = union_all(
@@ -353,12 +350,13 @@ def aggregates(
     envs = list(environments)
     qualifying = _qualifying(envs, service_id)
 
-    # Deployment frequency and change failure rate: one pass over the covering index.
-    deploys, failed = conn.execute(
+    # Deployment frequency, change fail rate and rework rate: one pass over the covering index.
+    deploys, failed, rework = conn.execute(
         select(
             func.count(),
             func.coalesce(func.sum(func.cast(deploy_t.c.change_failure, Integer)), 0),
-        ).where(qualifying, deploy_t.c.deployed_at >= start, deploy_t.c.deployed_at < end)
+            func.coalesce(func.sum(func.cast(deploy_t.c.rework, Integer)), 0),
+        ).where(qualifying, rules.in_window(deploy_t.c.deployed_at, start, end))
     ).one()
     ever = deploys > 0 or conn.execute(select(exists().where(qualifying))).scalar()
     dates = deploy_dates(conn, window, envs, service_id) if ever and window.days >= 7 else frozenset()
@@ -366,32 +364,31 @@ def aggregates(
     # Lead time: samples whose first qualifying deploy is in the window.
     valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, service_id)
 
-    # Incidents in scope: the service (if any) and the production environments.
-    inc_scope = [incident_t.c.environment.in_(envs)]
+    # Incidents in scope: counted (not cancelled), of the service (if any), in production.
+    inc_scope = [incident_t.c.environment.in_(envs), rules.counted_incident()]
     if service_id is not None:
         inc_scope.append(incident_t.c.service_id == service_id)
 
-    unlinked = conn.execute(
-        select(func.count()).where(
-            *inc_scope,
-            incident_t.c.started_at >= start,
-            incident_t.c.started_at < end,
-            incident_t.c.caused_by_id.is_(None),
+    not_caused = incident_t.c.not_caused_by_change == true()
+    unlinked, not_change = conn.execute(
+        select(func.count().filter(~not_caused), func.count().filter(not_caused)).where(
+            *inc_scope, rules.in_window(incident_t.c.started_at, start, end), incident_t.c.caused_by_id.is_(None)
         )
-    ).scalar()
+    ).one()
 
-    resolved_scope = [*inc_scope, incident_t.c.resolved_at >= start, incident_t.c.resolved_at < end]
+    # Time to restore and failed deployment recovery time: incidents recovered in the window.
+    recovered_scope = [*inc_scope, rules.in_window(incident_t.c.recovered_at, start, end)]
     restore_n, (restore_median, restore_p90) = _distribution(
-        conn, select(incident_t.c.restore_seconds.label("v")).where(*resolved_scope), (0.5, 0.9)
+        conn, select(incident_t.c.restore_seconds.label("v")).where(*recovered_scope), (0.5, 0.9)
     )
     recovery_n, (recovery_median,) = _distribution(
         conn,
-        select(incident_t.c.recovery_seconds.label("v")).where(*resolved_scope, incident_t.c.caused_by_id.is_not(None)),
+        select(incident_t.c.recovery_seconds.label("v")).where(*recovered_scope, incident_t.c.caused_by_id.is_not(None)),
         (0.5,),
     )
     open_n, oldest = _still_open(conn, envs, service_id, end)
 
-    ack_scope = [*inc_scope, incident_t.c.acknowledged_at >= start, incident_t.c.acknowledged_at < end]
+    ack_scope = [*inc_scope, rules.in_window(incident_t.c.acknowledged_at, start, end)]
     ack_n, (ack_median,) = _distribution(conn, select(incident_t.c.ack_seconds.label("v")).where(*ack_scope), (0.5,))
 
     return Aggregates(
@@ -399,9 +396,11 @@ def aggregates(
         any_deploy_ever=bool(ever),
         deploy_dates=dates,
         failed=int(failed),
+        rework=int(rework),
         lead=Distribution(n=int(valid_n), median=lead_median, p90=lead_p90),
         invalid_lead_samples=int(invalid_n),
         unlinked_incidents=int(unlinked),
+        not_change_incidents=int(not_change),
         restore=Distribution(n=int(restore_n), median=restore_median, p90=restore_p90),
         recovery=Distribution(n=int(recovery_n), median=recovery_median),
         open_incidents=int(open_n),

@@ -5,17 +5,20 @@ keeps a few derived columns so that every metric is one indexed aggregate:
 
 * ``lead_sample``: one row per (service, commit sha) fixed at the first qualifying deploy that
   carried it, with ``lead_seconds`` computed exactly when it is written;
-* ``deploy.change_failure``: kept current whenever an incident is linked, a rollback recorded or
-  the deploy marked failed;
-* ``incident.restore_seconds`` / ``ack_seconds`` / ``recovery_seconds``: written with the state
-  change that makes them known.
+* ``deploy.change_failure``: kept current whenever an incident is linked or cancelled, a rollback
+  recorded or the deploy marked failed;
+* ``deploy.rework``: whether the deploy is rework (a rollback, a fix of an incident, or marked as
+  a hotfix); fixed when the deploy is written, since all three are known then;
+* ``incident.recovered_at`` (the recovery instant: mitigated, else resolved) and
+  ``restore_seconds`` / ``ack_seconds`` / ``recovery_seconds``: written with the state change that
+  makes them known (``bot.core.rules`` defines each).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from bot.core.inputs import service_key
@@ -56,8 +59,8 @@ class Deploy(SQLModel, table=True):
     __table_args__ = (
         # Covering indexes: the window scans of deployment frequency and change failure rate
         # read only the index, for all services or for one.
-        Index("ix_deploy_window", "deployed_at", "service_id", "environment", "status", "change_failure"),
-        Index("ix_deploy_service_window", "service_id", "deployed_at", "environment", "status", "change_failure"),
+        Index("ix_deploy_window", "deployed_at", "service_id", "environment", "status", "change_failure", "rework"),
+        Index("ix_deploy_service_window", "service_id", "deployed_at", "environment", "status", "change_failure", "rework"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -73,6 +76,9 @@ class Deploy(SQLModel, table=True):
     marked_failed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
     failure_reason: str | None = Field(default=None, sa_type=Text)
     change_failure: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+    # The incident this deploy fixes (DORA 2024 rework), like an incident's caused_by names a deploy.
+    fixes_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("incident.id", use_alter=True), nullable=True))
+    rework: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False, server_default=false()))
     url: str | None = Field(default=None, sa_type=String(2000))
     note: str | None = Field(default=None, sa_type=Text)
     source: str = Field(sa_type=String(32), nullable=False, default="api")
@@ -122,6 +128,7 @@ class Incident(SQLModel, table=True):
     __table_args__ = (
         Index("ix_incident_service_resolved", "service_id", "resolved_at"),
         Index("ix_incident_resolved", "resolved_at"),
+        Index("ix_incident_recovered", "recovered_at"),
         Index("ix_incident_started", "started_at"),
         Index("ix_incident_acknowledged", "acknowledged_at"),
     )
@@ -136,6 +143,16 @@ class Incident(SQLModel, table=True):
     declared_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    mitigated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The recovery instant (bot.core.rules.recovery_instant), stored so the window is an index range.
+    recovered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # NULL for a live incident; "cancelled" for a false alarm (it takes part in no metric).
+    status: str | None = Field(default=None, sa_type=String(16))
+    cancel_reason: str | None = Field(default=None, sa_type=Text)
+    # Answered "not caused by a deploy": reported apart from the unlinked incidents.
+    not_caused_by_change: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, default=False, server_default=false())
+    )
     caused_by_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("deploy.id"), nullable=True, index=True)
     )
@@ -155,8 +172,12 @@ class Incident(SQLModel, table=True):
 
     @property
     def state(self) -> str:
+        if self.status == "cancelled":
+            return "cancelled"
         if self.resolved_at is not None:
             return "resolved"
+        if self.mitigated_at is not None:
+            return "mitigated"
         if self.acknowledged_at is not None:
             return "acknowledged"
         return "open"

@@ -127,7 +127,10 @@ def test_an_end_without_offset_is_read_in_dora_timezone_like_the_cli(make_ingest
 def test_metrics_json_has_every_key_on_an_empty_database(ingest):
     m = ingest.client.get("/api/v1/metrics").json()
     assert set(m) == {"scope", "benchmark", "deployment_frequency", "lead_time", "change_failure_rate",
-                      "time_to_restore", "failed_deployment_recovery_time", "mtta"}
+                      "deployment_rework_rate", "time_to_restore", "failed_deployment_recovery_time", "mtta"}
+    assert m["deployment_rework_rate"] == {"rework": 0, "deploys": 0, "rate": None, "tier": None,
+                                           "reason": m["deployment_rework_rate"]["reason"]}
+    assert m["deployment_rework_rate"]["reason"]
     assert m["scope"]["end"] == "2026-11-25T12:00:00Z" and m["scope"]["days"] == 30
     assert m["deployment_frequency"]["deploys"] == 0 and m["deployment_frequency"]["tier"] is None
     assert m["lead_time"]["median_seconds"] is None and m["lead_time"]["reason"]

@@ -1,0 +1,81 @@
+"""The domain rules of the metrics, each defined once (pure Python; the SQL forms are in
+``bot.store.rules`` and follow these word for word).
+
+The definitions are the project's (``docs/metrics.md``): which deploy counts, which incident
+counts, when an incident is recovered, what makes a deploy a change failure or rework, and the
+durations measured from them. Every adapter (the live write path, the import, ``/dora explain``,
+the cards) asks these functions instead of restating a rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Collection
+
+SUCCESS = "success"
+CANCELLED = "cancelled"  # the one incident status besides "live" (stored as NULL)
+
+
+def qualifies(status: str, environment: str, production_environments: Collection[str]) -> bool:
+    """A qualifying deploy: it succeeded, in an environment of the production set."""
+    return status == SUCCESS and environment in production_environments
+
+
+def counts(status: str | None) -> bool:
+    """Does an incident take part in the metrics? Every incident but a cancelled one."""
+    return status != CANCELLED
+
+
+def recovery_instant(mitigated_at: datetime | None, resolved_at: datetime | None) -> datetime | None:
+    """When service was restored: ``mitigated_at`` when known, else ``resolved_at`` (DORA 2024
+    measures recovery to when impact ended, not to when the incident was closed)."""
+    return mitigated_at if mitigated_at is not None else resolved_at
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    """``end - start`` in seconds, or None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def lead_seconds(deployed_at: datetime, committed_at: datetime | None) -> float | None:
+    """A commit's lead time: from its commit to the first qualifying deploy that carried it."""
+    return seconds_between(committed_at, deployed_at)
+
+
+def restore_seconds(started_at: datetime, mitigated_at: datetime | None, resolved_at: datetime | None) -> float | None:
+    """Time to restore: from the start of impact to the recovery instant."""
+    return seconds_between(started_at, recovery_instant(mitigated_at, resolved_at))
+
+
+def ack_seconds(started_at: datetime, acknowledged_at: datetime | None) -> float | None:
+    return seconds_between(started_at, acknowledged_at)
+
+
+def recovery_seconds(
+    started_at: datetime, mitigated_at: datetime | None, resolved_at: datetime | None, cause_deployed_at: datetime | None
+) -> float | None:
+    """Failed deployment recovery time: from the causing deploy (or the start of impact, if
+    earlier) to the recovery instant; None without a cause."""
+    if cause_deployed_at is None:
+        return None
+    return seconds_between(min(cause_deployed_at, started_at), recovery_instant(mitigated_at, resolved_at))
+
+
+def is_rework(*, rollback_of: object | None, fixes: object | None, marked_rework: bool) -> bool:
+    """Deployment rework (DORA 2024): a rollback, a deploy that fixes an incident, or one marked
+    as unplanned work (a hotfix). Counted once however many of these hold."""
+    return rollback_of is not None or fixes is not None or bool(marked_rework)
+
+
+def rework_reasons(*, rollback_of: str | None, fixes: str | None, marked_rework: bool) -> list[str]:
+    """Why a deploy counts as rework, in words (``/dora explain rework``)."""
+    out = []
+    if rollback_of is not None:
+        out.append(f"rolls back {rollback_of}")
+    if fixes is not None:
+        out.append(f"fixes {fixes}")
+    if marked_rework and not out:
+        out.append("marked as a hotfix")
+    return out
