@@ -342,7 +342,7 @@ def report(agg: Aggregates, service: str | None = None, days: int = 30) -> dict:
 
 
 FULL = Aggregates(
-    deploys=40, any_deploy_ever=True, deploy_dates=frozenset(date(2026, 11, d) for d in range(1, 25)), failed=6,
+    deploys=40, any_deploy_ever=True, deploy_dates=frozenset(date(2026, 11, d) for d in range(1, 25)), failed=6, rework=3,
     lead=Distribution(n=35, median=5400.0, p90=86400.0), invalid_lead_samples=2, unlinked_incidents=3,
     restore=Distribution(n=4, median=2700.0, p90=7200.0), recovery=Distribution(n=2, median=3600.0, p90=4000.0),
     open_incidents=2, oldest_open_started=NOW - timedelta(hours=5), mtta=Distribution(n=4, median=300.0, p90=600.0),
@@ -355,13 +355,25 @@ def test_dora_card_numbers_and_tiers():
     ok_message(text, blocks)
     body = all_text(blocks)
     assert f"{r['deployment_frequency']['per_day']:.2f}/day" in body
-    assert "15.0% (6/40)" in body and "1h 30m" in body and "45m" in body
-    for key in ("deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore"):
+    assert "15.0% (6/40)" in body and "7.5% (3/40)" in body and "1h 30m" in body and "45m" in body
+    for key in ("deployment_frequency", "lead_time", "change_failure_rate", "failed_deployment_recovery_time", "time_to_restore"):
         assert r[key]["tier"] and f"*{r[key]['tier']}*" in body
-    assert "n=40 deploys" in body and "n=35 commits" in body and "n=4 incidents" in body
-    assert body.count("vs previous") == 4
+    assert "n=40 deploys" in body and "n=35 commits" in body and "n=4 incidents" in body and "n=2 incidents" in body
+    assert body.count("vs previous") == 6  # the five keys and time to restore
     assert "2 open" in body and "3 incidents not linked" in body
-    assert "DORA four keys: checkout" in body and text.startswith("DORA four keys for `checkout`")
+    assert "DORA five keys: checkout" in body and text.startswith("DORA five keys for `checkout`")
+    assert "DORA 2023 benchmark" in body
+
+
+def test_dora_card_groups_the_five_keys_by_factor_with_doras_names():
+    body = all_text(bk.dora_card(report(FULL, "checkout"), None)[1])
+    order = ["*Throughput*", "*Change lead time*", "*Deployment frequency*", "*Failed deployment recovery time*",
+             "*Instability*", "*Change fail rate*", "*Deployment rework rate*", "*Time to restore (all incidents)*"]
+    positions = [body.index(name) for name in order]
+    assert positions == sorted(positions), body
+    # rework has no tier of its own: its line shows no tier word
+    rework_line = next(line for line in body.splitlines() if "Deployment rework rate" in line)
+    assert not any(f"*{t}*" in rework_line for t in ("elite", "high", "medium", "low"))
 
 
 def test_dora_card_window_end_on_the_report_time_zone_clock():

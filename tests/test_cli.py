@@ -41,14 +41,16 @@ def test_demo_in_an_empty_folder_writes_the_default_file_and_prints_the_keys(tmp
     out = cli(tmp_path, "demo")
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "dora-bot.db").exists() and (tmp_path / "dora-demo-trend.png").stat().st_size > 10_000
-    assert "DORA FOUR KEYS: ALL SERVICES" in out.stdout and "WEEKLY DORA DIGEST" in out.stdout
+    assert "DORA FIVE KEYS: ALL SERVICES" in out.stdout and "WEEKLY DORA DIGEST" in out.stdout
+    assert "Throughput" in out.stdout and "Instability" in out.stdout and "Deployment rework rate" in out.stdout
     for tier in ("elite", "high", "medium", "low"):
         assert tier in out.stdout
     report = json.loads(cli(tmp_path, "metrics", "--json").stdout)
     assert report["deployment_frequency"]["deploys"] > 50 and report["lead_time"]["samples"] > 50
     assert report["time_to_restore"]["open_incidents"] >= 1
     table = cli(tmp_path, "metrics", "--service", "checkout", "--days", "90").stdout
-    assert "checkout, last 90 days" in table and "Deployment frequency" in table
+    assert "checkout, last 90 days" in table and "Deployment frequency" in table and "DORA 2023 benchmark" in table
+    assert "Change fail rate" in table and "Deployment rework rate" in table and "Time to restore (all incidents)" in table
 
 
 def test_import_is_idempotent_and_prints_what_it_added(tmp_path):

@@ -258,7 +258,7 @@ def test_dora_explain(key):
     assert parse_dora_command(f"explain {key} checkout days=14") == DoraExplain(key=key.lower(), service="checkout", days=14)
 
 
-@pytest.mark.parametrize("text, says", [("explain", "df, lt, cfr, ttr"), ("explain mttr", "df, lt, cfr, ttr"), ("explain cfr a b", "one service")])
+@pytest.mark.parametrize("text, says", [("explain", "df, lt, cfr, rework, ttr"), ("explain mttr", "df, lt, cfr, rework, ttr"), ("explain cfr a b", "one service")])
 def test_dora_explain_errors(text, says):
     usage_error(parse_dora_command, text, command="dora", says=says)
 

@@ -31,7 +31,7 @@ def test_a_scripted_session_records_declares_presses_buttons_and_shows_the_keys(
     assert "INC-1 CHECKOUT 5XX" in out and "[1] Acknowledge" in out
     assert "Acknowledged by @U0SHELL" in out
     assert "Resolved" in out and "Time to restore" in out
-    assert "DORA FOUR KEYS: CHECKOUT" in out and "Lead time for changes: 3h" in out
+    assert "DORA FIVE KEYS: CHECKOUT" in out and "Change lead time: 3h" in out
 
 
 def test_the_declare_form_is_filled_at_prompts_and_bad_answers_are_asked_again(tmp_path):

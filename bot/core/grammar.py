@@ -31,7 +31,7 @@ INCIDENT_USAGE = """\
 
 DORA_USAGE = """\
 `/dora [service] [days=N]` the four keys (default: all services, 30 days)
-`/dora explain <df|lt|cfr|ttr> [service] [days=N]` what was counted and why
+`/dora explain <df|lt|cfr|rework|ttr> [service] [days=N]` what was counted and why
 `/dora alerts <#channel>` where incident alerts go (admins)
 `/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins; `fri 16:30 Europe/Berlin` works too)
 `/dora digest list` · `/dora digest remove <id>` (admins) · `/dora digest send <id>` (now)
@@ -319,7 +319,10 @@ def parse_incident_command(text: str):
 
 # --- /dora --------------------------------------------------------------------------------
 
-EXPLAIN_KEYS = {"df": "deployment_frequency", "lt": "lead_time", "cfr": "change_failure_rate", "ttr": "time_to_restore"}
+EXPLAIN_KEYS = {
+    "df": "deployment_frequency", "lt": "lead_time", "cfr": "change_failure_rate", "rework": "deployment_rework_rate",
+    "ttr": "time_to_restore",
+}
 
 
 @dataclass(frozen=True)
@@ -433,7 +436,7 @@ def parse_dora_command(text: str):
     if head == "explain":
         args, opts = _split(rest, command=cmd, options={"days"})
         if not args or args[0].lower() not in EXPLAIN_KEYS:
-            raise UsageError("`/dora explain` needs one of df, lt, cfr, ttr", command=cmd)
+            raise UsageError("`/dora explain` needs one of df, lt, cfr, rework, ttr", command=cmd)
         if len(args) > 2:
             raise UsageError(f"`/dora explain` takes one service, got `{' '.join(args[1:])}`", command=cmd)
         days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30

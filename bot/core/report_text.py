@@ -9,6 +9,22 @@ from bot.core.timeutil import format_duration
 
 TIER_MARK = {"elite": "elite", "high": "high", "medium": "medium", "low": "low", None: "-"}
 
+# DORA's current names and grouping of the five software-delivery metrics (dora.dev metrics guide,
+# 2024 report): throughput and instability. Keys are the JSON sections of the report.
+THROUGHPUT = (
+    ("lead_time", "Change lead time"),
+    ("deployment_frequency", "Deployment frequency"),
+    ("failed_deployment_recovery_time", "Failed deployment recovery time"),
+)
+INSTABILITY = (
+    ("change_failure_rate", "Change fail rate"),
+    ("deployment_rework_rate", "Deployment rework rate"),
+)
+FACTORS = (("Throughput", THROUGHPUT), ("Instability", INSTABILITY))
+FIVE_KEYS = dict(THROUGHPUT + INSTABILITY)
+RESTORE_TITLE = "Time to restore (all incidents)"
+BENCHMARK_NOTE = "tiers from the DORA 2023 benchmark; rework rate has none"
+
 
 def counted(n: int, noun: str) -> str:
     """``1 deploy``, ``2 deploys``: a count with its noun (regular plurals only)."""
@@ -49,40 +65,55 @@ def scope_title(report: dict) -> str:
     return f"{who}, last {scope['days']} days to {window_end(scope)}" + (f" (dates in {tz})" if tz else "")
 
 
+def value_text(key: str, m: dict) -> str:
+    """One metric's value in words: ``1.37/day, 4 days/week``, ``7.3% (3 of 41)``, ``5h (p90 2d)``."""
+    if key == "deployment_frequency":
+        text = f"{m['per_day']:.2f}/day"
+        if m["deploy_days_per_week"] is not None:
+            days = m["deploy_days_per_week"]
+            text += f", {days:g} day{'' if days == 1 else 's'}/week"
+        return text
+    if key in ("change_failure_rate", "deployment_rework_rate"):
+        text = _pct(m["rate"])
+        if m["rate"] is not None:
+            text += f" ({m['failed' if key == 'change_failure_rate' else 'rework']} of {m['deploys']})"
+        return text
+    return _dist(m["median_seconds"], m.get("p90_seconds"))
+
+
+def sample_text(key: str, m: dict) -> str:
+    """One metric's sample size: ``41 deploys``, ``120 commits``, ``3 incidents``."""
+    if key == "lead_time":
+        return counted(m["samples"], "commit")
+    if key in ("time_to_restore", "failed_deployment_recovery_time", "mtta"):
+        return counted(m["incidents"], "incident")
+    return counted(m["deploys"], "deploy")
+
+
 def rows(report: dict) -> list[tuple[str, str, str, str, str | None]]:
-    """(metric, value, tier, sample size, reason) for each line of the table."""
-    df = report["deployment_frequency"]
-    lt = report["lead_time"]
-    cfr = report["change_failure_rate"]
-    ttr = report["time_to_restore"]
-    fdrt = report["failed_deployment_recovery_time"]
+    """(metric, value, tier, sample size, reason) for each line of the table: the five keys by
+    factor, then time to restore over all incidents and time to acknowledge."""
+    out = []
+    for key, title in THROUGHPUT + INSTABILITY + (("time_to_restore", RESTORE_TITLE),):
+        m = report[key]
+        out.append((title, value_text(key, m), TIER_MARK[m["tier"]], sample_text(key, m), m["reason"]))
     mtta = report["mtta"]
-    df_value = f"{df['per_day']:.2f}/day"
-    if df["deploy_days_per_week"] is not None:
-        days = df["deploy_days_per_week"]
-        df_value += f", {days:g} day{'' if days == 1 else 's'}/week"
-    cfr_value = _pct(cfr["rate"])
-    if cfr["rate"] is not None:
-        cfr_value += f" ({cfr['failed']} of {cfr['deploys']})"
-    return [
-        ("Deployment frequency", df_value, TIER_MARK[df["tier"]], counted(df['deploys'], "deploy"), df["reason"]),
-        ("Lead time for changes", _dist(lt["median_seconds"], lt["p90_seconds"]), TIER_MARK[lt["tier"]], counted(lt['samples'], "commit"), lt["reason"]),
-        ("Change failure rate", cfr_value, TIER_MARK[cfr["tier"]], counted(cfr['deploys'], "deploy"), cfr["reason"]),
-        ("Time to restore", _dist(ttr["median_seconds"], ttr["p90_seconds"]), TIER_MARK[ttr["tier"]], counted(ttr['incidents'], "incident"), ttr["reason"]),
-        ("Failed deploy recovery", _dist(fdrt["median_seconds"]), TIER_MARK[fdrt["tier"]], counted(fdrt['incidents'], "incident"), None),
-        ("Time to acknowledge", _dist(mtta["median_seconds"]), "-", counted(mtta['incidents'], "incident"), None),
-    ]
+    out.append(("Time to acknowledge", _dist(mtta["median_seconds"]), "-", sample_text("mtta", mtta), None))
+    return out
 
 
 def render_report(report: dict) -> str:
-    """The four keys as an aligned table with a title line and footnotes."""
+    """The five keys as an aligned table (Throughput, Instability, then the secondary lines)."""
     table = rows(report)
-    lines = [f"DORA four keys: {scope_title(report)}", ""]
+    lines = [f"DORA five keys: {scope_title(report)}", BENCHMARK_NOTE[0].upper() + BENCHMARK_NOTE[1:] + ".", ""]
     w0 = max(len(r[0]) for r in table)
     w1 = max(len(r[1]) for r in table)
     w2 = max(len(r[2]) for r in table)
     lines.append(f"{'metric':<{w0}}  {'value':<{w1}}  {'tier':<{w2}}  sample")
-    for name, value, tier, n, _ in table:
+    starts = {0: "Throughput", len(THROUGHPUT): "Instability", len(THROUGHPUT) + len(INSTABILITY): "Also"}
+    for i, (name, value, tier, n, _) in enumerate(table):
+        if i in starts:
+            lines.append(f"{starts[i]}:")
         lines.append(f"{name:<{w0}}  {value:<{w1}}  {tier:<{w2}}  {n}")
     notes = [f"- {name}: {reason}" for name, _, _, _, reason in table if reason]
     ttr = report["time_to_restore"]
@@ -92,6 +123,8 @@ def render_report(report: dict) -> str:
         extra.append(f"{counted(ttr['open_incidents'], 'incident')} open, oldest for {format_duration(ttr['oldest_open_seconds'])}")
     if cfr["unlinked_incidents"]:
         extra.append(f"{counted(cfr['unlinked_incidents'], 'incident')} not linked to a deploy (not counted as change failures)")
+    if cfr["not_change_incidents"]:
+        extra.append(f"{counted(cfr['not_change_incidents'], 'incident')} not caused by a deploy")
     if report["lead_time"]["invalid_samples"]:
         extra.append(f"ignored: {counted(report['lead_time']['invalid_samples'], 'commit')} with a commit time after the deploy")
     if extra or notes:
@@ -102,18 +135,20 @@ def render_report(report: dict) -> str:
 
 
 def render_service_table(reports: list[dict]) -> str:
-    """One line per service: the four keys' values and tiers side by side."""
-    header = ("service", "deploys/day", "lead time", "change fail", "restore")
+    """One line per service: the five keys' values and tiers side by side."""
+    header = ("service", "lead time", "deploys/day", "recovery", "change fail", "rework")
     body = []
     for r in reports:
-        df, lt, cfr, ttr = (r["deployment_frequency"], r["lead_time"], r["change_failure_rate"], r["time_to_restore"])
+        lt, df, fdrt = r["lead_time"], r["deployment_frequency"], r["failed_deployment_recovery_time"]
+        cfr, rework = r["change_failure_rate"], r["deployment_rework_rate"]
         body.append(
             (
                 r["scope"]["service"] or "all",
-                f"{df['per_day']:.2f} {TIER_MARK[df['tier']]}",
                 f"{_dist(lt['median_seconds'])} {TIER_MARK[lt['tier']]}",
+                f"{df['per_day']:.2f} {TIER_MARK[df['tier']]}",
+                f"{_dist(fdrt['median_seconds'])} {TIER_MARK[fdrt['tier']]}",
                 f"{_pct(cfr['rate'])} {TIER_MARK[cfr['tier']]}",
-                f"{_dist(ttr['median_seconds'])} {TIER_MARK[ttr['tier']]}",
+                _pct(rework["rate"]),
             )
         )
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]

@@ -30,7 +30,16 @@ from slack_sdk.models.blocks import (
 
 from bot.core.incident_events import EventKind
 from bot.core.inputs import is_link
-from bot.core.report_text import counted, local_zone, window_end
+from bot.core.report_text import (
+    BENCHMARK_NOTE,
+    FACTORS,
+    FIVE_KEYS,
+    RESTORE_TITLE,
+    counted,
+    local_zone,
+    sample_text,
+    window_end,
+)
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
 from bot.store.models import Deploy, Incident, IncidentEvent
@@ -43,7 +52,10 @@ BUTTON_TEXT = 75
 OPTION_TEXT = 75
 
 SEVERITY_ICON = {"sev1": ":red_circle:", "sev2": ":large_orange_circle:", "sev3": ":large_yellow_circle:", "sev4": ":white_circle:"}
-STATE_ICON = {"open": ":rotating_light:", "acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
+STATE_ICON = {
+    "open": ":rotating_light:", "acknowledged": ":eyes:", "mitigated": ":adhesive_bandage:", "resolved": ":white_check_mark:",
+    "cancelled": ":no_entry_sign:",
+}
 TIER_ICON = {"elite": ":star2:", "high": ":large_green_circle:", "medium": ":large_yellow_circle:", "low": ":red_circle:", None: ":white_circle:"}
 
 
@@ -214,8 +226,10 @@ def incident_card(
         f"*State*\n{state.capitalize()}",
         f"*Declared by*\n{who(incident.declared_by)}",
     ]
-    if state == "resolved":
+    if state in ("resolved", "mitigated"):
         fields.append(f"*Time to restore*\n{format_duration(incident.restore_seconds)}")
+    elif state == "cancelled":
+        fields.append("*Cancelled*\nnot counted in any metric")
     else:
         fields.append(f"*Open for*\n{format_duration((now - incident.started_at).total_seconds())}")
     if cause is not None:
@@ -227,6 +241,8 @@ def incident_card(
     facts = [f"Started {ts(incident.started_at)}"]
     if incident.acknowledged_at:
         facts.append(f"acknowledged by {who(incident.acknowledged_by)} {ts(incident.acknowledged_at)}")
+    if incident.mitigated_at and incident.mitigated_at != incident.resolved_at:
+        facts.append(f"mitigated {ts(incident.mitigated_at)}")
     if incident.resolved_at:
         facts.append(f"resolved by {who(incident.resolved_by)} {ts(incident.resolved_at)}")
     if rolled_back_by is not None:
@@ -235,8 +251,10 @@ def incident_card(
     if incident.resolution_note:
         note = esc(clip(incident.resolution_note, 2500), mentions=typed_in_slack(incident.resolved_by))
         blocks.append(md(f"*Resolution:* {note}"))
+    if incident.cancel_reason:
+        blocks.append(md(f"*Cancelled:* {esc(clip(incident.cancel_reason, 2500))}"))
     value = str(incident.id)
-    if state != "resolved":
+    if state not in ("resolved", "cancelled"):
         buttons = []
         if state == "open":
             buttons.append(button("Acknowledge", Action.ACK, value, style="primary"))
@@ -253,7 +271,10 @@ def incident_card(
 EVENT_TEXT = {
     EventKind.DECLARED: ":rotating_light: Declared by {who}",
     EventKind.ACKNOWLEDGED: ":eyes: Acknowledged by {who}",
+    EventKind.MITIGATED: ":adhesive_bandage: Mitigated by {who}",
     EventKind.RESOLVED: ":white_check_mark: Resolved by {who}",
+    EventKind.CANCELLED: ":no_entry_sign: Cancelled by {who}",
+    EventKind.SEVERITY: ":arrows_counterclockwise: {who} changed the severity",
     EventKind.UPDATE: ":speech_balloon: Update from {who}",
     EventKind.CAUSE: ":link: {who} linked the cause",
     EventKind.ROLLBACK: ":rewind: {who} rolled back",
@@ -262,7 +283,7 @@ EVENT_TEXT = {
 
 def timeline_line(event: IncidentEvent, *, restore_seconds: float | None = None) -> str:
     line = EVENT_TEXT.get(event.kind, "{who}: " + event.kind).format(who=who(event.actor))
-    if event.kind == EventKind.RESOLVED and restore_seconds is not None:
+    if event.kind in (EventKind.MITIGATED, EventKind.RESOLVED) and restore_seconds is not None:
         line += f" after {format_duration(restore_seconds)}"
     if event.text and event.kind != EventKind.DECLARED:
         line += f": {esc(clip(event.text, 2500), mentions=typed_in_slack(event.actor))}"
@@ -416,14 +437,11 @@ def update_modal(incident: Incident, service: str) -> dict:
     }
 
 
-# --- the four keys ------------------------------------------------------------------------
+# --- the five keys ------------------------------------------------------------------------
 
-KEY_TITLES = {
-    "deployment_frequency": "Deployment frequency",
-    "lead_time": "Lead time for changes",
-    "change_failure_rate": "Change failure rate",
-    "time_to_restore": "Time to restore",
-}
+KEY_TITLES = FIVE_KEYS  # DORA's names, by factor (bot.core.report_text)
+LOWER_IS_BETTER = {"lead_time", "failed_deployment_recovery_time", "change_failure_rate", "deployment_rework_rate", "time_to_restore"}
+RATES = {"change_failure_rate", "deployment_rework_rate"}
 
 
 def _value(key: str, m: dict) -> str:
@@ -433,23 +451,20 @@ def _value(key: str, m: dict) -> str:
             days = m["deploy_days_per_week"]
             text += f" · {days:g} day{'' if days == 1 else 's'}/week"
         return text
-    if key == "change_failure_rate":
-        return "n/a" if m["rate"] is None else f"{m['rate'] * 100:.1f}% ({m['failed']}/{m['deploys']})"
+    if key in RATES:
+        part = m["failed"] if key == "change_failure_rate" else m["rework"]
+        return "n/a" if m["rate"] is None else f"{m['rate'] * 100:.1f}% ({part}/{m['deploys']})"
     return format_duration(m["median_seconds"]) if m["median_seconds"] is not None else "n/a"
 
 
 def _sample(key: str, m: dict) -> str:
-    if key == "lead_time":
-        return f"n={counted(m['samples'], 'commit')}"
-    if key == "time_to_restore":
-        return f"n={counted(m['incidents'], 'incident')}"
-    return f"n={counted(m['deploys'], 'deploy')}"
+    return f"n={sample_text(key, m)}"
 
 
 def _headline(key: str, m: dict) -> float | None:
     if key == "deployment_frequency":
         return m["per_day"]
-    if key == "change_failure_rate":
+    if key in RATES:
         return m["rate"]
     return m["median_seconds"]
 
@@ -462,10 +477,10 @@ def _change(key: str, now: dict, before: dict | None) -> str:
         return "vs previous: n/a"
     if a == b:
         return "vs previous: no change"
-    better = a > b if key == "deployment_frequency" else a < b
+    better = a < b if key in LOWER_IS_BETTER else a > b
     arrow = ":arrow_up:" if a > b else ":arrow_down:"
     mark = "better" if better else "worse"
-    if key == "change_failure_rate":
+    if key in RATES:
         delta = f"{(a - b) * 100:+.1f} pts"
     elif key == "deployment_frequency":
         delta = f"{a - b:+.2f}/day"
@@ -474,8 +489,23 @@ def _change(key: str, now: dict, before: dict | None) -> str:
     return f"{arrow} {delta} vs previous ({mark})"
 
 
-def dora_card(report: dict, previous: dict | None = None, *, title: str = "DORA four keys") -> tuple[str, list[dict]]:
-    """The ``/dora`` card: per key its value, tier, sample size and change against the previous window.
+def _key_blocks(key: str, title: str, m: dict, before: dict | None) -> list:
+    tier = m["tier"]
+    line = f"{TIER_ICON[tier]} *{title}*: {_value(key, m)}"
+    line += f" · *{tier}*" if tier else ""
+    detail = [_sample(key, m)]
+    change = _change(key, m, before)
+    if change:
+        detail.append(change)
+    if m["reason"]:
+        detail.append(f"_{m['reason']}_")
+    return [md(line), context(" · ".join(detail))]
+
+
+def dora_card(report: dict, previous: dict | None = None, *, title: str = "DORA five keys") -> tuple[str, list[dict]]:
+    """The ``/dora`` card: the five keys grouped as DORA groups them (throughput, instability),
+    each with its value, tier, sample size and change against the previous window; then time to
+    restore over all incidents and the other facts as secondary lines.
 
     ``title``: what the card is (the digest calls itself "Weekly DORA digest").
     """
@@ -484,37 +514,30 @@ def dora_card(report: dict, previous: dict | None = None, *, title: str = "DORA 
     name = title
     blocks = [header(f"{name}: {scope['service'] or 'all services'}")]
     dates = f" · dates in {tz}" if (tz := local_zone(scope)) else ""
-    blocks.append(context(f"Last {scope['days']} days to {window_end(scope)}{dates} · tiers: {report['benchmark']}"))
+    blocks.append(context(f"Last {scope['days']} days to {window_end(scope)}{dates} · {BENCHMARK_NOTE}"))
     summary = []
-    for key, title in KEY_TITLES.items():
-        m = report[key]
-        tier = m["tier"]
-        line = f"{TIER_ICON[tier]} *{title}*: {_value(key, m)}"
-        line += f" · *{tier}*" if tier else ""
-        detail = [_sample(key, m)]
-        change = _change(key, m, previous[key] if previous else None)
-        if change:
-            detail.append(change)
-        if m["reason"]:
-            detail.append(f"_{m['reason']}_")
-        blocks.append(md(line))
-        blocks.append(context(" · ".join(detail)))
-        summary.append(f"{title} {_value(key, m)} ({tier or 'n/a'})")
+    for factor, keys in FACTORS:
+        blocks.append(md(f"*{factor}*"))
+        for key, title in keys:
+            m = report[key]
+            blocks.extend(_key_blocks(key, title, m, previous[key] if previous else None))
+            summary.append(f"{title} {_value(key, m)} ({m['tier'] or 'n/a'})")
+    blocks.append(DividerBlock())
     ttr = report["time_to_restore"]
+    blocks.extend(_key_blocks("time_to_restore", RESTORE_TITLE, ttr, previous["time_to_restore"] if previous else None))
     extra = []
     if ttr["open_incidents"]:
         extra.append(f":rotating_light: {ttr['open_incidents']} open, oldest {format_duration(ttr['oldest_open_seconds'])}")
-    if report["change_failure_rate"]["unlinked_incidents"]:
-        extra.append(f"{counted(report['change_failure_rate']['unlinked_incidents'], 'incident')} not linked to a deploy")
-    fdrt = report["failed_deployment_recovery_time"]
-    if fdrt["median_seconds"] is not None:
-        extra.append(f"failed deploy recovery {format_duration(fdrt['median_seconds'])}")
+    cfr = report["change_failure_rate"]
+    if cfr["unlinked_incidents"]:
+        extra.append(f"{counted(cfr['unlinked_incidents'], 'incident')} not linked to a deploy")
+    if cfr["not_change_incidents"]:
+        extra.append(f"{counted(cfr['not_change_incidents'], 'incident')} not caused by a deploy")
     if report["mtta"]["median_seconds"] is not None:
         extra.append(f"time to acknowledge {format_duration(report['mtta']['median_seconds'])}")
     if extra:
-        blocks.append(DividerBlock())
         blocks.append(context(" · ".join(extra)))
-    blocks.append(context("`/dora explain df|lt|cfr|ttr` shows what was counted"))
+    blocks.append(context("`/dora explain df|lt|cfr|rework|ttr` shows what was counted"))
     return f"{name} for {who_}: " + "; ".join(summary), dicts(blocks)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
+from bot.core.metrics import CHANGE_FAILURE_PERCENT_LIMITS, LEAD_TIME_LIMITS, RESTORE_LIMITS
 from bot.core.timeutil import format_duration
 from bot.services.digests import DigestData, describe
 from bot.slack import blocks as bk
@@ -32,7 +33,7 @@ def digest_message(data: DigestData) -> tuple[str, list[dict]]:
 
 
 def trend_chart_png(data: DigestData) -> bytes:
-    """Four small panels over the last weeks: deploys and change failure rate, lead time, time to restore."""
+    """Four small panels over the last weeks: deploys, change fail and rework rates, lead time, time to restore."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,6 +43,7 @@ def trend_chart_png(data: DigestData) -> bytes:
     labels = [f"{w:%b %d}" for w in weeks]
     deploys = [r["deployment_frequency"]["deploys"] for r in data.trend]
     cfr = [None if r["change_failure_rate"]["rate"] is None else r["change_failure_rate"]["rate"] * 100 for r in data.trend]
+    rework = [None if r["deployment_rework_rate"]["rate"] is None else r["deployment_rework_rate"]["rate"] * 100 for r in data.trend]
     lead = [None if r["lead_time"]["median_seconds"] is None else r["lead_time"]["median_seconds"] / 3600 for r in data.trend]
     ttr = [None if r["time_to_restore"]["median_seconds"] is None else r["time_to_restore"]["median_seconds"] / 3600 for r in data.trend]
     x = list(range(len(weeks)))
@@ -56,22 +58,26 @@ def trend_chart_png(data: DigestData) -> bytes:
     ax.bar(x, deploys, color="#457b9d")
     ax.set_title("Production deploys per week", fontsize=10)
     ax = axes[0][1]
-    ax.plot(x, series(cfr), marker="o", color="#e63946")
-    for limit, name in ((5, "elite"), (10, "high"), (15, "medium")):
+    ax.plot(x, series(cfr), marker="o", color="#e63946", label="change fail rate")
+    ax.plot(x, series(rework), marker="s", color="#6d597a", label="deployment rework rate")
+    for limit, name in CHANGE_FAILURE_PERCENT_LIMITS:  # the change fail rate's tiers; rework has none
         ax.axhline(limit, color="#999999", linewidth=0.6, linestyle="--")
         ax.text(x[-1] + 0.2, limit, name, fontsize=7, va="center", color="#666666")
-    ax.set_title("Change failure rate (%)", fontsize=10)
-    ax.set_ylim(0, max([16.0] + [v + 2 for v in cfr if v is not None]))
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("Change fail rate and rework rate (%)", fontsize=10)
+    ax.set_ylim(0, max([16.0] + [v + 2 for v in cfr + rework if v is not None]))
     ax = axes[1][0]
     ax.plot(x, series(lead), marker="o", color="#2a9d8f")
-    ax.axhline(24, color="#999999", linewidth=0.6, linestyle="--")
-    ax.text(x[-1] + 0.2, 24, "1 day", fontsize=7, va="center", color="#666666")
+    elite_lead = LEAD_TIME_LIMITS[0][0] / 3600
+    ax.axhline(elite_lead, color="#999999", linewidth=0.6, linestyle="--")
+    ax.text(x[-1] + 0.2, elite_lead, format_duration(LEAD_TIME_LIMITS[0][0]), fontsize=7, va="center", color="#666666")
     ax.set_title("Lead time for changes, median (hours)", fontsize=10)
     ax.set_ylim(bottom=0)
     ax = axes[1][1]
     ax.plot(x, series(ttr), marker="o", color="#f4a261")
-    ax.axhline(1, color="#999999", linewidth=0.6, linestyle="--")
-    ax.text(x[-1] + 0.2, 1, "1 hour", fontsize=7, va="center", color="#666666")
+    elite_restore = RESTORE_LIMITS[0][0] / 3600
+    ax.axhline(elite_restore, color="#999999", linewidth=0.6, linestyle="--")
+    ax.text(x[-1] + 0.2, elite_restore, format_duration(RESTORE_LIMITS[0][0]), fontsize=7, va="center", color="#666666")
     ax.set_title("Time to restore, median (hours)", fontsize=10)
     ax.set_ylim(bottom=0)
     for row in axes:

@@ -28,7 +28,10 @@ UTC = timezone.utc
 CREATED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 MONDAY_0900_BERLIN = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 CET
 PNG = b"\x89PNG\r\n\x1a\n"
-FOUR_KEYS = ("Deployment frequency", "Lead time for changes", "Change failure rate", "Time to restore")
+FIVE_KEYS = (
+    "Throughput", "Change lead time", "Deployment frequency", "Failed deployment recovery time",
+    "Instability", "Change fail rate", "Deployment rework rate", "Time to restore (all incidents)",
+)
 
 
 def history(engine) -> None:
@@ -67,7 +70,7 @@ def outbox_statuses(engine) -> list[tuple[str, str]]:
         return [(m.kind, m.status) for m in s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()]
 
 
-def test_digest_goes_out_at_its_time_once_with_the_four_keys_and_a_png_chart(flow):
+def test_digest_goes_out_at_its_time_once_with_the_five_keys_and_a_png_chart(flow):
     history(flow.engine)
     subscribe(flow)
     slack = flow.slack
@@ -86,7 +89,7 @@ def test_digest_goes_out_at_its_time_once_with_the_four_keys_and_a_png_chart(flo
     (post,) = digest_posts(slack)
     assert post["channel"] == DIGEST_CHANNEL
     body = message_text(post)
-    for title in FOUR_KEYS:
+    for title in FIVE_KEYS:
         assert title in body, f"{title!r} missing from the digest:\n{body}"
     assert "Weekly DORA digest" in body and "period 2026-11-30" in body
     assert "INC-2" in body and "Slow search" in body, "the open incident is listed"

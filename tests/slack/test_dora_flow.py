@@ -73,7 +73,9 @@ def sample(count: int, noun: str) -> str:
 
 def expected_bits(m: dict) -> list[str]:
     df, lt, cfr, ttr = m["deployment_frequency"], m["lead_time"], m["change_failure_rate"], m["time_to_restore"]
+    rr = m["deployment_rework_rate"]
     bits = [
+        "n/a" if rr["rate"] is None else f"{rr['rate'] * 100:.1f}% ({rr['rework']}/{rr['deploys']})",
         f"{df['per_day']:.2f}/day",
         sample(df["deploys"], "deploy"),
         sample(lt["samples"], "commit"),
@@ -82,7 +84,8 @@ def expected_bits(m: dict) -> list[str]:
         format_duration(lt["median_seconds"]),
         format_duration(ttr["median_seconds"]),
     ]
-    bits += [f"*{m[k]['tier']}*" for k in ("deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore") if m[k]["tier"]]
+    keys = ("deployment_frequency", "lead_time", "change_failure_rate", "failed_deployment_recovery_time", "time_to_restore")
+    bits += [f"*{m[k]['tier']}*" for k in keys if m[k]["tier"]]
     return bits
 
 
@@ -92,14 +95,14 @@ def test_dora_card_matches_build_metrics(seeded):
     assert r.http.status == 200 and r.http.elapsed < 3
     card = r.reply()
     assert card["response_type"] == "in_channel"
-    assert card["text"].startswith("DORA four keys")
+    assert card["text"].startswith("DORA five keys")
     body = message_text(card)
     m = metrics(app)
     assert m["deployment_frequency"]["deploys"] > 0 and m["change_failure_rate"]["failed"] > 0 and m["time_to_restore"]["incidents"] == 2
     for bit in expected_bits(m):
         assert bit in body, f"{bit!r} missing from the card:\n{body}"
     assert "all services" in body and "Last 30 days" in body
-    assert body.count("vs previous") == 4, "each key compared with the previous window"
+    assert body.count("vs previous") == 6, "each key (and time to restore) compared with the previous window"
     assert "1 open" in body, "the open incident is mentioned"
 
 
@@ -110,7 +113,7 @@ def test_dora_card_for_one_service_and_window(seeded):
     assert m["scope"]["service"] == "checkout"
     for bit in expected_bits(m):
         assert bit in body, f"{bit!r} missing from the card:\n{body}"
-    assert "Last 7 days" in body and "DORA four keys: checkout" in body
+    assert "Last 7 days" in body and "DORA five keys: checkout" in body
     # The change against the 7 days before, from the same numbers.
     before = metrics(app, service="checkout", days=7, end=NOW - timedelta(days=7))
     df_now, df_before = m["deployment_frequency"]["per_day"], before["deployment_frequency"]["per_day"]
@@ -132,7 +135,7 @@ def test_dora_errors(seeded):
     assert "No service called `nosuch`" in unknown and "checkout" in unknown
     assert_usage_error(app.slack.command("/dora", "checkout days=0"), "/dora [service] [days=N]", says="days")
     assert_usage_error(app.slack.command("/dora", "checkout payments"), "/dora explain", says="unknown subcommand")
-    assert_usage_error(app.slack.command("/dora", "explain xyz"), "/dora explain", says="df, lt, cfr, ttr")
+    assert_usage_error(app.slack.command("/dora", "explain xyz"), "/dora explain", says="df, lt, cfr, rework, ttr")
 
 
 @sqlite_only

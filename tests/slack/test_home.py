@@ -18,7 +18,7 @@ def test_app_home_opened_publishes_the_home_view(slack_app):
     view = fake.published["U1"]
     assert view["type"] == "home" and len(view["blocks"]) <= 100
     body = message_text(view)
-    assert "DORA four keys" in body
+    assert "DORA five keys" in body
     assert "Your services" in body and "`checkout`" in body, "U1 deployed checkout"
     assert "Open incidents" in body and "INC-1" in body and "Checkout down" in body
     assert button_labels(view) == ["Refresh"]

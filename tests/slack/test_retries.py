@@ -96,7 +96,7 @@ def test_a_reply_slack_cannot_take_now_is_kept_and_delivered_once_when_it_is_bac
 
     app.clock.advance(seconds=1)
     assert app.outbox_worker().deliver_due() == 1
-    assert "DORA four keys" in r.reply()["text"] and r.reply()["response_type"] == "in_channel"
+    assert "DORA five keys" in r.reply()["text"] and r.reply()["response_type"] == "in_channel"
     app.clock.advance(minutes=5)
     assert app.outbox_worker().deliver_due() == 0 and len(r.replies()) == 1
     assert [m.status for m in app.all(OutboxMessage)] == ["sent", "sent"]  # the deploy card, the reply

@@ -134,17 +134,25 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
         note = "One sample per commit, at the first production deploy that carried it; slowest first."
     elif parsed.key == "cfr":
         head = f"*Change failure rate* for {scope}: {m['failed']} of {counted(m['deploys'], 'deploy')} failed"
-        for d, name, incidents, rollbacks in explain.failed_deploys(session, window=window, environments=envs, service_id=service_id):
-            why = [f"caused INC-{i}" for i in incidents] + [f"rolled back by D-{r}" for r in rollbacks]
-            if d.marked_failed:
-                why.append("marked failed" + (f": {bk.esc(bk.clip(d.failure_reason, 80))}" if d.failure_reason else ""))
-            lines.append(f"D-{d.id} `{name}` {bk.esc(bk.clip(d.version, 40))}: {', '.join(why)}")
-        note = "Failed: caused an incident, rolled back, or marked failed."
+        for e in explain.failed_deploys(session, window=window, environments=envs, service_id=service_id):
+            why = bk.esc(bk.clip(", ".join(e.reasons), 120))
+            lines.append(f"D-{e.deploy.id} `{e.service}` {bk.esc(bk.clip(e.deploy.version, 40))}: {why}")
+        note = "Failed: caused an incident (not a cancelled one), rolled back, or marked failed."
         if m["unlinked_incidents"]:
             note += f" {counted(m['unlinked_incidents'], 'incident')} in the window with no known cause: not counted."
+        if m["not_change_incidents"]:
+            note += f" {counted(m['not_change_incidents'], 'incident')} not caused by a deploy."
+    elif parsed.key == "rework":
+        head = f"*Deployment rework rate* for {scope}: {m['rework']} of {counted(m['deploys'], 'deploy')} were rework"
+        for e in explain.rework_deploys(session, window=window, environments=envs, service_id=service_id):
+            lines.append(f"D-{e.deploy.id} `{e.service}` {bk.esc(bk.clip(e.deploy.version, 40))}: {', '.join(e.reasons)}")
+        note = "Rework: an unplanned deploy because of a production problem: a rollback, a deploy that fixes an incident (fixes=INC-n), or a hotfix."
     else:
-        head = f"*Time to restore* for {scope}: {counted(m['incidents'], 'production incident')} resolved in the window"
-        for i, name in explain.resolved_incidents(session, window=window, environments=envs, service_id=service_id):
+        head = f"*Time to restore* for {scope}: {counted(m['incidents'], 'production incident')} recovered in the window"
+        for i, name in explain.recovered_incidents(session, window=window, environments=envs, service_id=service_id):
             lines.append(f"INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 60))}: {format_duration(i.restore_seconds)}")
-        note = f"Open incidents are not measured ({m['open_incidents']} open now); longest first."
+        note = (
+            "Measured from the start of impact to its mitigation (to the resolution when never mitigated);"
+            f" cancelled incidents are left out; open incidents are not measured ({m['open_incidents']} open now); longest first."
+        )
     return bk.explain_message(head, lines, note, limit=explain.LIMIT)
