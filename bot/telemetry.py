@@ -1,7 +1,8 @@
-"""Prometheus metrics: HTTP, Slack API calls, outbox, jobs, and the four keys per service.
+"""Prometheus metrics: HTTP, Slack API calls, outbox, jobs, and the five keys per service.
 
-One ``Telemetry`` per process with its own registry (tests build their own). The four-key gauges
-(30-day window) are recomputed by a background thread, never on a scrape or a request.
+One ``Telemetry`` per process with its own registry (tests build their own). The key gauges
+(30-day window: DORA's five keys and time to restore over all incidents) are recomputed by a
+background thread, never on a scrape or a request. ``deploy/grafana/dora-bot.json`` charts them.
 
 Anyone with an ingest token can create services, so the per-service gauges are bounded: they cover
 the services active in the window (a deploy in any environment, an incident started in it, or one
@@ -65,7 +66,11 @@ class Telemetry:
         self.df = Gauge("dora_deployment_frequency_per_day", "Production deploys per day, last 30 days", labels, registry=r)
         self.lt = Gauge("dora_lead_time_seconds", "Median lead time for changes, last 30 days", labels, registry=r)
         self.cfr = Gauge("dora_change_failure_rate", "Change failure rate (0-1), last 30 days", labels, registry=r)
-        self.ttr = Gauge("dora_time_to_restore_seconds", "Median time to restore, last 30 days", labels, registry=r)
+        self.ttr = Gauge("dora_time_to_restore_seconds", "Median time to restore (all incidents), last 30 days", labels, registry=r)
+        self.fdrt = Gauge(
+            "dora_failed_deployment_recovery_time_seconds", "Median failed deployment recovery time, last 30 days", labels, registry=r
+        )
+        self.rework = Gauge("dora_deployment_rework_rate", "Deployment rework rate (0-1), last 30 days", labels, registry=r)
         self.gauges_updated = Gauge("dora_metrics_computed_timestamp_seconds", "When the four-key gauges were last computed", registry=r)
         self._gauge_labels: set[str] = set()  # the service labels the four-key gauges carry now
 
@@ -90,7 +95,7 @@ class Telemetry:
             names = active_services(session, since=now - timedelta(days=WINDOW_DAYS), limit=MAX_GAUGE_SERVICES)
             labels = {"all", *names}
             for label in self._gauge_labels - labels:  # inactive now: its series go
-                for gauge in (self.df, self.lt, self.cfr, self.ttr):
+                for gauge in (self.df, self.lt, self.cfr, self.ttr, self.fdrt, self.rework):
                     try:
                         gauge.remove(label)
                     except KeyError:
@@ -107,6 +112,8 @@ class Telemetry:
                     (self.lt, report["lead_time"]["median_seconds"]),
                     (self.cfr, report["change_failure_rate"]["rate"]),
                     (self.ttr, report["time_to_restore"]["median_seconds"]),
+                    (self.fdrt, report["failed_deployment_recovery_time"]["median_seconds"]),
+                    (self.rework, report["deployment_rework_rate"]["rate"]),
                 ):
                     if value is None:
                         try:

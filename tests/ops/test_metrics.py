@@ -25,10 +25,12 @@ from tests.ops.conftest import INGEST_TOKEN, LiveServer
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PRODUCTION = ("production", "prod")
-FOUR_KEYS = {
+KEY_GAUGES = {
     "dora_deployment_frequency_per_day": ("deployment_frequency", "per_day"),
     "dora_lead_time_seconds": ("lead_time", "median_seconds"),
     "dora_change_failure_rate": ("change_failure_rate", "rate"),
+    "dora_deployment_rework_rate": ("deployment_rework_rate", "rate"),
+    "dora_failed_deployment_recovery_time_seconds": ("failed_deployment_recovery_time", "median_seconds"),
     "dora_time_to_restore_seconds": ("time_to_restore", "median_seconds"),
 }
 
@@ -150,7 +152,7 @@ def history() -> list[dict]:
     return records
 
 
-def test_four_key_gauges_equal_build_metrics_for_every_service_and_all(app, ops_engine):
+def test_key_gauges_equal_build_metrics_for_every_service_and_all(app, ops_engine):
     report = load(ops_engine, history(), now=NOW)
     assert report.committed and report.invalid == 0, report
     GaugeRefresher(app.rt, app.rt.telemetry).refresh()
@@ -160,7 +162,7 @@ def test_four_key_gauges_equal_build_metrics_for_every_service_and_all(app, ops_
     expected_missing = set()
     for label, service in scopes.items():
         report = build(ops_engine, end=NOW, days=30, service=service, production_environments=PRODUCTION)
-        for gauge, (key, field) in FOUR_KEYS.items():
+        for gauge, (key, field) in KEY_GAUGES.items():
             want = report[key][field]
             got = value(samples, gauge, service=label)
             if want is None:
@@ -176,8 +178,11 @@ def test_four_key_gauges_equal_build_metrics_for_every_service_and_all(app, ops_
     assert value(samples, "dora_lead_time_seconds", service="checkout") is not None
     assert value(samples, "dora_time_to_restore_seconds", service="all") is not None
     assert value(samples, "dora_change_failure_rate", service="checkout") > 0
+    assert value(samples, "dora_deployment_rework_rate", service="checkout") > 0  # the rollback
+    assert value(samples, "dora_failed_deployment_recovery_time_seconds", service="checkout") is not None
+    assert ("dora_deployment_rework_rate", "billing") in expected_missing
     # Exactly the known services and "all": no other label values.
-    for gauge in FOUR_KEYS:
+    for gauge in KEY_GAUGES:
         assert {lbl["service"] for lbl, _ in samples.get(gauge, [])} <= set(scopes), gauge
     assert {lbl["service"] for lbl, _ in samples["dora_deployment_frequency_per_day"]} == set(scopes)
     assert value(samples, "dora_metrics_computed_timestamp_seconds") == NOW.timestamp()
@@ -191,7 +196,8 @@ def test_a_key_whose_data_left_the_window_loses_its_sample(app, ops_engine):
     app.rt.clock.now = NOW + timedelta(days=90)  # everything is older than 30 days now
     refresher.refresh()
     samples = scrape(app)
-    for gauge in ("dora_lead_time_seconds", "dora_change_failure_rate", "dora_time_to_restore_seconds"):
+    for gauge in ("dora_lead_time_seconds", "dora_change_failure_rate", "dora_time_to_restore_seconds",
+                  "dora_deployment_rework_rate", "dora_failed_deployment_recovery_time_seconds"):
         assert samples.get(gauge, []) == [], (gauge, samples.get(gauge))
     assert value(samples, "dora_deployment_frequency_per_day", service="all") == 0
     # billing's incident is still open, so billing is still active; the others are gone (bounded set)
