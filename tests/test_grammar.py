@@ -353,3 +353,28 @@ def test_unescape():
     assert g.unescape("<http://x.example>") == "http://x.example"
     assert g.unescape("a&lt;b&gt;c&amp;d") == "a<b>c&d"
     assert g.unescape("plain") == "plain"
+
+
+# --- DORA 2024 inputs: fixes=, hotfix, mitigate, cancel -----------------------------------------
+
+def test_deploy_fixes_and_hotfix():
+    assert g.parse_deploy_command("checkout 1.2 fixes=inc-7 patched the cart") == g.DeployRecord(
+        service="checkout", version="1.2", note="patched the cart", fixes="INC-7"
+    )
+    assert g.parse_deploy_command("hotfix checkout 1.2.1 env=prod cache bust") == g.DeployRecord(
+        service="checkout", version="1.2.1", environment="prod", note="cache bust", hotfix=True
+    )
+    assert g.parse_deploy_command("hotfix checkout 1.2.1 fixes=INC-3").fixes == "INC-3"
+    for text, says in (("hotfix checkout", "service and a version"), ("checkout 1.2 fixes=D-4", "not an incident")):
+        with pytest.raises(g.UsageError) as exc:
+            g.parse_deploy_command(text)
+        assert says in exc.value.message
+
+
+def test_incident_mitigate_and_cancel():
+    assert g.parse_incident_command("mitigate INC-7 flag off") == g.IncidentAction(verb="mitigate", ref="INC-7", text="flag off")
+    assert g.parse_incident_command("mitigate 7") == g.IncidentAction(verb="mitigate", ref="INC-7", text=None)
+    assert g.parse_incident_command("cancel inc-7 false alarm") == g.IncidentAction(verb="cancel", ref="INC-7", text="false alarm")
+    with pytest.raises(g.UsageError) as exc:
+        g.parse_incident_command("cancel INC-7")
+    assert "needs a reason" in exc.value.message

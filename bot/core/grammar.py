@@ -14,7 +14,8 @@ from bot.core.errors import DoraError
 from bot.core.timeutil import WEEKDAYS
 
 DEPLOY_USAGE = """\
-`/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [note...]` record a deploy
+`/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [fixes=<INC-n>] [note...]` record a deploy (`fixes=` links the incident it fixes: rework)
+`/deploy hotfix <service> <version> [...same options]` record an unplanned deploy (rework) with no named incident
 `/deploy list [service] [env=<environment>] [limit=N]` recent deploys
 `/deploy fail <D-n> [reason...]` mark a deploy as a change failure
 `/deploy rollback <service> [to=<version>]` record a rollback to the previous good version
@@ -26,11 +27,12 @@ INCIDENT_USAGE = """\
 `/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>]` (or just `/incident sev2 checkout ...`)
 `/incident list` open incidents · `/incident show <INC-n>`
 `/incident ack <INC-n>` · `/incident update <INC-n> <text...>` · `/incident cause <INC-n> <D-n>`
-`/incident resolve <INC-n> [note...]`
+`/incident mitigate <INC-n> [note...]` impact is over (time to restore ends here) · `/incident resolve <INC-n> [note...]`
+`/incident cancel <INC-n> <reason...>` a false alarm: counted in no metric
 `/incident help` this help"""
 
 DORA_USAGE = """\
-`/dora [service] [days=N]` the four keys (default: all services, 30 days)
+`/dora [service] [days=N]` DORA's five keys (default: all services, 30 days)
 `/dora explain <df|lt|cfr|rework|ttr> [service] [days=N]` what was counted and why
 `/dora alerts <#channel>` where incident alerts go (admins)
 `/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins; `fri 16:30 Europe/Berlin` works too)
@@ -172,6 +174,8 @@ class DeployRecord:
     committed: str | None = None
     url: str | None = None
     note: str | None = None
+    fixes: str | None = None  # INC-n: the incident this deploy fixes
+    hotfix: bool = False  # /deploy hotfix: rework with no named incident
 
 
 @dataclass(frozen=True)
@@ -216,10 +220,13 @@ def parse_deploy_command(text: str):
         if len(args) != 1:
             raise UsageError("`/deploy rollback` needs exactly one service, like `/deploy rollback checkout`", command=cmd)
         return DeployRollback(service=args[0], to=opts.get("to"))
-    args, opts = _split(text, command=cmd, options={"env", "commit", "committed", "url"}, stop_after=2)
+    hotfix = head == "hotfix"
+    body = rest if hotfix else text
+    args, opts = _split(body, command=cmd, options={"env", "commit", "committed", "url", "fixes"}, stop_after=2)
     if len(args) < 2:
+        example = "/deploy hotfix checkout 2026.11.24-2" if hotfix else "/deploy checkout 2026.11.24-1"
         raise UsageError(
-            f"a deploy needs a service and a version, like `/deploy checkout 2026.11.24-1`; got `{text.strip()}`",
+            f"a deploy needs a service and a version, like `{example}`; got `{text.strip()}`",
             command=cmd,
         )
     if "committed" in opts and "commit" not in opts:
@@ -233,6 +240,8 @@ def parse_deploy_command(text: str):
         committed=opts.get("committed"),
         url=opts.get("url"),
         note=note,
+        fixes=_incident_ref(opts["fixes"], command=cmd) if "fixes" in opts else None,
+        hotfix=hotfix,
     )
 
 
@@ -259,7 +268,7 @@ class IncidentList:
 
 @dataclass(frozen=True)
 class IncidentAction:
-    """show / ack / resolve / update / cause on one incident."""
+    """show / ack / mitigate / resolve / cancel / update / cause on one incident."""
 
     verb: str
     ref: str
@@ -296,7 +305,7 @@ def parse_incident_command(text: str):
         if rest:
             raise UsageError("`/incident list` takes no arguments", command=cmd)
         return IncidentList()
-    if head in ("show", "ack", "acknowledge", "resolve", "update", "cause"):
+    if head in ("show", "ack", "acknowledge", "resolve", "update", "cause", "mitigate", "cancel"):
         verb = {"acknowledge": "ack"}.get(head, head)
         args = rest.split(maxsplit=1)
         if not args:
@@ -309,6 +318,8 @@ def parse_incident_command(text: str):
             raise UsageError("`/incident ack` takes one incident", command=cmd)
         if verb == "update" and not extra:
             raise UsageError("`/incident update` needs some text, like `/incident update INC-7 rolled back, watching`", command=cmd)
+        if verb == "cancel" and not extra:
+            raise UsageError("`/incident cancel` needs a reason, like `/incident cancel INC-7 false alarm, the check was flaky`", command=cmd)
         if verb == "cause":
             if not extra or len(extra.split()) != 1:
                 raise UsageError("`/incident cause` needs one deploy, like `/incident cause INC-7 D-12`", command=cmd)

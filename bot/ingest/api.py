@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.core import rules
 from bot.core.errors import DoraError, ValidationError
 from bot.core.inputs import (
     FUTURE_TOLERANCE,
@@ -23,6 +24,7 @@ from bot.core.inputs import (
     check_text,
     normalize_environment,
     normalize_service,
+    normalize_severity,
     parse_deploy,
     parse_incident,
     service_key,
@@ -38,17 +40,25 @@ from bot.ingest.http import (
     worker_threads,
 )
 from bot.ingest.openapi import openapi_document
-from bot.ingest.serialize import deploy_document, deploy_link, deploy_public, incident_public
+from bot.ingest.serialize import deploy_document, deploy_link, deploy_public, incident_link, incident_public
 from bot.runtime import Runtime
 from bot.services.deploys import write_deploy
 from bot.services import outbox
-from bot.services.incidents import correct_resolution_note, correct_time, declare_incident, link_cause, post_update
+from bot.services.incidents import (
+    cancel_incident,
+    correct_resolution_note,
+    correct_time,
+    declare_incident,
+    link_cause,
+    post_update,
+    set_severity,
+)
 from bot.services.lookup import find_incident
 from bot.services.metrics import build_metrics
 from bot.store.db import connection_scope, session_scope
 from bot.store.models import Deploy, Incident, Service
 
-_PATCH_FIELDS = {"acknowledged_at", "resolved_at", "caused_by", "note", "update"}
+_PATCH_FIELDS = {"acknowledged_at", "resolved_at", "caused_by", "note", "update", "mitigated_at", "severity", "status", "reason"}
 
 
 def _endpoint(rt: Runtime, work: Callable[[Request, Any], Response], *, body: bool) -> Callable:
@@ -142,6 +152,8 @@ def routes(rt: Runtime) -> list[Route]:
             version=data.version, deployed_at=data.deployed_at, status=data.status, commits=data.commits,
             rollback_of=deploy_link(target) if target is not None else None, change_failure=data.change_failure,
             url=data.url, note=data.note, source="api", created_at=now,
+            fixes=incident_link(written.fixed) if written.fixed is not None else None,
+            rework=rules.is_rework(rollback_of=target, fixes=written.fixed, marked_rework=data.rework),
         )
         return JSONResponse(body, status_code=201)
 
@@ -177,18 +189,32 @@ def routes(rt: Runtime) -> list[Route]:
                 errors.extend((name, m) for _, m in exc.errors)
                 return None
 
-        for name in ("acknowledged_at", "resolved_at", "caused_by", "note", "update"):
+        for name in ("acknowledged_at", "mitigated_at", "resolved_at", "caused_by", "note", "update", "severity", "status", "reason"):
             if name in payload and payload[name] is None:
                 errors.append((name, "cannot be null: leave the field out (a time cannot be cleared; an incident is not reopened)"))
         times = {
             name: check(name, _instant_or_now, payload[name], name, now)
-            for name in ("acknowledged_at", "resolved_at") if payload.get(name) is not None
+            for name in ("acknowledged_at", "mitigated_at", "resolved_at") if payload.get(name) is not None
         }
         update = check("update", check_text, payload.get("update"), "update")
         note = check("note", check_text, payload.get("note"), "note")
         cause = payload.get("caused_by")
         if cause is not None and (isinstance(cause, bool) or not isinstance(cause, (str, int)) or not str(cause).strip() or len(str(cause)) > LIMITS["id"]):
             errors.append(("caused_by", f"must be a deploy id or D-<number> (a string of at most {LIMITS['id']} characters)"))
+        severity = check("severity", normalize_severity, payload["severity"]) if payload.get("severity") is not None else None
+        # Cancelling: {"status": "cancelled", "reason": "..."}; the only status an incident is given.
+        status = payload.get("status")
+        if status is not None and status != rules.CANCELLED:
+            errors.append(("status", "the only status to set is \"cancelled\" (with a reason)"))
+        reason = None
+        if "reason" in payload and payload.get("status") is None:
+            errors.append(("reason", "a reason goes with \"status\": \"cancelled\""))
+        elif status == rules.CANCELLED:
+            raw = payload.get("reason")
+            if not isinstance(raw, str) or not raw.strip():
+                errors.append(("reason", "say why the incident is cancelled (a false alarm, declared by mistake...)"))
+            else:
+                reason = check("reason", check_text, raw, "reason")
         if errors:
             raise ValidationError(errors=errors)
         changed = False
@@ -199,12 +225,20 @@ def routes(rt: Runtime) -> list[Route]:
                 changed |= link_cause(session, ref=iref, deploy=str(cause).strip(), now=now, actor="api", external_first=True).changed
             if update:
                 changed |= post_update(session, ref=iref, text=update, now=now, actor="api").changed
-            # Times: a first acknowledgement/resolution, a retry of the same instant (nothing
-            # changes), or a correction (applied, on the timeline) - never ignored (docs/ingest.md).
+            if severity is not None:
+                changed |= set_severity(session, ref=iref, severity=severity, now=now, actor="api").changed
+            # Times: a first acknowledgement/mitigation/resolution, a retry of the same instant
+            # (nothing changes), or a correction (applied, on the timeline) - never ignored
+            # (docs/ingest.md). Mitigated before resolved, so one PATCH may send both.
             if "acknowledged_at" in times:
                 changed |= correct_time(
                     session, ref=iref, what="acknowledged", at=times["acknowledged_at"], now=now, actor="api",
                     as_of_now=payload["acknowledged_at"] == "now",
+                ).changed
+            if "mitigated_at" in times:
+                changed |= correct_time(
+                    session, ref=iref, what="mitigated", at=times["mitigated_at"], now=now, actor="api",
+                    as_of_now=payload["mitigated_at"] == "now",
                 ).changed
             resolving = "resolved_at" in times and incident.resolved_at is None
             if "resolved_at" in times:
@@ -214,6 +248,8 @@ def routes(rt: Runtime) -> list[Route]:
                 ).changed
             if note and not resolving:
                 changed |= correct_resolution_note(session, ref=iref, note=note, now=now, actor="api").changed
+            if reason is not None:
+                changed |= cancel_incident(session, ref=iref, reason=reason, now=now, actor="api").changed
             body = incident_public(session, incident)  # each change queued its card refresh and thread line
         return JSONResponse(body)
 
@@ -264,7 +300,7 @@ def routes(rt: Runtime) -> list[Route]:
             if q.get("service"):
                 query = query.where(Service.key == service_key(normalize_service(q["service"])))
             if state == "open":
-                query = query.where(col(Incident.resolved_at).is_(None))
+                query = query.where(col(Incident.resolved_at).is_(None), col(Incident.status).is_(None))
             elif state == "resolved":
                 query = query.where(col(Incident.resolved_at).is_not(None))
             if since:

@@ -213,7 +213,8 @@ def correct_time(
     session: Session, *, ref: str, what: str, at: datetime, now: datetime, actor: str | None, note: str | None = None,
     external_first: bool = False, as_of_now: bool = False,
 ) -> IncidentOutcome:
-    """Set ``acknowledged_at`` or ``resolved_at`` (``what``: "acknowledged" | "resolved") whatever the state.
+    """Set ``acknowledged_at``, ``mitigated_at`` or ``resolved_at`` (``what``: "acknowledged" |
+    "mitigated" | "resolved") whatever the state.
 
     An open incident is acknowledged or resolved as usual. On one that already has that time, the
     same instant is a retry (nothing changes) and another instant is a correction: it is checked
@@ -233,7 +234,14 @@ def correct_time(
     if current is None and incident.resolved_at is None:  # the usual acknowledgement or resolution
         if what == "acknowledged":
             return acknowledge_incident(session, ref=incident_ref(incident), now=now, actor=actor, at=at)
+        if what == "mitigated":
+            return mitigate_incident(session, ref=incident_ref(incident), now=now, actor=actor, at=at)
         return resolve_incident(session, ref=incident_ref(incident), now=now, actor=actor, at=at, note=note)
+    if what == "mitigated" and incident.resolved_at is not None and at > incident.resolved_at:
+        raise ValidationError(
+            f"{incident_ref(incident)} was resolved at {_hm(incident.resolved_at)}; impact ended at the latest then",
+            field="mitigated_at",
+        )
     if what == "resolved" and current is not None and incident.mitigated_at is not None:
         if incident.mitigated_at == current:  # mitigated when it was resolved: it moves with the resolution
             incident.mitigated_at = at
@@ -315,6 +323,21 @@ def cancel_incident(
     session.add(incident)
     _announce(session, incident, _event(session, incident, at=now, kind=EventKind.CANCELLED, actor=actor, text=reason), now=now)
     refresh_change_failure(session.connection(), [incident.caused_by_id])
+    return IncidentOutcome(incident, changed=True)
+
+
+def set_severity(session: Session, *, ref: str, severity: str, now: datetime, actor: str | None, external_first: bool = False) -> IncidentOutcome:
+    """Change the severity; the timeline keeps the change (old -> new)."""
+    from bot.core.inputs import normalize_severity
+
+    severity = normalize_severity(severity)
+    incident = find_incident(session, ref, external_first=external_first, for_update=True)
+    if incident.severity == severity:
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already {severity}.")
+    old, incident.severity = incident.severity, severity
+    session.add(incident)
+    _event(session, incident, at=now, kind="severity", actor=actor, text=f"{old} -> {severity}")
+    session.flush()
     return IncidentOutcome(incident, changed=True)
 
 

@@ -161,8 +161,9 @@ def deploy_label(deploy: Deploy) -> str:
 def deploy_card(
     deploy: Deploy, service: str, *, commits: int = 0, open_incidents: Sequence[Incident] = (), rolled_back: Deploy | None = None
 ) -> tuple[str, list[dict]]:
-    kind = "Rollback" if deploy.rollback_of_id else "Deploy"
-    icon = ":rewind:" if deploy.rollback_of_id else ":rocket:"
+    hotfix = deploy.rework and not deploy.rollback_of_id and not deploy.fixes_id
+    kind = "Rollback" if deploy.rollback_of_id else ("Hotfix" if hotfix else "Deploy")
+    icon = ":rewind:" if deploy.rollback_of_id else (":adhesive_bandage:" if hotfix or deploy.fixes_id else ":rocket:")
     slack_typed = typed_in_slack(deploy.source)
     line = f"{icon} *{kind} {deploy_label(deploy)}*: `{service}` *{esc(deploy.version)}* to *{deploy.environment}*"
     if deploy.status != "success":
@@ -172,6 +173,8 @@ def deploy_card(
         parts.append(f"{commits} commit{'s' if commits != 1 else ''}")
     if rolled_back is not None:
         parts.append(f"reverts {deploy_label(rolled_back)} ({esc(rolled_back.version)})")
+    if deploy.fixes_id:
+        parts.append(f"fixes INC-{deploy.fixes_id}")
     if deploy.url:
         parts.append(link(deploy.url, "pipeline"))
     blocks = [md(line)]
@@ -194,6 +197,10 @@ def deploy_list(rows: Sequence[tuple[Deploy, str]]) -> tuple[str, list[dict]]:
             flags.append(":boom: failure")
         if d.rollback_of_id:
             flags.append(f":rewind: rollback of D-{d.rollback_of_id}")
+        if d.fixes_id:
+            flags.append(f"fixes INC-{d.fixes_id}")
+        elif d.rework and not d.rollback_of_id:
+            flags.append("hotfix")
         if d.status != "success":
             flags.append("deploy failed")
         suffix = f"  _{', '.join(flags)}_" if flags else ""

@@ -222,7 +222,14 @@ def test_patch_unknown_fields_and_bad_bodies_are_422(ingest, subtests):
     before = ingest.stored_counts()
     cases = [
         ("unknown-field", {"state": "resolved"}, "state"),
-        ("unknown-and-known", {"resolved_at": "now", "severity": "sev1"}, "severity"),
+        ("unknown-and-known", {"resolved_at": "now", "colour": "red"}, "colour"),
+        ("severity-garbage", {"severity": "sev9"}, "severity"),
+        ("mitigated_at-before-start", {"mitigated_at": "2026-11-25T10:00:00Z"}, "mitigated_at"),
+        ("mitigated_at-garbage", {"mitigated_at": "soon"}, "mitigated_at"),
+        ("status-not-cancelled", {"status": "resolved"}, "status"),
+        ("cancel-without-reason", {"status": "cancelled"}, "reason"),
+        ("cancel-blank-reason", {"status": "cancelled", "reason": "  "}, "reason"),
+        ("reason-without-status", {"reason": "oops"}, "reason"),
         ("resolved_at-garbage", {"resolved_at": "soon"}, "resolved_at"),
         ("resolved_at-number", {"resolved_at": 1764072000}, "resolved_at"),
         ("acknowledged_at-garbage", {"acknowledged_at": "tomorrow"}, "acknowledged_at"),
@@ -285,3 +292,109 @@ def test_patch_of_an_unknown_incident_is_404(ingest):
         assert r.json()["error"]
     assert ingest.client.get(f"{I}?state=open").json()["items"][0]["id"] == "pd-Q1X"
     assert ingest.events == []
+
+
+# --- the DORA 2024 fields: mitigation, severity, cancellation, not a change ----------------------
+
+def test_patch_mitigated_at_ends_the_time_to_restore_and_keeps_the_incident_open(ingest):
+    inc = declared(ingest)  # started 10:30
+    r = ingest.client.patch(f"{I}/pd-Q1X", {"mitigated_at": "2026-11-25T11:00:00Z"})
+    assert r.status == 200, r
+    body = r.json()
+    assert body["state"] == "mitigated" and body["mitigated_at"] == "2026-11-25T11:00:00Z" and body["resolved_at"] is None
+    assert body["time_to_restore_seconds"] == 30 * 60
+    assert ingest.events == [("incident.changed", ref_id(inc))]
+    # resolving later keeps the mitigation instant and the time to restore measured to it
+    body = ingest.client.patch(f"{I}/pd-Q1X", {"resolved_at": "2026-11-25T11:45:00Z"}).json()
+    assert body["state"] == "resolved" and body["mitigated_at"] == "2026-11-25T11:00:00Z"
+    assert body["time_to_restore_seconds"] == 30 * 60
+    # a resolution before the mitigation is refused
+    inc2 = ingest.client.post(I, incident(id="pd-2")).json()
+    ingest.client.patch(f"{I}/pd-2", {"mitigated_at": "2026-11-25T11:00:00Z"})
+    r = ingest.client.patch(f"{I}/pd-2", {"resolved_at": "2026-11-25T10:50:00Z"})
+    assert r.status == 422 and "resolved_at" in r.fields(), r
+    assert ingest.client.get(f"{I}?state=open").json()["items"][0]["ref"] == inc2["ref"]
+
+
+def test_resolving_without_a_mitigation_mitigates_at_the_same_instant(ingest):
+    declared(ingest)
+    body = ingest.client.patch(f"{I}/pd-Q1X", {"resolved_at": "2026-11-25T11:10:00Z"}).json()
+    assert body["mitigated_at"] == body["resolved_at"] == "2026-11-25T11:10:00Z"
+    created = ingest.client.post(I, incident(id="pd-2", resolved_at="2026-11-25T11:20:00Z")).json()
+    assert created["mitigated_at"] == "2026-11-25T11:20:00Z"
+
+
+def test_create_takes_mitigated_at_status_and_not_caused_by_change(ingest, subtests):
+    r = ingest.client.post(I, incident(mitigated_at="2026-11-25T10:50:00Z", not_caused_by_change=True))
+    assert r.status == 201, r
+    body = r.json()
+    assert body["state"] == "mitigated" and body["time_to_restore_seconds"] == 20 * 60
+    assert body["not_caused_by_change"] is True and body["status"] is None
+    cancelled = ingest.client.post(I, incident(id="pd-2", status="cancelled")).json()
+    assert cancelled["state"] == "cancelled" and cancelled["status"] == "cancelled"
+    before = ingest.stored_counts()
+    for case, over, field in (
+        ("mitigated-after-resolved", {"mitigated_at": "2026-11-25T11:30:00Z", "resolved_at": "2026-11-25T11:00:00Z"}, "mitigated_at"),
+        ("mitigated-before-start", {"mitigated_at": "2026-11-25T10:00:00Z"}, "mitigated_at"),
+        ("bad-status", {"status": "open"}, "status"),
+        ("not-a-flag", {"not_caused_by_change": "no"}, "not_caused_by_change"),
+    ):
+        with subtests.test(case=case):
+            r = ingest.client.post(I, incident(id=f"pd-{case}", **over))
+            assert r.status == 422 and field in r.fields(), r
+    assert ingest.stored_counts() == before
+
+
+def test_patch_severity_is_kept_in_the_timeline(ingest):
+    inc = declared(ingest)
+    r = ingest.client.patch(f"{I}/pd-Q1X", {"severity": "sev1"})
+    assert r.status == 200 and r.json()["severity"] == "sev1", r
+    assert ingest.rows("SELECT kind, text FROM incident_event ORDER BY id DESC")[0] == ("severity", "sev2 -> sev1")
+    assert ingest.events == [("incident.changed", ref_id(inc))]
+    assert ingest.client.patch(f"{I}/pd-Q1X", {"severity": "sev1"}).status == 200
+    assert len(ingest.events) == 1  # the same severity again changes nothing
+
+
+def test_patch_cancel_takes_the_incident_and_its_cause_out_of_the_metrics(ingest):
+    seed_deploys(ingest)
+    inc = declared(ingest, caused_by="co-1")
+    m = ingest.client.get("/api/v1/metrics?service=checkout").json()
+    assert m["change_failure_rate"]["failed"] == 1 and m["time_to_restore"]["open_incidents"] == 1
+    r = ingest.client.patch(f"{I}/pd-Q1X", {"status": "cancelled", "reason": "false alarm: a synthetic check"})
+    assert r.status == 200, r
+    body = r.json()
+    assert body["state"] == "cancelled" and body["cancel_reason"] == "false alarm: a synthetic check"
+    assert ingest.events == [("incident.changed", ref_id(inc))]
+    m = ingest.client.get("/api/v1/metrics?service=checkout").json()
+    assert m["change_failure_rate"]["failed"] == 0 and m["time_to_restore"]["open_incidents"] == 0
+    deploys = {d["id"]: d for d in ingest.client.get(D).json()["items"]}
+    assert deploys["co-1"]["change_failure"] is False
+    assert ingest.client.get(f"{I}?state=open").json()["items"] == []
+    # a resolved incident cannot be cancelled
+    ingest.client.post(I, incident(id="pd-2", resolved_at="2026-11-25T11:00:00Z"))
+    r = ingest.client.patch(f"{I}/pd-2", {"status": "cancelled", "reason": "oops"})
+    assert r.status == 409, r
+
+
+def test_deploys_take_fixes_and_rework(ingest):
+    inc = declared(ingest)
+    r = ingest.client.post(D, {"id": "fix-1", "service": "checkout", "deployed_at": "2026-11-25T11:00:00Z", "fixes": "pd-Q1X"})
+    assert r.status == 201, r
+    body = r.json()
+    assert body["fixes"] == "pd-Q1X" and body["fixes_ref"] == inc["ref"] and body["rework"] is True
+    assert ingest.client.post(D, {"id": "fix-1", "service": "checkout", "deployed_at": "2026-11-25T11:00:00Z", "fixes": "pd-Q1X"}).json() == body
+    hot = ingest.client.post(D, {"id": "hot-1", "service": "checkout", "deployed_at": "2026-11-25T11:05:00Z", "rework": True}).json()
+    assert hot["rework"] is True and hot["fixes"] is None
+    plain = ingest.client.post(D, {"id": "p-1", "service": "checkout", "deployed_at": "2026-11-25T11:06:00Z"}).json()
+    assert plain["rework"] is False
+    rr = ingest.client.get("/api/v1/metrics?service=checkout").json()["deployment_rework_rate"]
+    assert rr["rework"] == 2 and rr["deploys"] == 3 and rr["rate"] == round(2 / 3, 4)
+    before = ingest.stored_counts()
+    for body, field in (
+        ({"id": "x1", "service": "checkout", "deployed_at": "2026-11-25T11:00:00Z", "fixes": "nope"}, "fixes"),
+        ({"id": "x2", "service": "checkout", "deployed_at": "2026-11-25T10:00:00Z", "fixes": "pd-Q1X"}, "fixes"),  # before it began
+        ({"id": "x3", "service": "checkout", "deployed_at": "2026-11-25T11:00:00Z", "rework": "yes"}, "rework"),
+    ):
+        r = ingest.client.post(D, body)
+        assert r.status == 422 and field in r.fields(), r
+    assert ingest.stored_counts() == before

@@ -51,6 +51,7 @@ def handle(context, parsed, *, command: dict, respond) -> None:
             {
                 "service": parsed.service, "version": parsed.version, "environment": parsed.environment,
                 "deployed_at": isoformat_z(now), "commits": commits, "url": parsed.url, "note": parsed.note,
+                "fixes": parsed.fixes, "rework": parsed.hotfix,
             },
             now=now,
             require_id=False,
@@ -58,7 +59,8 @@ def handle(context, parsed, *, command: dict, respond) -> None:
         with transaction(context) as session:
             outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now, source="slack", actor=user)
             outbox.post_cards(session, "deploy", outcome.deploy.id, [channel], now=now)
-        text = f":rocket: Recorded {outcome.ref}: `{outcome.service.name}` {bk.esc(outcome.deploy.version)} to {outcome.deploy.environment}."
+        text = f":rocket: Recorded {outcome.ref}: `{outcome.service.name}` {bk.esc(outcome.deploy.version)} to {outcome.deploy.environment}"
+        text += f", fixing {parsed.fixes} (rework)." if parsed.fixes else (" as a hotfix (rework)." if parsed.hotfix else ".")
         for inc in outcome.open_incidents[:3]:
             text += f"\n:warning: `{outcome.service.name}` has an open incident, INC-{inc.id} ({inc.severity}): {bk.esc(inc.title)}"
         reply(respond, text)

@@ -16,9 +16,11 @@ from bot.core.timeutil import format_duration, parse_time
 from bot.services import outbox
 from bot.services.incidents import (
     acknowledge_incident,
+    cancel_incident,
     declare_incident,
     link_cause,
     list_open_incidents,
+    mitigate_incident,
     post_update,
     resolve_incident,
     roll_back_cause,
@@ -29,10 +31,11 @@ from bot.services.reminders import snooze
 from bot.slack import blocks as bk
 from bot.slack.ids import Action, Block
 from bot.slack.listeners.common import FieldErrors, actor, messenger, reply, runtime, transaction
+from bot.store import rules
 from bot.store.db import session_scope
 from bot.store.models import Deploy, Service
 
-DONE = {"ack": "acknowledged", "resolve": "resolved", "update": "updated"}
+DONE = {"ack": "acknowledged", "mitigate": "mitigated", "resolve": "resolved", "cancel": "cancelled", "update": "updated"}
 
 
 def known_services(session) -> list[str]:
@@ -45,7 +48,7 @@ def recent_deploys(session, service: str, environments, limit: int = 25) -> list
         session.exec(
             select(Deploy)
             .join(Service, Service.id == Deploy.service_id)
-            .where(Service.key == service_key(service), Deploy.status == "success", Deploy.environment.in_(list(environments)))
+            .where(Service.key == service_key(service), rules.qualifying(environments))
             .order_by(Deploy.deployed_at.desc(), Deploy.id.desc())
             .limit(limit)
         ).all()
@@ -96,6 +99,10 @@ def handle(context, parsed, *, command: dict, respond) -> None:
                 outcome = acknowledge_incident(session, ref=parsed.ref, now=now, actor=user)
             elif parsed.verb == "resolve":
                 outcome = resolve_incident(session, ref=parsed.ref, now=now, actor=user, note=parsed.text)
+            elif parsed.verb == "mitigate":
+                outcome = mitigate_incident(session, ref=parsed.ref, now=now, actor=user, note=parsed.text)
+            elif parsed.verb == "cancel":
+                outcome = cancel_incident(session, ref=parsed.ref, reason=parsed.text, now=now, actor=user)
             elif parsed.verb == "update":
                 outcome = post_update(session, ref=parsed.ref, text=parsed.text, now=now, actor=user)
             else:
