@@ -18,9 +18,9 @@ CANONICAL = {
     "app_meta": "SELECT key, value FROM {s}.app_meta",
     "deploy": (
         "SELECT d.external_id, sv.name, d.environment, d.version, d.deployed_at, d.status, r.external_id,"
-        " d.marked_failed, d.failure_reason, d.change_failure, d.url, d.note, d.source, d.created_by"
-        " FROM {s}.deploy d JOIN {s}.service sv ON sv.id = d.service_id"
-        " LEFT JOIN {s}.deploy r ON r.id = d.rollback_of_id"
+        " d.marked_failed, d.failure_reason, d.change_failure, d.rework, f.external_id, d.url, d.note, d.source,"
+        " d.created_by FROM {s}.deploy d JOIN {s}.service sv ON sv.id = d.service_id"
+        " LEFT JOIN {s}.deploy r ON r.id = d.rollback_of_id LEFT JOIN {s}.incident f ON f.id = d.fixes_id"
     ),
     "deploy_commit": (
         "SELECT d.external_id, c.sha, c.committed_at FROM {s}.deploy_commit c JOIN {s}.deploy d ON d.id = c.deploy_id"
@@ -31,7 +31,8 @@ CANONICAL = {
     ),
     "incident": (
         "SELECT i.external_id, sv.name, i.environment, i.severity, i.title, i.started_at, i.declared_at,"
-        " i.acknowledged_at, i.resolved_at, c.external_id, i.declared_by, i.acknowledged_by, i.resolved_by,"
+        " i.acknowledged_at, i.resolved_at, i.mitigated_at, i.recovered_at, i.status, i.cancel_reason,"
+        " i.not_caused_by_change, c.external_id, i.declared_by, i.acknowledged_by, i.resolved_by,"
         " i.resolution_note, i.source, i.restore_seconds, i.ack_seconds, i.recovery_seconds, i.suspect_deploy_id"
         " FROM {s}.incident i JOIN {s}.service sv ON sv.id = i.service_id LEFT JOIN {s}.deploy c ON c.id = i.caused_by_id"
     ),

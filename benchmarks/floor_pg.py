@@ -41,8 +41,8 @@ def metrics(con, *, end: datetime, days: int, service: str | None = None, tz: st
     p = {"envs": envs, "s": start, "e": end, "sid": sid}
     out: dict = {}
     qual = f"status = 'success' AND environment = ANY(%(envs)s){svc}"
-    out["deploys"], out["failed"] = cur.execute(
-        f"SELECT count(*), coalesce(sum(change_failure::int), 0) FROM deploy WHERE {qual}"
+    out["deploys"], out["failed"], out["rework"] = cur.execute(
+        f"SELECT count(*), coalesce(sum(change_failure::int), 0), coalesce(sum(rework::int), 0) FROM deploy WHERE {qual}"
         " AND deployed_at >= %(s)s AND deployed_at < %(e)s", p).fetchone()
     dpw = None
     ever = out["deploys"] > 0 or cur.execute(f"SELECT 1 FROM deploy WHERE {qual} LIMIT 1", p).fetchone()
@@ -63,11 +63,12 @@ def metrics(con, *, end: datetime, days: int, service: str | None = None, tz: st
     out["lead_median"], out["lead_p90"] = cur.execute(
         f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_seconds), percentile_cont(0.9) WITHIN GROUP"
         f" (ORDER BY lead_seconds) {lw} AND lead_seconds >= 0", p).fetchone()
-    iscope = f"environment = ANY(%(envs)s){svc}"
-    out["unlinked"] = cur.execute(
-        f"SELECT count(*) FROM incident WHERE {iscope} AND started_at >= %(s)s AND started_at < %(e)s"
-        " AND caused_by_id IS NULL", p).fetchone()[0]
-    rscope = f"FROM incident WHERE {iscope} AND resolved_at >= %(s)s AND resolved_at < %(e)s"
+    iscope = f"environment = ANY(%(envs)s){svc} AND status IS NULL"
+    out["unlinked"], out["not_change"] = cur.execute(
+        "SELECT count(*) FILTER (WHERE NOT not_caused_by_change), count(*) FILTER (WHERE not_caused_by_change)"
+        f" FROM incident WHERE {iscope} AND started_at >= %(s)s AND started_at < %(e)s"
+        " AND caused_by_id IS NULL", p).fetchone()
+    rscope = f"FROM incident WHERE {iscope} AND recovered_at >= %(s)s AND recovered_at < %(e)s"
     out["restore_n"], out["recovery_n"], out["restore_median"], out["restore_p90"], out["recovery_median"] = cur.execute(
         "SELECT count(*), count(caused_by_id), percentile_cont(0.5) WITHIN GROUP (ORDER BY restore_seconds),"
         " percentile_cont(0.9) WITHIN GROUP (ORDER BY restore_seconds),"

@@ -6,8 +6,8 @@ indexes it has to maintain are exactly the product's; creating them is not timed
 side), with the same PRAGMAs the product uses (WAL, ``synchronous=NORMAL``, foreign keys on), in
 one transaction, and stores the same facts: every deploy, commit, incident and
 incident-timeline row, the per-(service, sha) lead-time sample at the first qualifying deploy, the
-resolved ``rollback_of``/``caused_by`` links, the derived restore/ack/recovery seconds and the
-change-failure flags. ``run.py`` compares the stored facts and the metric numbers with dora-bot's.
+resolved ``rollback_of``/``caused_by`` links, the derived recovery instant, restore/ack/recovery
+seconds, and the change-failure and rework flags. ``run.py`` compares the stored facts and the metric numbers with dora-bot's.
 
 What it does *not* do, and so why it is a floor: no field-by-field validation (it trusts the
 file: a bad line raises instead of being reported), no idempotency on ``id`` (it assumes a fresh
@@ -95,7 +95,7 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
 
     ins_deploy = (
         "INSERT INTO deploy (id, external_id, service_id, environment, version, deployed_at, status, marked_failed,"
-        " change_failure, url, note, source, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,'import',?)"
+        " change_failure, rework, url, note, source, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'import',?)"
     )
     ins_commit = "INSERT INTO deploy_commit (id, deploy_id, sha, committed_at) VALUES (?,?,?,?)"
     ins_sample = (
@@ -106,8 +106,9 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
     )
     ins_incident = (
         "INSERT INTO incident (id, external_id, service_id, environment, severity, title, started_at, declared_at,"
-        " acknowledged_at, resolved_at, source, restore_seconds, ack_seconds, created_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,'import',?,?,?)"
+        " acknowledged_at, resolved_at, mitigated_at, recovered_at, status, not_caused_by_change, source,"
+        " restore_seconds, ack_seconds, created_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'import',?,?,?)"
     )
     ins_event = "INSERT INTO incident_event (id, incident_id, at, kind, text) VALUES (?,?,?,?,?)"
 
@@ -180,8 +181,10 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
                                 samples[key] = (sid, sha, did, dt_s, ct_s, lead)
                 version = _text(o.get("version")) or (first_sha[:12] if first_sha else "unversioned")
                 cf = bool(o.get("change_failure"))
-                deploys.append((did, o["id"], sid, env, version, dt_s, status, cf, cf, _text(o.get("url")), _text(o.get("note")), now_s))
                 ref = o.get("rollback_of")
+                rework = ref is not None or o.get("fixes") is not None or bool(o.get("rework"))
+                deploys.append((did, o["id"], sid, env, version, dt_s, status, cf, cf, rework, _text(o.get("url")),
+                                _text(o.get("note")), now_s))
                 if ref is not None:
                     rollbacks.append((did, str(ref).strip()))
             else:
@@ -199,7 +202,8 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
                 st, st_s = _ts(o["started_at"])
                 ack = o.get("acknowledged_at")
                 res = o.get("resolved_at")
-                ack_s = ack_sec = res_s = res_sec = None
+                mit = o.get("mitigated_at")
+                ack_s = ack_sec = res_s = res_sec = mit_s = None
                 events.append((next_event, iid, st_s, "declared", f"{sev} {title} (imported)"))
                 next_event += 1
                 if ack:
@@ -207,12 +211,23 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
                     ack_sec = (at - st).total_seconds()
                     events.append((next_event, iid, ack_s, "acknowledged", None))
                     next_event += 1
+                if mit:  # the recovery instant: mitigated, else resolved
+                    mt, mit_s = _ts(mit)
+                    res_sec = (mt - st).total_seconds()
+                    events.append((next_event, iid, mit_s, "mitigated", None))
+                    next_event += 1
                 if res:
                     rt, res_s = _ts(res)
-                    res_sec = (rt - st).total_seconds()
+                    if not mit:
+                        res_sec = (rt - st).total_seconds()
                     events.append((next_event, iid, res_s, "resolved", None))
                     next_event += 1
-                incidents.append((iid, o["id"], sid, env, sev, title, st_s, st_s, ack_s, res_s, res_sec, ack_sec, now_s))
+                cancelled = o.get("status") == "cancelled"
+                if cancelled:
+                    events.append((next_event, iid, now_s, "cancelled", None))
+                    next_event += 1
+                incidents.append((iid, o["id"], sid, env, sev, title, st_s, st_s, ack_s, res_s, mit_s, mit_s or res_s,
+                                  "cancelled" if cancelled else None, bool(o.get("not_caused_by_change")), res_sec, ack_sec, now_s))
                 ref = o.get("caused_by")
                 if ref is not None:
                     causes.append((iid, str(ref).strip()))
@@ -235,15 +250,17 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
     con.executemany("UPDATE deploy SET rollback_of_id = ? WHERE id = ?", rb_rows)
     inc_rows = []
     for iid, ref in causes:
-        own_sid, st_s, res_s = con.execute("SELECT service_id, started_at, resolved_at FROM incident WHERE id = ?", (iid,)).fetchone()
+        own_sid, st_s, rec_s, status = con.execute(
+            "SELECT service_id, started_at, recovered_at, status FROM incident WHERE id = ?", (iid,)).fetchone()
         target = con.execute(find, (ref,)).fetchone()
         if target is None or target[1] != own_sid:
             raise ValueError(f"caused_by `{ref}`: missing or another service's")
         recovery = None
-        if res_s is not None:
-            recovery = (_fromiso(res_s) - _fromiso(min(target[2], st_s))).total_seconds()
+        if rec_s is not None:
+            recovery = (_fromiso(rec_s) - _fromiso(min(target[2], st_s))).total_seconds()
         inc_rows.append((target[0], recovery, iid))
-        failed.add(target[0])
+        if status is None:  # a cancelled incident makes no change failure
+            failed.add(target[0])
     con.executemany("UPDATE incident SET caused_by_id = ?, recovery_seconds = ? WHERE id = ?", inc_rows)
     con.executemany("UPDATE deploy SET change_failure = 1 WHERE id = ? AND change_failure = 0", [(i,) for i in sorted(failed)])
     con.execute("COMMIT")
@@ -398,11 +415,12 @@ def metrics(con: sqlite3.Connection, *, end: datetime, days: int, service: str |
     out: dict = {}
 
     qual = f"status = 'success' AND environment IN ({env_in}){svc}"
-    deploys, failed = con.execute(
-        f"SELECT count(*), coalesce(sum(change_failure), 0) FROM deploy WHERE {qual} AND deployed_at >= ? AND deployed_at < ?",
+    deploys, failed, rework = con.execute(
+        f"SELECT count(*), coalesce(sum(change_failure), 0), coalesce(sum(rework), 0) FROM deploy WHERE {qual}"
+        " AND deployed_at >= ? AND deployed_at < ?",
         (*envs, *sa, s, e),
     ).fetchone()
-    out["deploys"], out["failed"] = deploys, failed
+    out["deploys"], out["failed"], out["rework"] = deploys, failed, rework
 
     # deploy days: one indexed probe per local date of the blocks, all in one statement
     dpw = None
@@ -431,13 +449,14 @@ def metrics(con: sqlite3.Connection, *, end: datetime, days: int, service: str |
         lt.python((0.5, 0.9)) if valid else [None, None])
 
     # incidents in scope (few: their percentiles are fetched and sorted in Python)
-    iscope = f"environment IN ({env_in}){svc}"
+    iscope = f"environment IN ({env_in}){svc} AND status IS NULL"
     ia = (*envs, *sa)
-    out["unlinked"] = con.execute(
-        f"SELECT count(*) FROM incident WHERE {iscope} AND started_at >= ? AND started_at < ? AND caused_by_id IS NULL",
+    out["unlinked"], out["not_change"] = con.execute(
+        "SELECT count(*) FILTER (WHERE NOT not_caused_by_change), count(*) FILTER (WHERE not_caused_by_change)"
+        f" FROM incident WHERE {iscope} AND started_at >= ? AND started_at < ? AND caused_by_id IS NULL",
         (*ia, s, e),
-    ).fetchone()[0]
-    rscope = f"FROM incident WHERE {iscope} AND resolved_at >= ? AND resolved_at < ?"
+    ).fetchone()
+    rscope = f"FROM incident WHERE {iscope} AND recovered_at >= ? AND recovered_at < ?"
     ra = (*ia, s, e)
     out["restore_n"], (out["restore_median"], out["restore_p90"]) = _python_pct(
         con, f"SELECT restore_seconds {rscope}", ra, (0.5, 0.9))
@@ -462,6 +481,7 @@ def engine_numbers(report: dict) -> dict:
     ttr, fdrt, mtta = report["time_to_restore"], report["failed_deployment_recovery_time"], report["mtta"]
     return {
         "deploys": df["deploys"], "failed": cfr["failed"], "deploy_days_per_week": df["deploy_days_per_week"],
+        "rework": report["deployment_rework_rate"]["rework"], "not_change": cfr["not_change_incidents"],
         "lead_samples": lt["samples"], "lead_invalid": lt["invalid_samples"],
         "lead_median": lt["median_seconds"], "lead_p90": lt["p90_seconds"],
         "unlinked": cfr["unlinked_incidents"], "restore_n": ttr["incidents"], "recovery_n": fdrt["incidents"],

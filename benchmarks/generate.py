@@ -13,9 +13,11 @@ the same ``--deploys`` and ``--seed``) for eight services with different rhythms
   commit time and a few whose commit time is after the deploy (clock skew: invalid samples);
 * about 8% staging deploys (the same commits reach production later), 2% failed deploy attempts
   retried with the same commits, production redeploys of the same version (a sha deployed twice),
-  explicit change-failure marks, rollbacks (``rollback_of``) that redeploy the previous version;
+  explicit change-failure marks, rollbacks (``rollback_of``) that redeploy the previous version,
+  hotfixes (``rework``, one production deploy in 40);
 * about one incident per 15 deploys: most caused by a deploy (``caused_by``), the rest unlinked,
-  a few on staging, most acknowledged and resolved, some still open.
+  a few on staging, most acknowledged and resolved (every other one with a ``mitigated_at``),
+  some still open.
 
 Records are written in time order and streamed: memory stays flat whatever ``--deploys`` is.
 Every deploy line counts towards ``--deploys`` (staging, failed attempts, redeploys, rollbacks).
@@ -158,6 +160,11 @@ class ServiceStream:
             "deployed_at": iso(at), "status": status, "commits": commits, "rollback_of": rollback_of,
             "change_failure": change_failure, "url": f"https://ci.example.com/{self.r.name}/runs/{did}",
         }
+        # DORA 2024 rework besides rollbacks: about one production deploy in 40 is a hotfix (chosen
+        # from the deploy number, so the random stream, and with it the rest of the history, is
+        # the same as without it).
+        if env == "production" and rollback_of is None and self.deploy_no % 40 == 0:
+            rec["rework"] = True
         return did, rec
 
     def _incident(self, at: float, caused_by: str | None, env: str = "production") -> dict:
@@ -176,6 +183,8 @@ class ServiceStream:
             "environment": env, "severity": rng.choice(SEVERITIES),
             "title": rng.choice(TITLES).format(s=self.r.name), "started_at": iso(started),
             "acknowledged_at": iso(ack) if ack else None, "resolved_at": iso(resolved) if resolved else None,
+            # every other resolved incident says when impact ended: 60% of the way to its resolution
+            "mitigated_at": iso(started + 0.6 * (resolved - started)) if resolved and self.seq % 2 == 0 else None,
             "caused_by": caused_by,
         }
 

@@ -200,6 +200,7 @@ def bench_sqlite(path: Path, args, results: dict) -> None:
         if bad:
             raise SystemExit(f"the floor stored different facts: {bad}")
         results["sqlite_import"] = {"engine": _summary(eng, lines), "floor": _summary(flo, lines), "facts": facts}
+        results["sqlite_size"] = {"engine": store_size(engine_db), "floor": store_size(floor_db), "parts": size_parts(engine_db)}
     print("sqlite: metrics ...", flush=True)
     url = f"sqlite:///{engine_db}"
     eng = child("engine", url, args.runs)
@@ -228,7 +229,8 @@ def bench_postgresql(path: Path, args, results: dict) -> None:
         with pg_connect(url, autocommit=True) as con:
             con.execute("VACUUM ANALYZE")  # what autovacuum does soon after a bulk load anyway
             counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in compare.CANONICAL}
-        results["pg_import"] = {"engine": _summary(eng, lines), "rows": counts}
+            size = con.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        results["pg_import"] = {"engine": _summary(eng, lines), "rows": counts, "size": size}
     print("postgresql: metrics ...", flush=True)
     eng = child("engine", url, args.runs)
     flo = child("floor_pg", url, args.runs)
@@ -243,6 +245,25 @@ def bench_postgresql(path: Path, args, results: dict) -> None:
         rows.append({"scope": label, "engine": e["seconds"], "floor": f["seconds"], "cli": cli["wall"],
                      "cli_rss": cli["rss_mib"]})
     results["pg_metrics"] = {"scopes": rows, "engine_peak_rss": eng["peak_rss_mib"]}
+
+
+def store_size(path: Path) -> int:
+    """Bytes on disk of a SQLite store: the file and its write-ahead log after the import."""
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def size_parts(path: Path, top: int = 14) -> list[tuple[str, int]]:
+    """What each table and index of a SQLite store takes (``dbstat``), largest first."""
+    with sqlite3.connect(path) as con:
+        try:
+            return con.execute(
+                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT ?", (top,)
+            ).fetchall()
+        except sqlite3.OperationalError:  # SQLite built without the dbstat table
+            return []
+
+
+LEAN_STORE_MB = 208  # issue 13: a lean design's store for the 1M-deploy history (target: within 2.5x)
 
 
 def _summary(r: dict, lines: int) -> dict:
@@ -306,6 +327,22 @@ def render(results: dict) -> str:
             out.append("Stored facts, dora-bot vs floor (rows; rows only in one of them): "
                        + ", ".join(f"{t} {v[0]:,} ({v[1] + v[2]})" for t, v in facts.items()) + ".")
             out.append("")
+    if "sqlite_size" in r:
+        z = r["sqlite_size"]
+        lean = LEAN_STORE_MB * r["deploys"] / 1_000_000  # scaled to this history's size
+        ratio = z["engine"] / (lean * 1e6)
+        out += [
+            "## Store size on disk",
+            "",
+            f"SQLite after the import: dora-bot {z['engine'] / 1e6:,.0f} MB (the floor, same schema: {z['floor'] / 1e6:,.0f} MB);"
+            f" **{ratio:.2f}x** a lean design's {lean:,.0f} MB (issue 13: {LEAN_STORE_MB} MB for 1M deploys; target <= 2.5x:"
+            f" {verdict(ratio, 2.5)})"
+            + (f"; PostgreSQL {r['pg_import']['size'] / 1e6:,.0f} MB" if "size" in r.get("pg_import", {}) else "") + ".",
+            "",
+            "Largest tables and indexes (SQLite `dbstat`): "
+            + ", ".join(f"{name} {size / 1e6:,.0f} MB" for name, size in z["parts"]) + ".",
+            "",
+        ]
     for key, name, floor_name in (("sqlite_metrics", "SQLite", "plain `sqlite3`"), ("pg_metrics", "PostgreSQL", "plain `psycopg`")):
         if key not in r:
             continue
