@@ -64,6 +64,10 @@ class Telemetry:
         self.scheduler_leader = Gauge("dora_scheduler_leader", "1 when this process runs the scheduler", registry=r)
         labels = ["service"]
         self.df = Gauge("dora_deployment_frequency_per_day", "Production deploys per day, last 30 days", labels, registry=r)
+        self.deploy_days = Gauge(
+            "dora_deploy_days_per_week", "Median days a week with a production deploy (the frequency tier's input), last 30 days",
+            labels, registry=r,
+        )
         self.lt = Gauge("dora_lead_time_seconds", "Median lead time for changes, last 30 days", labels, registry=r)
         self.cfr = Gauge("dora_change_failure_rate", "Change failure rate (0-1), last 30 days", labels, registry=r)
         self.ttr = Gauge("dora_time_to_restore_seconds", "Median time to restore (all incidents), last 30 days", labels, registry=r)
@@ -109,6 +113,7 @@ class Telemetry:
                 label = name or "all"
                 self.df.labels(label).set(report["deployment_frequency"]["per_day"])
                 for gauge, value in (
+                    (self.deploy_days, report["deployment_frequency"]["deploy_days_per_week"]),
                     (self.lt, report["lead_time"]["median_seconds"]),
                     (self.cfr, report["change_failure_rate"]["rate"]),
                     (self.ttr, report["time_to_restore"]["median_seconds"]),

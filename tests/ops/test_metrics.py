@@ -27,6 +27,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PRODUCTION = ("production", "prod")
 KEY_GAUGES = {
     "dora_deployment_frequency_per_day": ("deployment_frequency", "per_day"),
+    "dora_deploy_days_per_week": ("deployment_frequency", "deploy_days_per_week"),
     "dora_lead_time_seconds": ("lead_time", "median_seconds"),
     "dora_change_failure_rate": ("change_failure_rate", "rate"),
     "dora_deployment_rework_rate": ("deployment_rework_rate", "rate"),
