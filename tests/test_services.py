@@ -414,3 +414,46 @@ def test_listings_show_open_incidents_and_latest_deploys(engine):
         assert [d.external_id for d, _ in list_deploys(s)] == ["d2", "d1"]
         assert [d.external_id for d, _ in list_deploys(s, environment="Staging")] == ["d2"]
         assert list_deploys(s, service="search") == []
+
+
+# --- mitigation and cancellation --------------------------------------------------------------
+
+def test_mitigating_is_refused_before_the_start_in_the_future_and_once_done(engine):
+    from bot.services.incidents import mitigate_incident
+
+    ref = add_incident(engine, "i1", started=NOW - HOUR).ref
+    for at, field in ((NOW - 2 * HOUR, "mitigated_at"), (NOW + 6 * MIN, "mitigated_at")):
+        with pytest.raises(ValidationError) as err:
+            call(engine, mitigate_incident, ref=ref, now=NOW, actor=None, at=at)
+        assert err.value.field == field
+    done = call(engine, mitigate_incident, ref=ref, now=NOW, actor="U1", at=NOW - 30 * MIN, note="flag off")
+    assert done.changed and done.incident.restore_seconds == 30 * 60 and done.incident.recovered_at == NOW - 30 * MIN
+    again = call(engine, mitigate_incident, ref=ref, now=NOW, actor="U2")
+    assert not again.changed and "already mitigated" in again.message
+    # a resolution before the mitigation is refused; after it, the restore time stays at the mitigation
+    with pytest.raises(ValidationError):
+        call(engine, resolve_incident, ref=ref, now=NOW, actor=None, at=NOW - 40 * MIN)
+    resolved = call(engine, resolve_incident, ref=ref, now=NOW, actor=None)
+    assert resolved.incident.mitigated_at == NOW - 30 * MIN and resolved.incident.restore_seconds == 30 * 60
+    assert [e.kind for e in call(engine, timeline, incident_id=resolved.incident.id)][-2:] == ["mitigated", "resolved"]
+
+
+def test_a_cancelled_incident_leaves_the_open_lists_and_its_cause(engine):
+    from bot.services.incidents import cancel_incident
+
+    d = add_deploy(engine, "d1", at=NOW - 2 * HOUR)
+    ref = add_incident(engine, "i1", caused_by="d1").ref
+    assert get(engine, Deploy, d.deploy.id).change_failure
+    with pytest.raises(ValidationError):
+        call(engine, cancel_incident, ref=ref, reason="  ", now=NOW, actor="U1")
+    out = call(engine, cancel_incident, ref=ref, reason="false alarm", now=NOW, actor="U1")
+    assert out.changed and out.incident.state == "cancelled"
+    assert not get(engine, Deploy, d.deploy.id).change_failure
+    with session_scope(engine, write=False) as s:
+        assert list_open_incidents(s) == []
+    assert add_deploy(engine, "d2").open_incidents == [], "a cancelled incident is no warning on a deploy"
+    later = call(engine, resolve_incident, ref=ref, now=NOW, actor="U1")
+    assert not later.changed and "cancelled" in later.message
+    resolved = add_incident(engine, "i2", resolved_at=iso(NOW)).ref
+    with pytest.raises(StateError):
+        call(engine, cancel_incident, ref=resolved, reason="oops", now=NOW, actor="U1")

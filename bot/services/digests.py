@@ -24,6 +24,7 @@ from bot.core.inputs import normalize_service
 from bot.core.timeutil import UTC, WEEKDAYS
 from bot.services import outbox
 from bot.services.lookup import find_service
+from bot.store import rules
 from bot.store.models import DigestDelivery, DigestSubscription
 
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -198,13 +199,12 @@ def digest_data(session: Session, sub: DigestSubscription, period: Period, *, pr
     span_start = period.window_end - timedelta(days=period.shift_days)
     service_id = find_service(session, sub.service).id if sub.service else None
     inc_q = select(Incident, Service.name).join(Service, Service.id == Incident.service_id).where(
-        col(Incident.environment).in_(list(production_environments))
+        rules.incident_in_scope(production_environments, service_id)
     )
-    if service_id is not None:
-        inc_q = inc_q.where(Incident.service_id == service_id)
-    started = session.exec(inc_q.where(Incident.started_at >= span_start, Incident.started_at < period.window_end)).all()
+    started = session.exec(inc_q.where(rules.in_window(Incident.started_at, span_start, period.window_end))).all()
+    # the longest restore among incidents recovered in the period (as time to restore counts them)
     longest = session.exec(
-        inc_q.where(Incident.resolved_at >= span_start, Incident.resolved_at < period.window_end).order_by(col(Incident.restore_seconds).desc()).limit(1)
+        inc_q.where(rules.in_window(Incident.recovered_at, span_start, period.window_end)).order_by(col(Incident.restore_seconds).desc()).limit(1)
     ).first()
     deploys = build_metrics(session, days=period.shift_days, end=period.window_end, **kw)["deployment_frequency"]["deploys"]
     open_now = [(i, name) for i, name in list_open_incidents(session, service_id=service_id) if i.started_at < period.scheduled]

@@ -111,10 +111,7 @@ def recovered_incidents(session: Session, *, window: Window, environments: Seque
     q = (
         select(Incident, Service.name)
         .join(Service, Service.id == Incident.service_id)
-        .where(
-            Incident.environment.in_(list(environments)), rules.counted_incident(Incident.__table__),
-            _in_window(Incident.recovered_at, window), *_svc(service_id, Incident.service_id),
-        )
+        .where(rules.incident_in_scope(environments, service_id), _in_window(Incident.recovered_at, window))
         .order_by(Incident.restore_seconds.desc())
         .limit(LIMIT)
     )

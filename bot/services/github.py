@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.errors import ValidationError
 from bot.core.inputs import LIMITS, CommitInput, DeployInput, is_link, normalize_environment, normalize_service, normalize_sha
+from bot.core.rules import qualifies
 from bot.core.timeutil import parse_instant
 from bot.services.deploys import DeployOutcome, record_deploy
 from bot.services.lookup import get_or_create_service
@@ -135,7 +136,7 @@ def record_deployment_status(
         note=_description(status.get("description")),
     )
     outcome = record_deploy(session, data=data, production_environments=production_environments, now=now, source="github")
-    if outcome.created and state == "success" and environment in production_environments and pending:
+    if outcome.created and qualifies(data.status, environment, production_environments) and pending:
         ids = [p.id for p in pending]
         for start in range(0, len(ids), 1000):
             session.execute(

@@ -18,6 +18,7 @@ from bot.core.errors import NotFound, StateError, ValidationError
 from bot.core.incident_events import EventKind
 from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_mitigated, check_text
 from bot.services import outbox
+from bot.store import rules as store_rules
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
@@ -336,7 +337,8 @@ def set_severity(session: Session, *, ref: str, severity: str, now: datetime, ac
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already {severity}.")
     old, incident.severity = incident.severity, severity
     session.add(incident)
-    _event(session, incident, at=now, kind="severity", actor=actor, text=f"{old} -> {severity}")
+    event = _event(session, incident, at=now, kind=EventKind.SEVERITY, actor=actor, text=f"{old} -> {severity}")
+    _announce(session, incident, event, now=now)
     session.flush()
     return IncidentOutcome(incident, changed=True)
 
@@ -383,9 +385,7 @@ def roll_back_cause(session: Session, *, ref: str, now: datetime, actor: str | N
         raise StateError(
             f"{incident_ref(incident)} has no suspected deploy to roll back; link one with `/incident cause {incident_ref(incident)} D-<n>`."
         )
-    existing = session.exec(
-        select(Deploy).where(Deploy.rollback_of_id == target_id, Deploy.status == "success").order_by(Deploy.id)
-    ).first()
+    existing = session.exec(select(Deploy).where(store_rules.rollbacks_of(target_id, Deploy.__table__)).order_by(Deploy.id)).first()
     if existing is not None:
         return IncidentOutcome(
             incident, changed=False, message=f"D-{target_id} was already rolled back by D-{existing.id} ({existing.version})."

@@ -331,9 +331,7 @@ def _still_open(conn: Connection, envs: list[str], service_id: int | None, end: 
         params = {"envs": envs, "end": end, **({"service_id": service_id} if service_id is not None else {})}
         open_n, oldest = conn.execute(query.bindparams(**params)).one()
     else:
-        scope = [incident_t.c.environment.in_(envs), rules.counted_incident(), incident_t.c.started_at < end]
-        if service_id is not None:
-            scope.append(incident_t.c.service_id == service_id)
+        scope = [rules.incident_in_scope(envs, service_id), incident_t.c.started_at < end]
         still_open = union_all(
             select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at.is_(None)),
             select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at >= end),
@@ -365,9 +363,7 @@ def aggregates(
     valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, service_id)
 
     # Incidents in scope: counted (not cancelled), of the service (if any), in production.
-    inc_scope = [incident_t.c.environment.in_(envs), rules.counted_incident()]
-    if service_id is not None:
-        inc_scope.append(incident_t.c.service_id == service_id)
+    inc_scope = [rules.incident_in_scope(envs, service_id)]
 
     not_caused = incident_t.c.not_caused_by_change == true()
     unlinked, not_change = conn.execute(

@@ -32,6 +32,14 @@ def counted_incident(table=incident_t):
     return table.c.status.is_(None)
 
 
+def incident_in_scope(environments: Sequence[str], service_id: int | None = None, table=incident_t):
+    """A counted incident in a production environment, optionally of one service."""
+    conds = [table.c.environment.in_(list(environments)), counted_incident(table)]
+    if service_id is not None:
+        conds.append(table.c.service_id == service_id)
+    return and_(*conds)
+
+
 def incidents_caused_by(deploy_id_col, table=incident_t):
     """Counted incidents that name this deploy as their cause."""
     return and_(table.c.caused_by_id == deploy_id_col, counted_incident(table))
