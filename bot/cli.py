@@ -85,7 +85,7 @@ def _require_existing_sqlite(settings: Settings) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics JSON instead of a table.")
 @click.pass_context
 def metrics(ctx: click.Context, service: str | None, days: int, end: str | None, as_json: bool) -> None:
-    """The four keys for a service or all services."""
+    """DORA's five keys (and time to restore) for a service or all services."""
     from bot.services.metrics import build_metrics
     from bot.store.db import session_scope
 
@@ -166,7 +166,7 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
 @click.option("--days", type=click.IntRange(7, 3660), default=30, show_default=True, help="Window of the printed report.")
 @click.pass_context
 def demo(ctx: click.Context, days: int) -> None:
-    """Fill the database with a realistic sample history and print the four keys."""
+    """Fill the database with a realistic sample history and print the five keys."""
     from datetime import timedelta
 
     from bot.services.demo import demo_lines, service_names

@@ -1,4 +1,4 @@
-"""Building the four-keys report for a scope: the one source of every number users see."""
+"""Building the five-keys report for a scope: the one source of every number users see."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SQL side of the four keys: every count, median and percentile is computed by the database.
+"""The SQL side of the five keys: every count, median and percentile is computed by the database.
 
 Nothing here pulls event rows into Python. The only rows that cross are a handful of aggregates
 and, for deployment frequency, one row per local date that had a deploy (at most one per day of

@@ -1,4 +1,4 @@
-"""``/dora``: the four-keys card, explain, and the incident alert channel."""
+"""``/dora``: the five-keys card, explain, and the incident alert channel."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""App Home: the org's four keys, the viewer's services, open incidents."""
+"""App Home: the org's five keys, the viewer's services, open incidents."""
 
 from __future__ import annotations
 
