@@ -26,41 +26,55 @@ _SERVICE_WINDOW = ['service_id', 'deployed_at', 'environment', 'status', 'change
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('incident', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('mitigated_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('recovered_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('status', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('cancel_reason', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('not_caused_by_change', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Plain ALTER TABLE ... ADD COLUMN on every database (no batch copy: other tables' foreign
+    # keys point at incident and deploy, and a copy of a big deploy table would take long).
+    op.add_column('incident', sa.Column('mitigated_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('incident', sa.Column('recovered_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('incident', sa.Column('status', sa.String(length=16), nullable=True))
+    op.add_column('incident', sa.Column('cancel_reason', sa.Text(), nullable=True))
+    op.add_column('incident', sa.Column('not_caused_by_change', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute("UPDATE incident SET recovered_at = resolved_at WHERE resolved_at IS NOT NULL")
-    with op.batch_alter_table('incident', schema=None) as batch_op:
-        batch_op.create_index('ix_incident_recovered', ['recovered_at'], unique=False)
+    op.create_index('ix_incident_recovered', 'incident', ['recovered_at'], unique=False)
 
-    with op.batch_alter_table('deploy', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('fixes_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('rework', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.create_foreign_key(op.f('fk_deploy_fixes_id_incident'), 'incident', ['fixes_id'], ['id'])
-        batch_op.drop_index('ix_deploy_window')
-        batch_op.drop_index('ix_deploy_service_window')
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        # ALTER TABLE ... ADD COLUMN with its REFERENCES clause (SQLite allows it for a column
+        # whose default is NULL); a named constraint would need the table copied. A downgrade
+        # on SQLite leaves the column in place (see below): then it is there already.
+        columns = {row[1] for row in bind.exec_driver_sql("PRAGMA table_info(deploy)")}
+        if "fixes_id" not in columns:
+            op.execute("ALTER TABLE deploy ADD COLUMN fixes_id INTEGER REFERENCES incident (id)")
+        else:
+            op.execute("UPDATE deploy SET fixes_id = NULL")
+    else:
+        op.add_column('deploy', sa.Column('fixes_id', sa.Integer(), nullable=True))
+        op.create_foreign_key(op.f('fk_deploy_fixes_id_incident'), 'deploy', 'incident', ['fixes_id'], ['id'])
+    op.add_column('deploy', sa.Column('rework', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.drop_index('ix_deploy_window', table_name='deploy')
+    op.drop_index('ix_deploy_service_window', table_name='deploy')
     op.execute("UPDATE deploy SET rework = true WHERE rollback_of_id IS NOT NULL")
-    with op.batch_alter_table('deploy', schema=None) as batch_op:
-        batch_op.create_index('ix_deploy_window', [*_WINDOW, 'rework'], unique=False)
-        batch_op.create_index('ix_deploy_service_window', [*_SERVICE_WINDOW, 'rework'], unique=False)
+    op.create_index('ix_deploy_window', 'deploy', [*_WINDOW, 'rework'], unique=False)
+    op.create_index('ix_deploy_service_window', 'deploy', [*_SERVICE_WINDOW, 'rework'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('deploy', schema=None) as batch_op:
-        batch_op.drop_index('ix_deploy_service_window')
-        batch_op.drop_index('ix_deploy_window')
-        batch_op.drop_constraint(op.f('fk_deploy_fixes_id_incident'), type_='foreignkey')
-        batch_op.drop_column('rework')
-        batch_op.drop_column('fixes_id')
-        batch_op.create_index('ix_deploy_window', _WINDOW, unique=False)
-        batch_op.create_index('ix_deploy_service_window', _SERVICE_WINDOW, unique=False)
-    with op.batch_alter_table('incident', schema=None) as batch_op:
-        batch_op.drop_index('ix_incident_recovered')
-        batch_op.drop_column('not_caused_by_change')
-        batch_op.drop_column('cancel_reason')
-        batch_op.drop_column('status')
-        batch_op.drop_column('recovered_at')
-        batch_op.drop_column('mitigated_at')
+    op.drop_index('ix_deploy_service_window', table_name='deploy')
+    op.drop_index('ix_deploy_window', table_name='deploy')
+    op.drop_index('ix_incident_recovered', table_name='incident')
+    incident_columns = ('not_caused_by_change', 'cancel_reason', 'status', 'recovered_at', 'mitigated_at')
+    if op.get_bind().dialect.name == "sqlite":
+        # ALTER TABLE ... DROP COLUMN (SQLite 3.35+) rather than copying the tables, which the
+        # other tables' foreign keys to them would refuse. SQLite cannot drop a column with a
+        # REFERENCES clause: deploy.fixes_id stays, unused and NULL-able, which the older code
+        # never reads.
+        op.execute("ALTER TABLE deploy DROP COLUMN rework")
+        for name in incident_columns:
+            op.execute(f"ALTER TABLE incident DROP COLUMN {name}")
+    else:
+        op.drop_constraint(op.f('fk_deploy_fixes_id_incident'), 'deploy', type_='foreignkey')
+        op.drop_column('deploy', 'fixes_id')
+        op.drop_column('deploy', 'rework')
+        for name in incident_columns:
+            op.drop_column('incident', name)
+    op.create_index('ix_deploy_window', 'deploy', _WINDOW, unique=False)
+    op.create_index('ix_deploy_service_window', 'deploy', _SERVICE_WINDOW, unique=False)
