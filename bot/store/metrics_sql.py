@@ -273,9 +273,6 @@ def _instant(value, conn: Connection) -> datetime:
     return value
 
 
-_qualifying = rules.qualifying
-
-
 def deploy_dates(
     conn: Connection, window: Window, environments: Sequence[str], service_id: int | None
 ) -> frozenset[date]:
@@ -292,7 +289,7 @@ def deploy_dates(
         return frozenset()
     days = _days(conn, rows)
     probe = exists().where(
-        _qualifying(environments, service_id),
+        rules.qualifying(environments, service_id),
         deploy_t.c.deployed_at >= days.c.lo,
         deploy_t.c.deployed_at < days.c.hi,
     )
@@ -346,7 +343,7 @@ def aggregates(
     """Every aggregate one report needs, for one scope and window."""
     start, end = window.start, window.end
     envs = list(environments)
-    qualifying = _qualifying(envs, service_id)
+    qualifying = rules.qualifying(envs, service_id)
 
     # Deployment frequency, change fail rate and rework rate: one pass over the covering index.
     deploys, failed, rework = conn.execute(
