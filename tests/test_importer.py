@@ -351,3 +351,29 @@ def test_an_import_leaves_postgresql_with_planner_statistics(pg_engine):
             "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND last_analyze IS NOT NULL"
         )).scalars().all()
     assert {"deploy", "deploy_commit", "lead_sample", "incident", "incident_event"} <= set(analyzed)
+
+
+def test_fixes_and_the_dora_2024_fields_are_imported_and_a_fix_of_a_skipped_incident_is_skipped(engine):
+    lines = [
+        deploy("d1", before(6 * H)),
+        incident("i1", before(5 * H), mitigated_at=before(4 * H), resolved_at=before(3 * H), not_caused_by_change=True),
+        incident("gone", before(5 * H), caused_by="no-such-deploy"),  # rejected
+        deploy("fix", before(2 * H), fixes="i1"),
+        deploy("fix-gone", before(2 * H), fixes="gone"),  # names a rejected incident: rejected too
+        deploy("hot", before(H), rework=True),
+        incident("x", before(H), status="cancelled"),
+    ]
+    report = load(engine, lines, now=NOW, skip_invalid=True)
+    assert report.committed and [n for n, _ in report.errors] == [3, 5], report.errors
+    deploys, incidents = _deploys(engine), _incidents(engine)
+    assert set(deploys) == {"d1", "fix", "hot"} and set(incidents) == {"i1", "x"}
+    assert deploys["fix"].fixes_id == incidents["i1"].id and deploys["fix"].rework and deploys["hot"].rework
+    assert not deploys["d1"].rework
+    i1 = incidents["i1"]
+    assert i1.mitigated_at == END - timedelta(hours=4) and i1.recovered_at == i1.mitigated_at
+    assert i1.restore_seconds == H and i1.not_caused_by_change and i1.state == "resolved"
+    assert incidents["x"].state == "cancelled"
+    # imported without mitigated_at: it stays null, and the recovery is the resolution
+    load(engine, [incident("i2", before(5 * H), resolved_at=before(3 * H))], now=NOW)
+    i2 = _incidents(engine)["i2"]
+    assert i2.mitigated_at is None and i2.recovered_at == END - timedelta(hours=3) and i2.restore_seconds == 2 * H

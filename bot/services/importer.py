@@ -495,7 +495,7 @@ def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, productio
                 _drop_rejected(conn, new_deploys, new_incidents, rejected, lines)
                 bad_deploys += new_deploys
                 bad_incidents += new_incidents
-                found = list(_reference_errors(conn, rejected)) if new_deploys else []
+                found = list(_reference_errors(conn, rejected)) if new_deploys or new_incidents else []
             report.errors.sort()
             if report.invalid and not skip_invalid:
                 tx.rollback()
