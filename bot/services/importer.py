@@ -2,10 +2,11 @@
 
 The file is streamed in batches (memory stays flat whatever its size) inside one transaction.
 Every line is validated with the same rules as the API; references between lines
-(``rollback_of``, ``caused_by``) are collected in a temporary table and checked in SQL once the
-whole file is in, so a line may name a deploy that appears later. By default any bad line rolls
-the whole import back and every bad line is reported by number; with ``skip_invalid`` the good
-lines are kept (and a line naming a deploy whose own line was rejected is rejected too). Records
+(``rollback_of``, ``caused_by``, ``fixes``) are collected in a temporary table and checked in SQL
+once the whole file is in, so a line may name a deploy or incident that appears later. By default
+any bad line rolls the whole import back and every bad line is reported by number; with
+``skip_invalid`` the good lines are kept (and a line naming a record whose own line was rejected
+is rejected too). Records
 whose ``id`` is already stored are left as they are (idempotent).
 
 Rows are handed to the driver as plain tuples (``bot.store.derived.write_rows``: ``executemany``
