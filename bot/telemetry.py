@@ -99,7 +99,7 @@ class Telemetry:
             names = active_services(session, since=now - timedelta(days=WINDOW_DAYS), limit=MAX_GAUGE_SERVICES)
             labels = {"all", *names}
             for label in self._gauge_labels - labels:  # inactive now: its series go
-                for gauge in (self.df, self.lt, self.cfr, self.ttr, self.fdrt, self.rework):
+                for gauge in (self.df, self.deploy_days, self.lt, self.cfr, self.ttr, self.fdrt, self.rework):
                     try:
                         gauge.remove(label)
                     except KeyError:

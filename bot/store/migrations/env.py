@@ -19,15 +19,32 @@ def run_migrations_online() -> None:
 
         engine = make_engine(Settings.from_env().database_url)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.dbapi_connection
+        if sqlite:
+            # A batch migration copies a table, drops the original and renames the copy; with
+            # foreign keys enforced, dropping a table that other rows point at fails, so a store
+            # with data could not be upgraded. The pragma only takes effect outside a transaction
+            # (https://www.sqlite.org/foreignkeys.html#fk_enable): set on the raw connection before
+            # the migration's transaction begins, checked with foreign_key_check before commit.
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=sqlite,
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
+            connection.commit()
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 run_migrations_online()
