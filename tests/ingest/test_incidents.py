@@ -398,3 +398,19 @@ def test_deploys_take_fixes_and_rework(ingest):
         r = ingest.client.post(D, body)
         assert r.status == 422 and field in r.fields(), r
     assert ingest.stored_counts() == before
+
+
+def test_patch_corrects_mitigated_at_and_a_corrected_resolution_carries_its_own_mitigation(ingest):
+    declared(ingest)  # started 10:30
+    ingest.client.patch(f"{I}/pd-Q1X", {"mitigated_at": "2026-11-25T11:00:00Z"})
+    body = ingest.client.patch(f"{I}/pd-Q1X", {"mitigated_at": "2026-11-25T10:50:00Z"}).json()  # a correction
+    assert body["mitigated_at"] == "2026-11-25T10:50:00Z" and body["time_to_restore_seconds"] == 20 * 60
+    assert ingest.rows("SELECT kind FROM incident_event ORDER BY id DESC")[0] == ("corrected",)
+    ingest.client.patch(f"{I}/pd-Q1X", {"resolved_at": "2026-11-25T11:30:00Z"})
+    r = ingest.client.patch(f"{I}/pd-Q1X", {"mitigated_at": "2026-11-25T11:40:00Z"})
+    assert r.status == 422 and "mitigated_at" in r.fields(), r  # after the resolution
+    # resolved without a mitigation: a corrected resolution moves the mitigation it set
+    ingest.client.post(I, incident(id="pd-2", resolved_at="2026-11-25T11:20:00Z"))
+    body = ingest.client.patch(f"{I}/pd-2", {"resolved_at": "2026-11-25T11:10:00Z"}).json()
+    assert body["mitigated_at"] == body["resolved_at"] == "2026-11-25T11:10:00Z"
+    assert body["time_to_restore_seconds"] == 40 * 60
