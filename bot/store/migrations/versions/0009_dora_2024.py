@@ -5,7 +5,7 @@ Additive: existing incidents are live, never mitigated (so their recovery instan
 resolution, as before), and existing deploys are rework exactly when they are rollbacks.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import bot.store.types
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
