@@ -40,6 +40,7 @@ from bot.services.deploys import open_incidents_of
 from bot.services.outbox import Kind
 from bot.slack import blocks as bk
 from bot.slack import replies
+from bot.store import rules
 from bot.store.db import session_scope
 from bot.store.models import Deploy, DeployCommit, Incident, IncidentEvent, OutboxMessage, Service, SlackMessage
 
@@ -127,7 +128,7 @@ class OutboxSender:
             rolled_back_by = None
             if target is not None:
                 rolled_back_by = session.exec(
-                    select(Deploy).where(Deploy.rollback_of_id == target.id, Deploy.status == "success").order_by(Deploy.id)
+                    select(Deploy).where(rules.rollbacks_of(target.id, Deploy.__table__)).order_by(Deploy.id)
                 ).first()
             return bk.incident_card(incident, service, now=self.clock(), cause=cause, suspect=suspect, rolled_back_by=rolled_back_by)
 
