@@ -36,7 +36,7 @@ def test_mitigate_ends_the_time_to_restore_and_resolve_keeps_it(slack_app):
     body = message_text(alert_card(app))
     assert "Mitigated" in body and "Time to restore" in body and "20m" in body
     line = app.fake.thread(ALERTS, alert_card(app)["ts"])[-1]["text"]
-    assert "Mitigated by <@U2>" in line and "flag turned off" in line
+    assert "Mitigated by <@U2> after 20m" in line and "flag turned off" in line
     # measured now, while still open
     ttr = metrics(app)["time_to_restore"]
     assert ttr["incidents"] == 1 and ttr["median_seconds"] == 20 * 60 and ttr["open_incidents"] == 1
