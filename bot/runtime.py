@@ -15,7 +15,6 @@ from bot.core.errors import DoraError
 from bot.store.db import make_engine, restore_sequences, schema_status, session_scope, upgrade
 from bot.store.derived import ensure_production_set
 
-
 log = logging.getLogger(__name__)
 
 

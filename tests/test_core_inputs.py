@@ -11,11 +11,11 @@ from bot.core.inputs import (
     CommitInput,
     normalize_environment,
     normalize_service,
-    service_key,
     normalize_severity,
     normalize_sha,
     parse_deploy,
     parse_incident,
+    service_key,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -42,8 +42,8 @@ from bot.ingest.http import (
 from bot.ingest.openapi import openapi_document
 from bot.ingest.serialize import deploy_document, deploy_link, deploy_public, incident_link, incident_public
 from bot.runtime import Runtime
-from bot.services.deploys import write_deploy
 from bot.services import outbox
+from bot.services.deploys import write_deploy
 from bot.services.incidents import (
     cancel_incident,
     correct_resolution_note,

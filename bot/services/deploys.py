@@ -18,6 +18,7 @@ from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
 from bot.store.models import Deploy, Incident, Service
 
+
 @dataclass
 class DeployOutcome:
     deploy: Deploy

@@ -18,11 +18,11 @@ from bot.core.errors import NotFound, StateError, ValidationError
 from bot.core.incident_events import EventKind
 from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_mitigated, check_text
 from bot.services import outbox
+from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
 from bot.store import rules as store_rules
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
-from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
 
 
 @dataclass

@@ -17,10 +17,11 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import text
 
-from tests.live import Clock, LiveServer as BaseLiveServer
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.server import create_asgi_app
+from tests.live import Clock
+from tests.live import LiveServer as BaseLiveServer
 
 UTC = timezone.utc
 TOKEN = "test-ingest-token-0123456789abcdef"

@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
 from tests.live import LiveServer as BaseLiveServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.services import outbox
@@ -21,6 +20,7 @@ from bot.store.db import session_scope
 from bot.telemetry import GaugeRefresher, Telemetry
 from tests.dbutil import load
 from tests.dbutil import metrics as build
+from tests.live import Clock
 from tests.ops.conftest import INGEST_TOKEN, LiveServer
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

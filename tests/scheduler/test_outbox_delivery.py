@@ -15,12 +15,12 @@ from sqlmodel import select
 
 from bot.core.inputs import IncidentInput
 from bot.runtime import utc_now
+from bot.services import outbox
 from bot.services.incidents import (
     acknowledge_incident,
     declare_incident,
     resolve_incident,
 )
-from bot.services import outbox
 from bot.slack.delivery import OutboxWorker
 from bot.store.db import session_scope
 from bot.store.models import OutboxMessage, SlackMessage

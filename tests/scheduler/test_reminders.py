@@ -2,12 +2,13 @@
 
 from datetime import datetime, timedelta, timezone
 
+from sqlmodel import select
+
 from bot.core.inputs import IncidentInput
 from bot.services import outbox, reminders
 from bot.services.incidents import acknowledge_incident, declare_incident, post_update, resolve_incident
 from bot.store.db import session_scope
 from bot.store.models import OutboxMessage, SlackMessage
-from sqlmodel import select
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -29,9 +29,9 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import select
 
-from tests.live import Clock, LiveServer  # noqa: F401 (re-exported for the Slack tests)
 from bot.store.db import session_scope
 from tests.fake_slack import FakeSlack, block_warnings, check_message, text_warnings
+from tests.live import Clock, LiveServer  # noqa: F401 (re-exported for the Slack tests)
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5-dora-tests"
 

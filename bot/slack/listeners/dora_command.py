@@ -9,8 +9,8 @@ from bot.core.timeutil import format_duration
 from bot.runtime import Runtime
 from bot.services import digests, explain
 from bot.services.app_settings import get_alert_channel, set_alert_channel
-from bot.services.metrics import build_metrics, make_window
 from bot.services.lookup import find_service
+from bot.services.metrics import build_metrics, make_window
 from bot.slack import blocks as bk
 from bot.slack.listeners.common import messenger, reply, runtime, transaction
 from bot.store.db import session_scope
