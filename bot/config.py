@@ -47,6 +47,12 @@ class Settings:
     admins: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_format: str = "text"
+    # The incident lifecycle (README "Incident lifecycle"): dedicated channels from this severity
+    # on ("none" | "sev1" | "sev2" | "all"), and the PagerDuty Events API v2 hand-off.
+    incident_channels: str = "none"
+    pagerduty_routing_key: str | None = None
+    pagerduty_min_severity: str = "sev2"
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -121,6 +127,21 @@ class Settings:
             if fmt.lower() not in ("text", "json"):
                 raise ConfigError("LOG_FORMAT", f"`{fmt}` is not text or json")
             kwargs["log_format"] = fmt.lower()
+        if (channels := get("DORA_INCIDENT_CHANNELS")) is not None:
+            if channels.lower() not in ("none", "sev1", "sev2", "all"):
+                raise ConfigError("DORA_INCIDENT_CHANNELS", f"`{channels}` is not one of none, sev1, sev2, all")
+            kwargs["incident_channels"] = channels.lower()
+        if (key := get("PAGERDUTY_ROUTING_KEY")) is not None:
+            kwargs["pagerduty_routing_key"] = key
+        if (sev := get("PAGERDUTY_MIN_SEVERITY")) is not None:
+            if sev.lower() not in ("sev1", "sev2", "sev3", "sev4"):
+                raise ConfigError("PAGERDUTY_MIN_SEVERITY", f"`{sev}` is not one of sev1, sev2, sev3, sev4")
+            kwargs["pagerduty_min_severity"] = sev.lower()
+        if (events := get("PAGERDUTY_EVENTS_URL")) is not None:
+            parsed = urlparse(events)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ConfigError("PAGERDUTY_EVENTS_URL", f"`{events}` is not an http(s) URL")
+            kwargs["pagerduty_events_url"] = events
         return cls(**kwargs)
 
 

@@ -52,6 +52,9 @@ class Runtime:
         with session_scope(self.engine) as session:
             ensure_production_set(session.connection(), self.settings.production_environments)
         restore_sequences(self.engine)  # numbers a killed import drew are given back at start
+        from bot.services import lifecycle
+
+        lifecycle.install(self.engine, self.settings)  # DORA_INCIDENT_CHANNELS and PAGERDUTY_* apply to every change
 
 
 def build_runtime(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Runtime:

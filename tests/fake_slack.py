@@ -69,6 +69,15 @@ INPUT_LABEL = 2000
 INPUT_HINT = 2000
 INPUT_MAX_LENGTH = 3000
 VIEW_TITLE = 24
+# The confirmation dialog object (https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object):
+# title 100, text 300, confirm and deny 30 characters; style primary or danger.
+CONFIRM_TITLE = 100
+CONFIRM_TEXT = 300
+CONFIRM_BUTTON = 30
+# conversations.create (https://docs.slack.dev/reference/methods/conversations.create): names are
+# lowercase, without spaces or periods, at most 80 characters; letters, digits, hyphens, underscores.
+CHANNEL_NAME_MAX = 80
+_CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 PRIVATE_METADATA = 3000
 HISTORY_LIMIT = 999  # conversations.history: "Maximum of 999"
 REPLIES_LIMIT = 1000  # conversations.replies
@@ -122,6 +131,17 @@ class _Checker:
         elif len(value) > ID_LEN:
             self.err(f"{name} must be less than {ID_LEN + 1} characters", pointer + "/" + name)
 
+    def confirm(self, obj: Any, pointer: str) -> None:
+        if not isinstance(obj, dict):
+            self.err("must be a confirm object", pointer)
+            return
+        self.text(obj.get("title"), pointer + "/title", limit=CONFIRM_TITLE, plain_only=True)
+        self.text(obj.get("text"), pointer + "/text", limit=CONFIRM_TEXT)
+        self.text(obj.get("confirm"), pointer + "/confirm", limit=CONFIRM_BUTTON, plain_only=True)
+        self.text(obj.get("deny"), pointer + "/deny", limit=CONFIRM_BUTTON, plain_only=True)
+        if obj.get("style") not in (None, "primary", "danger"):
+            self.err("style must be primary or danger", pointer + "/style")
+
     def option(self, opt: Any, pointer: str) -> None:
         if not isinstance(opt, dict):
             self.err("must be an option object", pointer)
@@ -154,6 +174,8 @@ class _Checker:
                 self.err(f"must be less than {BUTTON_URL + 1} characters", pointer + "/url")
             if el.get("style") not in (None, "primary", "danger"):
                 self.err("style must be primary or danger", pointer + "/style")
+            if el.get("confirm") is not None:
+                self.confirm(el["confirm"], pointer + "/confirm")
         elif kind == "static_select":
             options = el.get("options")
             groups = el.get("option_groups")
@@ -815,6 +837,49 @@ class FakeSlack:
         self.not_in_channel.discard(channel)
         return {"ok": True, "channel": {"id": channel}}
 
+    def _api_conversations_create(self, params: dict) -> dict:
+        name = params.get("name")
+        if not isinstance(name, str) or not name:
+            return {"ok": False, "error": "invalid_name_required"}
+        if len(name) > CHANNEL_NAME_MAX:
+            self._violation("conversations.create", [f"channel name {name!r} is longer than {CHANNEL_NAME_MAX}"])
+            return {"ok": False, "error": "invalid_name_maxlength"}
+        if not _CHANNEL_NAME.match(name):
+            self._violation("conversations.create", [f"channel name {name!r} has characters Slack refuses"])
+            return {"ok": False, "error": "invalid_name_specials" if name.lower() == name else "invalid_name"}
+        if any(c["name"] == name for c in self.channels):
+            return {"ok": False, "error": "name_taken"}
+        channel = {"id": f"C{next(self._ids):08d}X", "name": name, "is_member": True, "creator": self.bot_user_id,
+                   "created": int(time.time()), "members": [self.bot_user_id]}
+        self.channels.append(channel)
+        return {"ok": True, "channel": dict(channel, is_channel=True, is_archived=False)}
+
+    def _api_conversations_invite(self, params: dict) -> dict:
+        channel = next((c for c in self.channels if c["id"] == params.get("channel")), None)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if not users:
+            return {"ok": False, "error": "no_user"}
+        if self.bot_user_id in users:
+            return {"ok": False, "error": "cant_invite_self"}
+        members = channel.setdefault("members", [])
+        new = [u for u in users if u not in members]
+        if not new:
+            return {"ok": False, "error": "already_in_channel"}
+        members.extend(new)
+        return {"ok": True, "channel": {"id": channel["id"], "name": channel["name"]}}
+
+    def _api_chat_getPermalink(self, params: dict) -> dict:
+        channel, ts = params.get("channel"), params.get("message_ts")
+        if (channel, ts) not in self.messages and not any(c["id"] == channel for c in self.channels):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": channel, "permalink": f"https://dora-tests.slack.com/archives/{channel}/p{str(ts).replace('.', '')}"}
+
+    def channel_named(self, name: str) -> dict | None:
+        with self.lock:
+            return next((_copy(c) for c in self.channels if c["name"] == name), None)
+
     def _api_files_getUploadURLExternal(self, params: dict) -> dict:
         try:
             length = int(params.get("length") or 0)
@@ -838,12 +903,17 @@ class FakeSlack:
             stored.update(title=f.get("title"), channel=params.get("channel_id"), thread_ts=params.get("thread_ts"),
                           initial_comment=params.get("initial_comment"))
             out.append({"id": stored["id"], "name": stored["name"], "title": stored["title"]})
-            if stored["channel"]:  # shared: a message with the file in the channel's history
+            if stored["channel"]:  # shared: a message with the file in the channel's history (or the thread)
+                thread_ts = stored.get("thread_ts")
+                if thread_ts and (stored["channel"], thread_ts) not in self.messages:
+                    return {"ok": False, "error": "thread_not_found"}
                 ts = self._next_ts()
                 self.messages[(stored["channel"], ts)] = {
                     "type": "message", "subtype": "file_share", "user": self.bot_user_id, "ts": ts, "channel": stored["channel"],
                     "text": stored.get("initial_comment") or "", "files": [{"id": stored["id"], "name": stored["name"], "title": stored["title"]}],
                 }
+                if thread_ts:
+                    self.messages[(stored["channel"], ts)]["thread_ts"] = thread_ts
         return {"ok": True, "files": out}
 
     def handle_upload(self, file_id: str, data: bytes) -> tuple[int, str]:

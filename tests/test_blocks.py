@@ -182,8 +182,8 @@ def test_empty_deploy_list():
 def test_open_incident_card():
     text, blocks = bk.incident_card(incident(), "checkout", now=NOW)
     ok_message(text, blocks)
-    assert labels(blocks) == ["Acknowledge", "Resolve", "Post update"]
-    assert [el["action_id"] for el in actions(blocks)] == [Action.ACK, Action.RESOLVE, Action.UPDATE]
+    assert labels(blocks) == ["Acknowledge", "Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
+    assert [el["action_id"] for el in actions(blocks)] == [Action.ACK, Action.MITIGATE, Action.RESOLVE, Action.UPDATE, Action.LEAD, Action.CANCEL]
     assert {el["value"] for el in actions(blocks)} == {"7"}
     assert actions(blocks)[0]["style"] == "primary"
     assert next(b for b in blocks if b["type"] == "actions")["block_id"] == Block.ACTIONS
@@ -193,9 +193,9 @@ def test_open_incident_card():
     assert "Time to restore" not in body
 
 
-def test_acknowledged_card_drops_acknowledge_and_makes_resolve_primary():
+def test_acknowledged_card_drops_acknowledge_and_makes_mitigated_primary():
     _, blocks = bk.incident_card(incident("acknowledged"), "checkout", now=NOW)
-    assert labels(blocks) == ["Resolve", "Post update"]
+    assert labels(blocks) == ["Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
     assert actions(blocks)[0]["style"] == "primary"
     assert "acknowledged by <@U2>" in all_text(blocks)
 
@@ -216,7 +216,8 @@ def test_roll_back_button_with_a_suspect_or_a_cause(state):
     rollback = next(el for el in actions(blocks) if el["action_id"] == Action.ROLLBACK)
     assert rollback["text"]["text"] == "Roll back D-4" and rollback["style"] == "danger" and rollback["value"] == "7"
     assert "Suspected deploy" in all_text(blocks)
-    assert labels(blocks)[-1] == "Post update"
+    assert labels(blocks)[-3:] == ["Post update", "I'm the lead", "Cancel"]
+    assert rollback["confirm"]["confirm"]["text"] == "Roll back" and rollback["confirm"]["style"] == "danger"
 
     _, blocks = bk.incident_card(incident(state), "checkout", now=NOW, cause=deploy(id=5), suspect=deploy(id=4))
     assert "Roll back D-5" in labels(blocks), "a confirmed cause wins over a suspect"

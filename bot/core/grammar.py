@@ -29,6 +29,8 @@ INCIDENT_USAGE = """\
 `/incident ack <INC-n>` · `/incident update <INC-n> <text...>` · `/incident cause <INC-n> <D-n>`
 `/incident mitigate <INC-n> [note...]` impact is over (time to restore ends here) · `/incident resolve <INC-n> [note...]`
 `/incident cancel <INC-n> <reason...>` a false alarm: counted in no metric
+`/incident severity <INC-n> <sev1..sev4>` · `/incident lead <INC-n> [@user]` (default: you) · `/incident note <INC-n> <text...>`
+`/incident followup <INC-n> [@owner] <text...>` · `/incident followups [mine]` · `/incident channel <INC-n>` · `/incident postmortem <INC-n>`
 `/incident help` this help"""
 
 DORA_USAGE = """\
@@ -305,6 +307,8 @@ def parse_incident_command(text: str):
         if rest:
             raise UsageError("`/incident list` takes no arguments", command=cmd)
         return IncidentList()
+    if head in LIFECYCLE_VERBS:
+        return parse_lifecycle(head, rest)
     if head in ("show", "ack", "acknowledge", "resolve", "update", "cause", "mitigate", "cancel"):
         verb = {"acknowledge": "ack"}.get(head, head)
         args = rest.split(maxsplit=1)
@@ -326,6 +330,63 @@ def parse_incident_command(text: str):
             return IncidentAction(verb=verb, ref=ref, deploy=_deploy_ref(extra, command=cmd))
         return IncidentAction(verb=verb, ref=ref, text=extra)
     raise UsageError(f"unknown subcommand `{words[0]}`", command=cmd)
+
+
+@dataclass(frozen=True)
+class IncidentLifecycle:
+    """severity / lead / note / followup / followups / channel / postmortem."""
+
+    verb: str
+    ref: str | None = None
+    text: str | None = None
+    user: str | None = None  # lead: the new lead (None: the caller); followup: its owner
+    severity: str | None = None
+    mine: bool = False
+
+
+LIFECYCLE_VERBS = ("severity", "sev", "lead", "note", "followup", "follow-up", "followups", "follow-ups", "channel", "postmortem")
+
+
+def parse_lifecycle(head: str, rest: str) -> IncidentLifecycle:
+    cmd = "incident"
+    verb = {"sev": "severity", "follow-up": "followup", "follow-ups": "followups"}.get(head, head)
+    if verb == "followups":
+        if rest.strip().lower() not in ("", "mine"):
+            raise UsageError("`/incident followups` takes nothing or `mine`", command=cmd)
+        return IncidentLifecycle(verb=verb, mine=rest.strip().lower() == "mine")
+    args = rest.split(maxsplit=1)
+    if not args:
+        raise UsageError(f"`/incident {verb}` needs an incident, like `/incident {verb} INC-7`", command=cmd)
+    ref = _incident_ref(args[0], command=cmd)
+    extra = args[1].strip() if len(args) > 1 else ""
+    if verb in ("channel", "postmortem"):
+        if extra:
+            raise UsageError(f"`/incident {verb}` takes one incident", command=cmd)
+        return IncidentLifecycle(verb=verb, ref=ref)
+    if verb == "severity":
+        severity = extra.lower()
+        if severity.isdigit():
+            severity = "sev" + severity
+        if severity not in ("sev1", "sev2", "sev3", "sev4"):
+            raise UsageError(f"`{extra or '(nothing)'}` is not a severity; use sev1, sev2, sev3 or sev4, like `/incident severity INC-7 sev1`",
+                             command=cmd)
+        return IncidentLifecycle(verb=verb, ref=ref, severity=severity)
+    if verb == "lead":
+        if not extra:
+            return IncidentLifecycle(verb=verb, ref=ref)
+        m = _USER_RE.match(extra)
+        if not m:
+            raise UsageError(f"`{extra}` is not a person; mention one, like `/incident lead INC-7 @ana`", command=cmd)
+        return IncidentLifecycle(verb=verb, ref=ref, user=m.group(1))
+    owner = None
+    if verb == "followup":
+        words = extra.split(maxsplit=1)
+        if words and (m := _USER_RE.match(words[0])):
+            owner, extra = m.group(1), (words[1] if len(words) > 1 else "")
+    if not extra:
+        example = "add a retry budget" if verb == "followup" else "error rate back to normal"
+        raise UsageError(f"`/incident {verb}` needs some text, like `/incident {verb} INC-7 {example}`", command=cmd)
+    return IncidentLifecycle(verb=verb, ref=ref, text=unescape_text(extra), user=owner)
 
 
 # --- /dora --------------------------------------------------------------------------------

@@ -16,4 +16,10 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"  # a false alarm: counted in no metric
     SEVERITY = "severity"  # the severity changed (old -> new)
     CORRECTED = "corrected"  # an acknowledgement/resolution time or a resolution note corrected later
+    LEAD = "lead"  # the incident lead was assigned (old -> new)
+    NOTE = "note"  # a timeline entry: typed, or a Slack message added with its link
+    FOLLOWUP = "followup"  # a follow-up task recorded
+    FOLLOWUP_DONE = "followup_done"
+    CHANNEL = "channel"  # the dedicated channel was created
+    POSTMORTEM = "postmortem"  # a postmortem draft was asked for
     SNOOZED = "snoozed"  # reminders snoozed: not a change of the incident, no thread line

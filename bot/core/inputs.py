@@ -50,7 +50,7 @@ _DEPLOY_FIELDS = {
 }
 _INCIDENT_FIELDS = {
     "type", "id", "service", "environment", "severity", "title", "started_at", "acknowledged_at",
-    "resolved_at", "caused_by", "mitigated_at", "status", "not_caused_by_change",
+    "resolved_at", "caused_by", "mitigated_at", "status", "not_caused_by_change", "lead",
 }
 INCIDENT_STATUSES = ("cancelled",)  # besides a live incident (no status)
 
@@ -92,6 +92,7 @@ class IncidentInput:
     mitigated_at: datetime | None = None
     status: str | None = None  # None (live) or "cancelled"
     not_caused_by_change: bool = False
+    lead: str | None = None  # a Slack user id
 
 
 def normalize_service(value: Any) -> str:
@@ -161,6 +162,17 @@ def normalize_severity(value: Any) -> str:
         text = "sev" + text
     if text not in SEVERITIES:
         raise ValidationError(f"`{value}` is not a severity: use sev1, sev2, sev3 or sev4", field="severity")
+    return text
+
+
+SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def check_slack_user(value: Any, field: str = "lead") -> str:
+    """A Slack user id (``U0123ABC``), as an incident lead or a follow-up owner is stored."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not SLACK_USER_RE.match(text):
+        raise ValidationError(f"`{value}` is not a Slack user id (like U0123ABCD)", field=field)
     return text
 
 
@@ -388,8 +400,10 @@ def parse_incident(obj: Any, *, now: datetime | None = None, require_id: bool = 
     not_caused = _flag(obj.get("not_caused_by_change"), "not_caused_by_change", col)
     if not_caused and caused_by is not None:
         col.add("not_caused_by_change", "cannot be true for an incident with caused_by")
+    lead = col.take("lead", check_slack_user, obj.get("lead"), "lead") if obj.get("lead") is not None else None
     col.raise_if_any()
     return IncidentInput(
+        lead=lead,
         service=service,
         started_at=started_at,
         severity=severity,

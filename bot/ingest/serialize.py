@@ -112,6 +112,7 @@ def incident_public(session: Session, incident: Incident) -> dict:
         "caused_by": _link_id(cause := _deploy_link(session, incident.caused_by_id)),
         "caused_by_ref": cause["ref"] if cause else None,
         "time_to_restore_seconds": incident.restore_seconds,
+        "lead": incident.lead,
         "source": incident.source,
         "created_at": isoformat_z(incident.created_at),
     }

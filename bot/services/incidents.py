@@ -122,6 +122,7 @@ def declare_incident(
         caused_by_id=cause.id if cause else None,
         suspect_deploy_id=suspect_deploy.id if suspect_deploy else None,
         declared_by=actor,
+        lead=data.lead,
         source=source,
         created_at=now,
     )

@@ -44,6 +44,9 @@ class Kind(StrEnum):
     DIGEST_POST = "digest.post"  # {"subscription", "period", "channel"}
     DIGEST_CHART = "digest.chart"  # the digest's trend chart (queued when its text went out)
     RESPONSE_POST = "response.post"  # a reply to a command's response_url that Slack could not take at once
+    CHANNEL_CREATE = "channel.create"  # {"id"}: the incident's own channel, its invitations and card
+    POSTMORTEM_POST = "postmortem.post"  # {"id", "event"}: the postmortem draft as a file in the card's thread
+    PAGERDUTY = "pagerduty.event"  # {"id", "action": "trigger"|"resolve"}: PagerDuty Events API v2
 
 
 class Status(StrEnum):
@@ -103,7 +106,11 @@ def announce_incident(session: Session, incident_id: int, *, now: datetime, defa
     if not any(channels):
         # Declared by the API or Alertmanager with nowhere to post: say so where operators look.
         log.warning("INC-%s has no channel for its card: set DORA_ALERT_CHANNEL or run /dora alerts #channel", incident_id)
-    return post_cards(session, "incident", incident_id, channels, now=now)
+    posted = post_cards(session, "incident", incident_id, channels, now=now)
+    from bot.services import lifecycle  # paging and the dedicated channel (DORA_INCIDENT_CHANNELS)
+
+    lifecycle.after_change(session, incident_id, now=now, declared=True)
+    return posted
 
 
 def refresh_card(session: Session, obj: str, object_id: int, *, now: datetime) -> OutboxMessage:
@@ -117,6 +124,9 @@ def incident_event(session: Session, incident_id: int, event_id: int, *, now: da
         session, kind=Kind.THREAD_POST, key=card_key("incident", incident_id),
         payload={"object": "incident", "id": incident_id, "event": event_id}, now=now,
     )
+    from bot.services import lifecycle  # paging: a severity raise triggers, a resolution resolves
+
+    lifecycle.after_change(session, incident_id, now=now)
 
 
 # --- waking the workers ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Sequence
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -122,8 +123,20 @@ def header(text: str) -> HeaderBlock:
     return HeaderBlock(text=PlainTextObject(text=clip(text, HEADER_TEXT), emoji=True))
 
 
-def button(text: str, action: str, value: str, *, style: str | None = None) -> ButtonElement:
-    return ButtonElement(text=PlainTextObject(text=clip(text, BUTTON_TEXT), emoji=True), action_id=action, value=value, style=style)
+CONFIRM_TITLE, CONFIRM_TEXT, CONFIRM_BUTTON = 100, 300, 30  # https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object
+
+
+def confirm(title: str, text: str, yes: str, *, style: str | None = None) -> ConfirmObject:
+    """A Slack confirmation dialog (title 100, text 300, button labels 30 characters)."""
+    return ConfirmObject(
+        title=PlainTextObject(text=clip(title, CONFIRM_TITLE)), text=PlainTextObject(text=clip(text, CONFIRM_TEXT)),
+        confirm=PlainTextObject(text=clip(yes, CONFIRM_BUTTON)), deny=PlainTextObject(text="Not now"), style=style,
+    )
+
+
+def button(text: str, action: str, value: str, *, style: str | None = None, confirm: ConfirmObject | None = None) -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text=clip(text, BUTTON_TEXT), emoji=True), action_id=action, value=value, style=style,
+                         confirm=confirm)
 
 
 def dicts(blocks) -> list[dict]:
@@ -232,6 +245,7 @@ def incident_card(
         f"*Service*\n`{service}`",
         f"*State*\n{state.capitalize()}",
         f"*Declared by*\n{who(incident.declared_by)}",
+        f"*Lead*\n{who(incident.lead) if incident.lead else '_none yet_'}",
     ]
     if state in ("resolved", "mitigated"):
         fields.append(f"*Time to restore*\n{format_duration(incident.restore_seconds)}")
@@ -260,16 +274,30 @@ def incident_card(
         blocks.append(md(f"*Resolution:* {note}"))
     if incident.cancel_reason:
         blocks.append(md(f"*Cancelled:* {esc(clip(incident.cancel_reason, 2500))}"))
+    if incident.channel_id:
+        blocks.append(context(f"Incident channel: <#{incident.channel_id}>"))
     value = str(incident.id)
     if state not in ("resolved", "cancelled"):
+        label = incident_label(incident)
         buttons = []
         if state == "open":
             buttons.append(button("Acknowledge", Action.ACK, value, style="primary"))
-        buttons.append(button("Resolve", Action.RESOLVE, value, style="primary" if state == "acknowledged" else None))
+        if state in ("open", "acknowledged"):
+            buttons.append(button("Mitigated", Action.MITIGATE, value, style="primary" if state == "acknowledged" else None))
+        buttons.append(button("Resolve", Action.RESOLVE, value, style="primary" if state == "mitigated" else None, confirm=confirm(
+            f"Resolve {label}?", "The incident is closed and its time to restore is fixed. Impact that has not ended "
+            "yet ends now (use Mitigated if it is over but you are still watching).", "Resolve")))
         target = cause or suspect
         if target is not None and rolled_back_by is None:
-            buttons.append(button(f"Roll back D-{target.id}", Action.ROLLBACK, value, style="danger"))
+            buttons.append(button(f"Roll back D-{target.id}", Action.ROLLBACK, value, style="danger", confirm=confirm(
+                f"Roll back D-{target.id}?", f"Records a rollback of `{service}` to the version before D-{target.id} "
+                f"and links D-{target.id} as the cause of {label} (a change failure).", "Roll back", style="danger")))
         buttons.append(button("Post update", Action.UPDATE, value))
+        if not incident.lead:
+            buttons.append(button("I'm the lead", Action.LEAD, value))
+        buttons.append(button("Cancel", Action.CANCEL, value, confirm=confirm(
+            f"Cancel {label}?", "For a false alarm or an incident declared by mistake: it is then counted in no metric. "
+            "You will be asked why.", "Cancel it", style="danger")))
         blocks.append(ActionsBlock(block_id=Block.ACTIONS, elements=buttons))
     text = f"{incident_label(incident)} [{incident.severity.upper()}] {service}: {esc(incident.title, mentions=typed_in_slack(incident.source))} ({state})"
     return text, dicts(blocks)
@@ -285,7 +313,14 @@ EVENT_TEXT = {
     EventKind.UPDATE: ":speech_balloon: Update from {who}",
     EventKind.CAUSE: ":link: {who} linked the cause",
     EventKind.ROLLBACK: ":rewind: {who} rolled back",
+    EventKind.LEAD: ":bust_in_silhouette: {who} set the lead",
+    EventKind.NOTE: ":pushpin: {who} added to the timeline",
+    EventKind.FOLLOWUP: ":ballot_box_with_check: {who} recorded a follow-up",
+    EventKind.FOLLOWUP_DONE: ":heavy_check_mark: {who} finished a follow-up",
+    EventKind.CHANNEL: ":hash: Incident channel created",
+    EventKind.POSTMORTEM: ":memo: {who} asked for the postmortem draft",
 }
+BOT_TEXT = (EventKind.CHANNEL, EventKind.LEAD)  # text the bot wrote (mentions of users and channels)
 
 
 def timeline_line(event: IncidentEvent, *, restore_seconds: float | None = None) -> str:
@@ -293,7 +328,9 @@ def timeline_line(event: IncidentEvent, *, restore_seconds: float | None = None)
     if event.kind in (EventKind.MITIGATED, EventKind.RESOLVED) and restore_seconds is not None:
         line += f" after {format_duration(restore_seconds)}"
     if event.text and event.kind != EventKind.DECLARED:
-        line += f": {esc(clip(event.text, 2500), mentions=typed_in_slack(event.actor))}"
+        line += f": {esc(clip(event.text, 2500), mentions=event.kind in BOT_TEXT or typed_in_slack(event.actor))}"
+    if getattr(event, "url", None):
+        line += f" ({link(event.url, 'message')})"
     return line
 
 

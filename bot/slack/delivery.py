@@ -38,6 +38,7 @@ from sqlmodel import select
 from bot.services import outbox
 from bot.services.deploys import open_incidents_of
 from bot.services.outbox import Kind
+from bot.services.pagerduty import PagerDutyError
 from bot.slack import blocks as bk
 from bot.slack import replies
 from bot.store import rules
@@ -94,8 +95,9 @@ class Attempt:
 
 class OutboxSender:
     def __init__(self, client: WebClient, engine: Engine, clock: Callable[[], datetime], *, production_environments=("production", "prod"),
-                 parallel: int = PARALLEL_CARDS):
+                 parallel: int = PARALLEL_CARDS, settings=None):
         self.client = client
+        self.settings = settings  # PagerDuty's routing key and URL (bot.slack.lifecycle_delivery)
         self.engine = engine
         self.clock = clock
         self.production_environments = tuple(production_environments)
@@ -111,6 +113,9 @@ class OutboxSender:
             Kind.DIGEST_CHART: self.send_chart,
             Kind.RESPONSE_POST: self.send_response,
         }
+        from bot.slack import lifecycle_delivery
+
+        lifecycle_delivery.register(self)  # channel.create, postmortem.post, pagerduty.event
 
     def close(self) -> None:
         if self._pool is not None:
@@ -376,6 +381,10 @@ class OutboxSender:
         except replies.ResponseUrlError as exc:
             status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after, permanent=exc.permanent)
             log.warning("outbox %s (a reply to a command) failed: %s; now %s", message.id, exc.error, status)
+        except PagerDutyError as exc:
+            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after,
+                                        permanent=exc.permanent)
+            log.warning("outbox %s (PagerDuty event) failed: %s; now %s", message.id, exc.error, status)
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
             status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=f"{exc.__class__.__name__}: {exc}")
             log.warning("outbox %s (%s): Slack unreachable or too slow (%s); now %s", message.id, message.kind, exc, status)
@@ -456,7 +465,8 @@ def make_sender(rt, *, client: WebClient | None = None, parallel: int = PARALLEL
     from bot.slack.client import make_web_client
 
     client = client or make_web_client(rt.settings, telemetry=rt.telemetry, outbox=True)
-    return OutboxSender(client, rt.engine, rt.now, production_environments=rt.settings.production_environments, parallel=parallel)
+    return OutboxSender(client, rt.engine, rt.now, production_environments=rt.settings.production_environments, parallel=parallel,
+                        settings=rt.settings)
 
 
 def start_worker(rt, *, client: WebClient | None = None, interval: float = 1.0) -> OutboxWorker:

@@ -11,11 +11,21 @@ class Action(StrEnum):
     DECLARE_SERVICE = "declare_service"  # service picked in the declare modal: reload its deploys
     HOME_REFRESH = "home_refresh"
     SNOOZE = "incident_snooze"  # value "<incident id>:<minutes>"
+    MITIGATE = "incident_mitigate"
+    CANCEL = "incident_cancel"  # opens the reason form
+    LEAD = "incident_lead"  # "I'm the lead"
+    FOLLOWUP_DONE = "followup_done"  # value: the follow-up id
 
 
 class View(StrEnum):
     DECLARE = "incident_declare"
     UPDATE = "incident_post_update"
+    CANCEL = "incident_cancel_reason"
+    TIMELINE = "incident_add_to_timeline"
+
+
+class Shortcut(StrEnum):
+    ADD_TO_TIMELINE = "add_to_timeline"  # the message shortcut (manifest.yml)
 
 
 class Block(StrEnum):
@@ -27,3 +37,5 @@ class Block(StrEnum):
     SUSPECT = "suspect"
     UPDATE_TEXT = "update_text"
     ACTIONS = "incident_actions"
+    CANCEL_REASON = "cancel_reason"
+    TIMELINE_INCIDENT = "timeline_incident"

@@ -26,6 +26,10 @@ class Messenger:
     def publish_home(self, user: str, view: dict) -> None:
         self.client.views_publish(user_id=user, view=view)
 
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A message's link (the "Add to incident timeline" shortcut keeps it with the entry)."""
+        return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+
     def channel_id_for_name(self, name: str) -> str | None:
         """Find a channel id by name (``#ops`` typed without Slack's autocomplete)."""
         cursor = None

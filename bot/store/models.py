@@ -131,6 +131,8 @@ class Incident(SQLModel, table=True):
         Index("ix_incident_recovered", "recovered_at"),
         Index("ix_incident_started", "started_at"),
         Index("ix_incident_acknowledged", "acknowledged_at"),
+        Index("ix_incident_lead", "lead"),
+        Index("ix_incident_channel", "channel_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -168,6 +170,12 @@ class Incident(SQLModel, table=True):
     ack_seconds: float | None = Field(default=None, sa_type=Float)
     recovery_seconds: float | None = Field(default=None, sa_type=Float)
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The incident lead (a Slack user id), its dedicated channel (created by the outbox worker;
+    # the name is fixed when it is asked for) and its PagerDuty hand-off (None | triggered | resolved).
+    lead: str | None = Field(default=None, sa_type=String(100))
+    channel_id: str | None = Field(default=None, sa_type=String(32))
+    channel_name: str | None = Field(default=None, sa_type=String(80))
+    paged: str | None = Field(default=None, sa_type=String(16))
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
     @property
@@ -196,6 +204,26 @@ class IncidentEvent(SQLModel, table=True):
     kind: str = Field(sa_type=String(32), nullable=False)
     actor: str | None = Field(default=None, sa_type=String(100))
     text: str | None = Field(default=None, sa_type=Text)
+    url: str | None = Field(default=None, sa_type=String(2000))  # a message added from Slack: its permalink
+
+
+class IncidentFollowup(SQLModel, table=True):
+    """A follow-up task of an incident (``/incident followup``); open until marked done."""
+
+    __tablename__ = "incident_followup"
+    __table_args__ = (
+        Index("ix_incident_followup_open", "done_at", "owner"),
+        Index("ix_incident_followup_incident", "incident_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(sa_column=Column(Integer, ForeignKey("incident.id", ondelete="CASCADE"), nullable=False))
+    text: str = Field(sa_type=Text, nullable=False)
+    owner: str | None = Field(default=None, sa_type=String(100))
+    created_by: str | None = Field(default=None, sa_type=String(100))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    done_by: str | None = Field(default=None, sa_type=String(100))
 
 
 class AppMeta(SQLModel, table=True):

@@ -53,8 +53,8 @@ def test_declare_posts_the_card_to_the_alert_channel_and_the_declaring_channel(s
         body = message_text(card)
         assert "INC-1" in body and "Checkout 5xx" in body and "SEV2" in body and "checkout" in body and "<@U1>" in body
         assert "Open for" in body
-        assert button_labels(card) == ["Acknowledge", "Resolve", "Post update"]
-        assert {el["action_id"] for _, el in buttons(card)} == {Action.ACK, Action.RESOLVE, Action.UPDATE}
+        assert button_labels(card) == ["Acknowledge", "Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
+        assert {el["action_id"] for _, el in buttons(card)} == {Action.ACK, Action.MITIGATE, Action.RESOLVE, Action.UPDATE, Action.LEAD, Action.CANCEL}
         assert {el["value"] for _, el in buttons(card)} == {"1"}
         assert card["text"], "a plain text for notifications"
     assert app.fake.posts(thread=True) == []
@@ -96,7 +96,7 @@ def test_acknowledge_resolve_edit_both_cards_in_place_and_add_thread_lines(slack
     for card in (new_alert, new_local):
         body = message_text(card)
         assert "Acknowledged" in body and "<@U2>" in body
-        assert button_labels(card) == ["Resolve", "Post update"]
+        assert button_labels(card) == ["Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
     thread_alert = fake.thread(ALERTS, alert["ts"])
     thread_local = fake.thread("C1", local["ts"])
     assert len(thread_alert) == 1 and len(thread_local) == 1
@@ -116,7 +116,7 @@ def test_acknowledge_resolve_edit_both_cards_in_place_and_add_thread_lines(slack
     assert len(fake.thread(ALERTS, alert["ts"])) == 1 and len(fake.thread("C1", local["ts"])) == 1
     (incident,) = app.all(Incident)
     assert incident.acknowledged_by == "U2"
-    assert button_labels(cards(app)[1]) == ["Resolve", "Post update"], "the stale card was refreshed"
+    assert button_labels(cards(app)[1]) == ["Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"], "the stale card was refreshed"
 
     clock.advance(minutes=25)
     app.slack.press(new_alert, "Resolve", user="U2")
@@ -156,7 +156,7 @@ def test_roll_back_button_records_the_rollback_and_links_the_cause(slack_app):
     declare(app, "sev2 checkout Checkout 5xx cause=D-2")
 
     alert, local = cards(app)
-    assert button_labels(alert) == ["Acknowledge", "Resolve", "Roll back D-2", "Post update"]
+    assert button_labels(alert) == ["Acknowledge", "Mitigated", "Resolve", "Roll back D-2", "Post update", "I'm the lead", "Cancel"]
     assert "Caused by" in message_text(alert) and "D-2" in message_text(alert)
 
     clock.advance(minutes=2)
@@ -314,7 +314,7 @@ def test_reminder_in_the_thread_with_snooze_and_acknowledge_buttons(slack_app):
     app.slack.press(reminder, "Acknowledge", user="U3")
     (incident,) = app.all(Incident)
     assert incident.acknowledged_by == "U3"
-    assert button_labels(cards_in(app, ALERTS)) == ["Resolve", "Post update"]
+    assert button_labels(cards_in(app, ALERTS)) == ["Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
 
 
 def cards_in(app, channel):

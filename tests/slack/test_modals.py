@@ -69,7 +69,7 @@ def test_a_valid_submission_declares_and_posts_the_card(slack_app):
     assert incident.started_at == NOW - timedelta(minutes=15)
     assert [p["channel"] for p in app.fake.posts()] == [ALERTS, "C1"]
     card = app.fake.top_level(ALERTS)[0]
-    assert "INC-1" in message_text(card) and button_labels(card) == ["Acknowledge", "Resolve", "Post update"]
+    assert "INC-1" in message_text(card) and button_labels(card) == ["Acknowledge", "Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
 
 
 def test_severity_defaults_to_the_initial_option(slack_app):
@@ -113,7 +113,7 @@ def test_picking_a_service_reloads_the_form_with_its_deploys_and_the_suspect_can
     assert incident.suspect_deploy_id == 2 and incident.caused_by_id is None
     assert incident.started_at == NOW + timedelta(hours=1, minutes=5) - timedelta(minutes=10)
     card = fake.top_level(ALERTS)[0]
-    assert button_labels(card) == ["Acknowledge", "Resolve", "Roll back D-2", "Post update"]
+    assert button_labels(card) == ["Acknowledge", "Mitigated", "Resolve", "Roll back D-2", "Post update", "I'm the lead", "Cancel"]
     assert "Suspected deploy" in message_text(card)
     d2 = app.all(Deploy)[1]
     assert not d2.change_failure, "a suspect is not a change failure until confirmed"

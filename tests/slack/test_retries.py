@@ -59,7 +59,7 @@ def test_a_rate_limited_card_edit_is_retried(slack_app):
     assert fake.thread(ALERTS, card["ts"]) == [], "the thread line waits behind the card's edit"
     assert retry(app, 1) == 2
     assert [c.status for c in fake.calls_of("chat.update", ok=None)] == [429, 200]
-    assert button_labels(fake.top_level(ALERTS)[0]) == ["Resolve", "Post update"]
+    assert button_labels(fake.top_level(ALERTS)[0]) == ["Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
     assert len(fake.thread(ALERTS, card["ts"])) == 1
 
 

@@ -12,11 +12,11 @@ import re
 from slack_bolt import App
 
 from bot.runtime import Runtime
-from bot.slack.ids import Action, View
+from bot.slack.ids import Action, Shortcut, View
 
 
 def register_all(app: App, rt: Runtime) -> None:
-    from bot.slack.listeners import common, deploy_command, dora_command, errors, home, incidents
+    from bot.slack.listeners import common, deploy_command, dora_command, errors, home, incidents, lifecycle
 
     common.install(app, rt)
     guard = errors.answering_errors_after_ack
@@ -34,8 +34,15 @@ def register_all(app: App, rt: Runtime) -> None:
         (Action.DECLARE_SERVICE, incidents.service_picked),
         (re.compile(f"^{Action.SNOOZE}_\\d+$"), incidents.snooze_pressed),
         (Action.HOME_REFRESH, home.refresh_pressed),
+        (Action.MITIGATE, lifecycle.mitigate_pressed),
+        (Action.CANCEL, lifecycle.cancel_pressed),
+        (Action.LEAD, lifecycle.lead_pressed),
+        (Action.FOLLOWUP_DONE, lifecycle.followup_done_pressed),
     ):
         app.action(action)(guard(listener))
+    app.view(View.CANCEL)(guard(lifecycle.cancel_submitted))
+    app.view(View.TIMELINE)(guard(lifecycle.timeline_submitted))
+    app.shortcut(Shortcut.ADD_TO_TIMELINE)(guard(lifecycle.add_to_timeline))
     app.view(View.DECLARE)(guard(incidents.declare_submitted))
     app.view(View.UPDATE)(guard(incidents.update_submitted))
     app.event("app_home_opened")(home.home_opened)

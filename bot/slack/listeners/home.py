@@ -6,8 +6,10 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.services.incidents import list_open_incidents
+from bot.services.lifecycle import led_by, open_followups
 from bot.services.metrics import build_metrics
 from bot.slack import blocks as bk
+from bot.slack.lifecycle_blocks import home_sections
 from bot.slack.listeners.common import messenger, runtime
 from bot.store.db import session_scope
 from bot.store.models import Deploy, Incident, Service
@@ -34,7 +36,10 @@ def home_view(rt: Runtime, user: str) -> dict:
             return build_metrics(session, service=service, days=30, end=now, timezone_name=settings.timezone_name, production_environments=settings.production_environments)
 
         mine = [(name, report(name)) for name in viewer_services(session, user)]
-        return bk.home_view(report(None), mine, list_open_incidents(session, limit=20), now=now)
+        view = bk.home_view(report(None), mine, list_open_incidents(session, limit=20), now=now)
+        # The incidents I lead and my open follow-ups, first (bot.slack.lifecycle_blocks).
+        view["blocks"] = (home_sections(led_by(session, user), open_followups(session, owner=user), now=now) + view["blocks"])[:bk.MAX_VIEW_BLOCKS]
+        return view
 
 
 def home_opened(event, context) -> None:

@@ -69,6 +69,10 @@ def handle(context, parsed, *, command: dict, respond) -> None:
     now = rt.now()
     if isinstance(parsed, g.Help):
         reply(respond, *bk.help_message("/incident", g.INCIDENT_USAGE))
+    elif isinstance(parsed, g.IncidentLifecycle):
+        from bot.slack.listeners import lifecycle
+
+        lifecycle.handle(context, parsed, command=command, respond=respond)
     elif isinstance(parsed, g.IncidentModal):
         with session_scope(rt.engine, write=False) as session:
             view = bk.declare_modal(services=known_services(session), channel=channel)
