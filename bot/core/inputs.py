@@ -165,7 +165,7 @@ def normalize_severity(value: Any) -> str:
     return text
 
 
-SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{1,20}$")
 
 
 def check_slack_user(value: Any, field: str = "lead") -> str:
