@@ -127,7 +127,9 @@ class RequestMiddleware:
 def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | None = None):
     """Slack's endpoint (when a Bolt app is given), ingest, webhooks, /healthz, /readyz, /metrics."""
     from bot.ingest import api, webhooks
+    from bot.services import lifecycle
 
+    lifecycle.install(rt.engine, rt.settings)  # what this deployment does with an incident change (paging, channels)
     if readiness is None:
         probe_client = None
         if bolt is not None or rt.settings.slack_bot_token:

@@ -253,6 +253,14 @@ def routes(rt: Runtime) -> list[Route]:
             body = incident_public(session, incident)  # each change queued its card refresh and thread line
         return JSONResponse(body)
 
+    def get_postmortem(request: Request, _: Any) -> Response:
+        from bot.services.postmortem import markdown
+
+        with session_scope(rt.engine, write=False) as session:
+            incident = find_incident(session, request.path_params["incident_id"], external_first=True)
+            text = markdown(session, f"INC-{incident.id}")
+        return Response(text, media_type="text/markdown; charset=utf-8")
+
     def get_metrics(request: Request, _: Any) -> Response:
         q = request.query_params
         days_raw = _param(request, "days", "30")
@@ -322,6 +330,7 @@ def routes(rt: Runtime) -> list[Route]:
         Route("/api/v1/incidents", _endpoint(rt, post_incident, body=True), methods=["POST"]),
         Route("/api/v1/incidents", _endpoint(rt, list_incidents, body=False), methods=["GET"]),
         Route("/api/v1/incidents/{incident_id}", _endpoint(rt, patch_incident, body=True), methods=["PATCH"]),
+        Route("/api/v1/incidents/{incident_id}/postmortem", _endpoint(rt, get_postmortem, body=False), methods=["GET"]),
         Route("/api/v1/metrics", _endpoint(rt, get_metrics, body=False), methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
     ]

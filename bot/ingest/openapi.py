@@ -103,6 +103,18 @@ def openapi_document() -> dict:
                     },
                 }
             },
+            "/api/v1/incidents/{id}/postmortem": {
+                "get": {
+                    "summary": "The incident's postmortem draft (Markdown)",
+                    "description": "Summary, impact window, time to restore and failed deployment recovery time, the causing"
+                                   " deploy with its commits and their lead times, the full timeline, the follow-ups.",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The incident's id or INC-n"}],
+                    "responses": {
+                        "200": {"description": "The draft", "content": {"text/markdown": {"schema": {"type": "string"}}}},
+                        "401": _ERRORS["401"], "404": _resp("No such incident", "Error"),
+                    },
+                }
+            },
             "/api/v1/metrics": {
                 "get": {
                     "summary": "The five key metrics (and time to restore) for a scope",
@@ -170,6 +182,7 @@ def openapi_document() -> dict:
                         "status": {"enum": ["cancelled", None], "description": "cancelled: a false alarm; it takes part in no metric"},
                         "not_caused_by_change": {"type": ["boolean", "null"], "description": "answered \"not caused by a deploy\""},
                         "caused_by": {"type": ["string", "null"], "description": "id of the deploy that caused it"},
+                        "lead": {"type": ["string", "null"], "pattern": "^[UW][A-Z0-9]{1,20}$", "description": "the incident lead's Slack user id"},
                     },
                 },
                 "IncidentPatch": {
@@ -196,7 +209,7 @@ def openapi_document() -> dict:
                         "started_at": _TIME, "acknowledged_at": _NTIME, "resolved_at": _NTIME, "mitigated_at": _NTIME,
                         "status": {"enum": ["cancelled", None]}, "cancel_reason": _NSTR, "not_caused_by_change": {"type": "boolean"},
                         "caused_by": _LINK, "caused_by_ref": _LINK_REF,
-                        "time_to_restore_seconds": {"type": ["number", "null"]}, "source": {"type": "string"}, "created_at": _TIME,
+                        "time_to_restore_seconds": {"type": ["number", "null"]}, "lead": _NSTR, "source": {"type": "string"}, "created_at": _TIME,
                     },
                 },
                 "IncidentPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}, "next_cursor": _NSTR}},

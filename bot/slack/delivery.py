@@ -341,7 +341,7 @@ class OutboxSender:
         """Send what is due now; returns how many were sent and whether another pass may find more.
 
         Messages go oldest first; different cards side by side, one card's messages one after the
-        other. Only a full batch, or a digest (it queues its chart), can leave something due behind.
+        other. Only a full batch, a digest (it queues its chart) or a new channel (its card) can leave something due behind.
         """
         due = outbox.due_messages(self.engine, now=self.clock(), key=key, limit=limit)
         groups: OrderedDict[str, list[int]] = OrderedDict()
@@ -363,7 +363,7 @@ class OutboxSender:
             message = outbox.claim(self.engine, message_id, now=self.clock())
             if message is None:
                 continue
-            again = again or message.kind == Kind.DIGEST_POST
+            again = again or message.kind in (Kind.DIGEST_POST, Kind.CHANNEL_CREATE)  # they queue follow-ups
             if self._deliver_one(message):
                 sent += 1
         return sent, again

@@ -7,7 +7,7 @@ failed half-way (exactly once, like every outbox message):
   bot made for this incident is taken as ours, any other clash gets ``-2``, ``-3``...), the channel
   recorded on the incident at once (so a retry never creates a second one), the lead and the
   declarer invited (``already_in_channel`` is success), then, as follow-ups of the same card key,
-  the link in the card's thread and the card itself in the new channel.
+  the link in the card's thread, the cards refreshed and the card itself in the new channel.
 * ``postmortem.post``: the draft rendered when sent, uploaded into the first card's thread
   (``files.getUploadURLExternal`` + ``files.completeUploadExternal``, what ``files_upload_v2``
   calls); an earlier try's file is found by its name (one per outbox message) in the thread.
@@ -17,12 +17,12 @@ failed half-way (exactly once, like every outbox message):
 from __future__ import annotations
 
 import logging
-import re
 
 from slack_sdk.errors import SlackApiError
 from sqlmodel import select
 
 from bot.core.incident_events import EventKind
+from bot.core.inputs import SLACK_USER_RE
 from bot.services import lifecycle, pagerduty, postmortem
 from bot.services.outbox import Kind
 from bot.store.db import session_scope
@@ -30,7 +30,6 @@ from bot.store.models import Incident, IncidentEvent, Service
 
 log = logging.getLogger(__name__)
 MAX_SUFFIX = 20
-_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def register(sender) -> None:
@@ -86,7 +85,7 @@ def send_channel_create(sender, attempt) -> None:
     with session_scope(sender.engine, write=False) as session:
         incident = session.get(Incident, incident_id)
         channel_id, title = incident.channel_id, incident.title
-        users = [u for u in dict.fromkeys((incident.lead, incident.declared_by)) if u and _USER.match(u)]
+        users = [u for u in dict.fromkeys((incident.lead, incident.declared_by)) if u and SLACK_USER_RE.match(u)]
     if channel_id is None:
         channel_id, name = _create(sender, incident_id, title)
         with session_scope(sender.engine) as session:  # recorded now: a retry from here on reuses it
@@ -111,6 +110,7 @@ def send_channel_create(sender, attempt) -> None:
         ).first()
     if event_id is not None:  # the link under the cards there are now, then the card in the new channel
         attempt.follow_ups.append((Kind.THREAD_POST, {"object": "incident", "id": incident_id, "event": event_id}))
+    attempt.follow_ups.append((Kind.CARD_REFRESH, {"object": "incident", "id": incident_id}))  # the cards show the channel
     attempt.follow_ups.append((Kind.CARD_POST, {"object": "incident", "id": incident_id, "channel": channel_id}))
 
 
