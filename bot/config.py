@@ -55,6 +55,13 @@ class Settings:
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value: the log handler replaces each with ``[redacted]`` (``bot.logs``)."""
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.github_webhook_secret,
+                  self.pagerduty_routing_key, *self.ingest_tokens)
+        return tuple(v for v in values if v)
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone_name)
 
