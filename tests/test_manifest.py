@@ -42,3 +42,29 @@ def test_manifest_requests_the_history_scopes_the_exactly_once_check_reads_with(
     """A post whose answer was lost is looked for (conversations.history/replies) before it is sent again."""
     scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
     assert {"channels:history", "groups:history"} <= scopes
+
+
+def test_manifest_is_valid_against_slacks_schema():
+    import json
+
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "data" / "slack-app-manifest.schema.json").read_text())
+    jsonschema.validate(manifest(), schema)
+
+
+def test_manifest_declares_the_timeline_shortcut_and_the_lifecycle_scopes():
+    from bot.slack.ids import Shortcut
+
+    m = manifest()
+    (shortcut,) = m["features"]["shortcuts"]
+    assert shortcut == {"name": "Add to incident timeline", "type": "message", "callback_id": Shortcut.ADD_TO_TIMELINE,
+                        "description": shortcut["description"]}
+    scopes = m["oauth_config"]["scopes"]["bot"]
+    # conversations.create/invite (the incident channel), files.* (postmortem drafts), the shortcut (commands)
+    assert {"channels:manage", "files:write", "commands"} <= set(scopes)
+    assert len(scopes) == len(set(scopes))
+    text = (ROOT / "manifest.yml").read_text()
+    for scope in scopes:  # each one says why it is there
+        (line,) = [raw for raw in text.splitlines() if raw.strip().startswith(f"- {scope} ")]
+        assert "#" in line, f"{scope} has no reason next to it"
