@@ -86,6 +86,14 @@ class LocalSlack:
                 for f in files:
                     self.events.append(("file", {**self.uploads.get(f["id"], {}), **f, "channel": args.get("channel_id")}))
                 return {"ok": True, "files": files}
+            if method == "conversations.create":  # /incident channel: a new channel the shell knows by name
+                channel_id = f"C0INC{next(self.ts):04d}"
+                CHANNELS[channel_id] = args.get("name") or channel_id
+                self.events.append(("channel", {"id": channel_id, "name": CHANNELS[channel_id]}))
+                return {"ok": True, "channel": {"id": channel_id, "name": CHANNELS[channel_id]}}
+            if method == "chat.getPermalink":
+                ts = str(args.get("message_ts") or "").replace(".", "")
+                return {"ok": True, "permalink": f"https://shell.slack.com/archives/{args.get('channel')}/p{ts}"}
             if method == "conversations.list":
                 return {"ok": True, "channels": [{"id": k, "name": v} for k, v in CHANNELS.items()], "response_metadata": {"next_cursor": ""}}
             if method == "auth.test":
@@ -212,6 +220,9 @@ class Shell:
             return
         block_id, element = self.buttons[number - 1]
         where = self.button_context[number - 1]
+        if element.get("confirm") and not self._confirmed(element["confirm"]):
+            self.say("(not done)")
+            return
         payload = {
             "type": "block_actions", "user": {"id": self.user, "username": "you"}, "api_app_id": "A0SHELL",
             "team": {"id": "T0SHELL"}, "trigger_id": f"shell.{next(self.triggers)}",
@@ -222,6 +233,25 @@ class Shell:
         }
         if where.get("view"):
             payload["container"] = {"type": "view", "view_id": where["view"]}
+        self._payload(payload)
+        self.show()
+
+    def _confirmed(self, dialog: dict) -> bool:
+        """Slack's confirm dialog on a button, as a yes/no prompt (anything but yes is no)."""
+        self.say(f"[confirm] {mrkdwn(dialog['title']['text'])}: {mrkdwn(dialog['text']['text'])}")
+        answer = self.ask(f"  {dialog['confirm']['text']}? [y/N]: ").strip().lower()
+        return answer in ("y", "yes")
+
+    def shortcut(self, callback_id: str, text: str) -> None:
+        """A message shortcut on a message just posted in the current channel (``timeline <text>``)."""
+        ts = f"{int(time.time())}.{next(self.slack.ts):06d}"
+        payload = {
+            "type": "message_action", "callback_id": callback_id, "trigger_id": f"shell.{next(self.triggers)}",
+            "user": {"id": self.user, "username": "you"}, "team": {"id": "T0SHELL"}, "api_app_id": "A0SHELL",
+            "channel": {"id": self.channel, "name": CHANNELS.get(self.channel, "shell")},
+            "message": {"type": "message", "user": self.user, "ts": ts, "text": text}, "message_ts": ts,
+            "response_url": f"{self.slack.url}/response/{next(self.responses)}", "action_ts": str(time.time()),
+        }
         self._payload(payload)
         self.show()
 
@@ -271,6 +301,8 @@ class Shell:
                 where = {"channel": args.get("channel"), "ts": args.get("ts"), "message": {"ts": args.get("ts"), "blocks": blocks}}
                 for line in render_message({**args, "blocks": blocks}, buttons=self._buttons_for(where), channels=CHANNELS, indent="  "):
                     self.say(line)
+            elif kind == "channel":
+                self.say(f"[#{args['name']} created]")
             elif kind == "file":
                 channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel") or "?")
                 self.say(f"[{channel}] (file) {args.get('title') or args.get('filename')}: saved as {args.get('path')}")
@@ -351,7 +383,8 @@ class Shell:
 
 HELP = """\
 Type a slash command as in Slack:  /deploy checkout 1.2.3   /incident declare sev2 checkout Checkout 5xx   /dora
-A number presses that button on the last card shown; `home` opens App Home; `quit` leaves."""
+A number presses that button on the last card shown (a confirm dialog asks y/N); `home` opens App Home;
+`timeline <message text>` posts that message and runs the "Add to incident timeline" shortcut on it; `quit` leaves."""
 
 
 def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, read_line: Callable[[str], str], interactive: bool,
@@ -387,10 +420,12 @@ def _run_line(shell: Shell, line: str) -> None:
         shell.show()
     elif line.isdigit():
         shell.press(int(line))
+    elif line.split(" ", 1)[0] == "timeline":
+        shell.shortcut("add_to_timeline", line.partition(" ")[2].strip())
     elif line.startswith("/"):
         shell.command(line)
     else:
-        shell.say("Start with a slash command (e.g. /dora), a button number, `home`, `help` or `quit`.")
+        shell.say("Start with a slash command (e.g. /dora), a button number, `home`, `timeline <text>`, `help` or `quit`.")
 
 
 def _choose(options: list[dict], raw: str) -> dict | None:

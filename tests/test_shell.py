@@ -59,3 +59,30 @@ def test_input_that_ends_inside_a_form_says_so_stores_nothing_and_fails(tmp_path
     assert "Aborted" not in out
     later = shell(tmp_path, "/incident list\n")
     assert "No open incidents" in later
+
+
+def test_the_lifecycle_in_the_shell_buttons_confirm_prompts_shortcut_follow_ups_and_channel(tmp_path):
+    out = shell(tmp_path, "\n".join([
+        "/incident declare sev2 checkout Checkout 5xx",
+        "5",  # I'm the lead (alert channel's card)
+        "3", "n",  # Resolve asks first: no
+        "3", "",   # ...and an empty answer is no too
+        "/incident followup INC-1 add a canary",
+        "/incident followups",
+        "1",  # Done
+        "timeline root cause: the <cfg> flag",  # the message shortcut on a message posted here
+        "1",  # the incident, in the form
+        "/incident postmortem INC-1",
+        "/incident channel INC-1",  # three cards now, five buttons each: 15 is Cancel on the new channel's card
+        "15", "y",  # confirmed: the reason form
+        "false alarm",
+        "",
+    ]))
+    assert "[5] I'm the lead" in out and "Lead @U0SHELL" in out and "set the lead: @U0SHELL" in out
+    assert out.count("[confirm] Resolve INC-1?") == 2 and out.count("(not done)") == 2 and "State Resolved" not in out
+    assert "[1] Done" in out and "F-1 done." in out and "finished a follow-up: F-1 add a canary" in out
+    assert "[modal] Add to timeline" in out and "added to the timeline: root cause: the <cfg> flag" in out
+    assert "[#inc-1-checkout-5xx created]" in out and "[#inc-1-checkout-5xx]" in out
+    assert "(file) Postmortem draft: INC-1 Checkout 5xx: saved as " in out
+    assert "[confirm] Cancel INC-1?" in out and "[modal] Cancel INC-1" in out
+    assert "Cancelled by @U0SHELL: false alarm" in out and "State Cancelled" in out

@@ -16,6 +16,9 @@ _EMOJI = {
     ":link:": "[cause]", ":red_circle:": "(red)", ":large_orange_circle:": "(orange)", ":large_yellow_circle:": "(yellow)",
     ":white_circle:": "( )", ":large_green_circle:": "(green)", ":star2:": "(*)", ":arrow_up:": "^", ":arrow_down:": "v",
     ":alarm_clock:": "[reminder]", ":calendar:": "[digest]", ":zzz:": "[snoozed]",
+    ":adhesive_bandage:": "[mitigated]", ":no_entry_sign:": "[cancelled]", ":bust_in_silhouette:": "[lead]",
+    ":pushpin:": "[note]", ":ballot_box_with_check:": "[follow-up]", ":heavy_check_mark:": "[done]", ":hash:": "[channel]",
+    ":memo:": "[postmortem]", ":arrows_counterclockwise:": "[severity]",
 }
 
 
@@ -50,6 +53,10 @@ def render_blocks(blocks: list[dict], *, buttons: list[tuple[str, dict]], channe
                 lines.extend(_text(block["text"], channels).splitlines())
             for field in block.get("fields", []):
                 lines.append(" ".join(_text(field, channels).split("\n", 1)).replace("*", "", 2) if "\n" in field.get("text", "") else _text(field, channels))
+            accessory = block.get("accessory") or {}
+            if accessory.get("type") == "button":  # a button beside the text (a follow-up's Done)
+                buttons.append((block.get("block_id", ""), accessory))
+                lines.append(f"  [{len(buttons)}] {_text(accessory.get('text'), channels)}")
         elif kind == "context":
             text = "  ".join(_text(e, channels) for e in block.get("elements", []) if e.get("type") != "image")
             lines.extend("  " + line for line in text.splitlines())
