@@ -200,7 +200,7 @@ def complete_followup(session: Session, *, followup_id: int, now: datetime, acto
     return followup, True
 
 
-def open_followups(session: Session, *, owner: str | None = None, limit: int = 40) -> list[tuple[IncidentFollowup, Incident]]:
+def open_followups(session: Session, *, owner: str | None = None, limit: int = 500) -> list[tuple[IncidentFollowup, Incident]]:
     query = (
         select(IncidentFollowup, Incident)
         .join(Incident, Incident.id == IncidentFollowup.incident_id)

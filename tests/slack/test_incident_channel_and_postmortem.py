@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import http.client
 
+import pytest
+
 from bot.services.lifecycle import channel_name
 from bot.store.models import DeployCommit, Incident, IncidentEvent, OutboxMessage, SlackMessage
 from tests.fake_slack import fill_ids
@@ -174,3 +176,17 @@ def test_postmortem_draft_goes_to_the_cards_thread_and_the_api(make_slack_app):
     assert _get(app, "/api/v1/incidents/INC-1/postmortem", token=None)[0] == 401
     assert _get(app, "/api/v1/incidents/INC-9/postmortem")[0] == 404
     assert len(app.all(DeployCommit)) == 1
+
+
+def test_fake_slack_enforces_slacks_channel_name_rules(fake_slack):
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    for name, error in (("Inc-1-Checkout", "invalid_name"), ("inc-1 checkout", "invalid_name_specials"),
+                        ("inc-1.checkout", "invalid_name_specials"), ("x" * 81, "invalid_name_maxlength"), ("general", "name_taken")):
+        with pytest.raises(SlackApiError) as err:
+            client.conversations_create(name=name)
+        assert err.value.response["error"] == error, name
+    assert client.conversations_create(name="x" * 80)["channel"]["name"] == "x" * 80
+    fake_slack.violations.clear()  # the refused names above were on purpose

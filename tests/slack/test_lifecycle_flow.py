@@ -211,3 +211,17 @@ def test_add_to_timeline_shortcut_stores_the_message_and_its_link(slack_app):
     r = app.slack.submit(view, {}, user="U2")
     assert set(r.http.json()["errors"]) == {Block.TIMELINE_INCIDENT}
     assert len([e for e in app.all(IncidentEvent) if e.kind == "note"]) == 1
+
+
+def test_a_long_follow_up_list_stays_within_50_blocks(slack_app):
+    from bot.services.lifecycle import add_followup
+    from bot.store.db import session_scope
+
+    app = slack_app
+    declare(app)
+    with session_scope(app.engine) as session:
+        for n in range(60):
+            add_followup(session, ref="INC-1", text=f"task {n}", now=NOW, actor="U2")
+    listing = app.slack.command("/incident", "followups", user="U2").reply()
+    assert len(listing["blocks"]) <= 50 and "60 open follow-ups" in message_text(listing)
+    assert "12 more not shown" in message_text(listing) and button_labels(listing).count("Done") == 48

@@ -1,0 +1,29 @@
+"""The postmortem draft of incidents without a cause, cancelled, still open (pure rendering on a real store)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.core.inputs import IncidentInput
+from bot.services.incidents import cancel_incident, declare_incident, mitigate_incident
+from bot.services.postmortem import markdown
+from bot.store.db import session_scope
+from tests.conftest import NOW
+
+
+def test_drafts_say_what_is_not_known_yet(engine):
+    with session_scope(engine) as session:
+        declare_incident(session, data=IncidentInput(service="search", started_at=NOW, severity="sev3", title="Slow | results\n# not a heading"),
+                         now=NOW, actor="U1")
+        declare_incident(session, data=IncidentInput(service="search", started_at=NOW, severity="sev4", title="Blip"), now=NOW, actor="U1")
+        mitigate_incident(session, ref="INC-1", now=NOW + timedelta(minutes=7), actor="U2")
+        cancel_incident(session, ref="INC-2", reason="false alarm", now=NOW + timedelta(minutes=1), actor="U2")
+    with session_scope(engine, write=False) as session:
+        open_one, cancelled = markdown(session, "INC-1"), markdown(session, "INC-2")
+    assert open_one.startswith("# Postmortem (draft): INC-1 Slow \\| results # not a heading\n")
+    assert "\n# not a heading" not in open_one, "outside text cannot start a heading"
+    assert "- **Lead:** none assigned" in open_one and "| Resolved | — |" in open_one
+    assert "- **Time to restore:** 7m" in open_one and "No causing deploy is linked." in open_one
+    assert "- **Failed deployment recovery time:** n/a (no causing deploy linked)" in open_one
+    assert "None recorded yet" in open_one and "@U2 · mitigated" in open_one
+    assert "- **State:** cancelled (false alarm)" in cancelled and "(not restored yet)" in cancelled
