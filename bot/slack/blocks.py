@@ -249,6 +249,8 @@ def incident_card(
     ]
     if state in ("resolved", "mitigated"):
         fields.append(f"*Time to restore*\n{format_duration(incident.restore_seconds)}")
+        if state == "mitigated":  # impact is over, the incident is not closed yet
+            fields.append(f"*Open for*\n{format_duration((now - incident.started_at).total_seconds())}")
     elif state == "cancelled":
         fields.append("*Cancelled*\nnot counted in any metric")
     else:

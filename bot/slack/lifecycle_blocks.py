@@ -60,12 +60,12 @@ def cancel_modal(incident: Incident, service: str) -> dict:
 def timeline_metadata(channel: str, ts: str, text: str, permalink: str | None) -> str:
     """What the form carries to its submission: the message, clipped to fit ``private_metadata``."""
     data = {"c": channel, "ts": ts, "p": permalink, "t": ""}
-    room = PRIVATE_METADATA - len(json.dumps(data)) - 50
-    for n in (room, room // 2, room // 4, room // 8):  # non-ASCII text grows when JSON-escaped
+    room = PRIVATE_METADATA - len(json.dumps(data, ensure_ascii=False)) - 50
+    for n in (room, room // 2, room // 4, room // 8):  # quotes and backslashes grow when JSON-escaped
         data["t"] = text[:max(n, 0)]
-        if len(json.dumps(data)) <= PRIVATE_METADATA:
+        if len(json.dumps(data, ensure_ascii=False)) <= PRIVATE_METADATA:
             break
-    return json.dumps(data)
+    return json.dumps(data, ensure_ascii=False)
 
 
 def timeline_modal(incidents: Sequence[tuple[Incident, str]], *, selected: int | None, text: str, metadata: str) -> dict:

@@ -6,6 +6,7 @@ postmortem draft as a file in the card's thread and from the API."""
 from __future__ import annotations
 
 import http.client
+import json
 
 import pytest
 
@@ -176,6 +177,21 @@ def test_postmortem_draft_goes_to_the_cards_thread_and_the_api(make_slack_app):
     assert _get(app, "/api/v1/incidents/INC-1/postmortem", token=None)[0] == 401
     assert _get(app, "/api/v1/incidents/INC-9/postmortem")[0] == 404
     assert len(app.all(DeployCommit)) == 1
+    status, _, doc = _get(app, "/api/v1/openapi.json")
+    assert "text/markdown" in json.dumps(json.loads(doc)["paths"]["/api/v1/incidents/{id}/postmortem"])
+
+
+@sqlite_only
+def test_a_failed_postmortem_upload_is_retried_and_shared_once(slack_app):
+    app, fake = slack_app, slack_app.fake
+    app.slack.command("/incident", "declare sev2 checkout Checkout 5xx", channel=ALERTS)
+    fake.fail_next("files.completeUploadExternal", 1, status=503)
+    app.slack.command("/incident", "postmortem INC-1", channel=ALERTS)
+    assert [m for m in fake.thread(ALERTS, alert_card(app)["ts"]) if m.get("files")] == []
+    retry(app, 60)
+    shared = [m for m in fake.thread(ALERTS, alert_card(app)["ts"]) if m.get("files")]
+    assert len(shared) == 1 and shared[0]["files"][0]["name"].startswith("INC-1-postmortem-")
+    assert retry(app, 3600) == 0 and len(fake.calls_of("files.completeUploadExternal")) == 1
 
 
 def test_fake_slack_enforces_slacks_channel_name_rules(fake_slack):
