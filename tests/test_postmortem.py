@@ -27,3 +27,18 @@ def test_drafts_say_what_is_not_known_yet(engine):
     assert "- **Failed deployment recovery time:** n/a (no causing deploy linked)" in open_one
     assert "None recorded yet" in open_one and "@U2 · mitigated" in open_one
     assert "- **State:** cancelled (false alarm)" in cancelled and "(not restored yet)" in cancelled
+
+
+def test_import_keeps_the_lead_and_refuses_one_that_is_not_a_slack_user(engine):
+    from sqlmodel import select
+
+    from bot.store.models import Incident
+    from tests.dbutil import load
+
+    line = {"type": "incident", "id": "i1", "service": "checkout", "severity": "sev2", "started_at": "2026-11-24T09:00:00Z"}
+    report = load(engine, [dict(line, lead="U0LEAD1")], now=NOW)
+    assert report.committed and report.errors == []
+    with session_scope(engine, write=False) as session:
+        assert session.exec(select(Incident.lead)).all() == ["U0LEAD1"]
+    bad = load(engine, [dict(line, id="i2", lead="ana")], now=NOW)
+    assert not bad.committed and "lead" in str(bad.errors)

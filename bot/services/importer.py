@@ -81,7 +81,7 @@ COMMIT_COLUMNS = ("deploy_id", "sha", "committed_at")
 INCIDENT_COLUMNS = (
     "external_id", "service_id", "environment", "severity", "title", "started_at", "declared_at",
     "acknowledged_at", "resolved_at", "mitigated_at", "recovered_at", "status", "not_caused_by_change", "source",
-    "restore_seconds", "ack_seconds", "created_at",
+    "restore_seconds", "ack_seconds", "created_at", "lead",
 )
 EVENT_COLUMNS = ("incident_id", "at", "kind", "text")
 REF_COLUMNS = ("line_no", "kind", "row_id", "ref")
@@ -253,7 +253,7 @@ class _Loader:
                     ts(recovery_instant(i.mitigated_at, i.resolved_at)), i.status, i.not_caused_by_change, "import",
                     restore_seconds(i.started_at, i.mitigated_at, i.resolved_at),
                     ack_seconds(i.started_at, i.acknowledged_at),
-                    now,
+                    now, i.lead,
                 )
             )
         self.existing += len(batch) - len(rows)

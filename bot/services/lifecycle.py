@@ -63,6 +63,12 @@ def install(engine: Engine, settings) -> Policy:
     return policy
 
 
+def uninstall(engine: Engine) -> None:
+    """Back to the defaults (no paging, no channels) for ``engine``."""
+    with _lock:
+        _policies.pop(engine, None)
+
+
 def policy_for(session: Session) -> Policy:
     bind = session.get_bind()
     engine = getattr(bind, "engine", bind)

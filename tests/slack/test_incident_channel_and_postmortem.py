@@ -19,6 +19,15 @@ from tests.slack.harness import button_labels, message_text, sqlite_only
 TOKEN = "ingest-token-for-postmortem-tests-0123"
 
 
+
+@pytest.fixture(autouse=True)
+def _policy_back_to_defaults(engine):
+    """These tests turn paging or channels on for the (shared) test database: off again afterwards."""
+    from bot.services import lifecycle
+
+    yield
+    lifecycle.uninstall(engine)
+
 def alert_card(app) -> dict:
     (card,) = [m for m in app.fake.top_level(ALERTS) if m["text"].startswith("INC-")]
     return card

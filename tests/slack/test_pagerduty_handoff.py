@@ -32,6 +32,15 @@ def paged_app(make_slack_app, pagerduty):
     return make_slack_app(pagerduty_routing_key=KEY, pagerduty_events_url=pagerduty.url, ingest_tokens=(TOKEN,))
 
 
+
+@pytest.fixture(autouse=True)
+def _policy_back_to_defaults(engine):
+    """These tests turn paging or channels on for the (shared) test database: off again afterwards."""
+    from bot.services import lifecycle
+
+    yield
+    lifecycle.uninstall(engine)
+
 def pd_rows(app) -> list[OutboxMessage]:
     return [m for m in app.all(OutboxMessage) if m.kind == "pagerduty.event"]
 
