@@ -94,7 +94,8 @@ def test_mitigated_button_edits_the_card_in_place_and_adds_one_thread_line(slack
 def test_cancel_button_asks_for_a_reason_in_a_form(slack_app):
     app = slack_app
     declare(app)
-    app.slack.press(card(app), "Cancel", user="U2")
+    stale = card(app)
+    app.slack.press(stale, "Cancel", user="U2")
     view = app.fake.last_view()
     assert view["callback_id"] == View.CANCEL and view["private_metadata"] == "1"
     r = app.slack.submit(view, {Block.CANCEL_REASON: "  "}, user="U2")
@@ -107,6 +108,8 @@ def test_cancel_button_asks_for_a_reason_in_a_form(slack_app):
     assert button_labels(card(app)) == [] and "Cancelled" in message_text(card(app))
     (line,) = thread(app)
     assert "Cancelled by <@U2>" in line and "&lt;!channel&gt;" in line, "outside text is escaped"
+    r = app.slack.press(stale, "Cancel", user="U3")  # the old card: no form, the current state
+    assert "INC-1 is already cancelled" in r.reply()["text"] and app.fake.last_view()["id"] == view["id"]
     app.slack.submit(view, {Block.CANCEL_REASON: "again"}, user="U2")  # the same form again: nothing changes
     assert app.all(Incident)[0].cancel_reason == "false alarm <!channel> & the check broke" and len(thread(app)) == 1
 

@@ -105,14 +105,22 @@ def lead_pressed(ack, body, respond, context) -> None:
         reply(respond, outcome.message)
 
 
-def cancel_pressed(ack, body, context) -> None:
-    """**Cancel** (after its confirm dialog): the reason form."""
+def cancel_pressed(ack, body, respond, context) -> None:
+    """**Cancel** (after its confirm dialog): the reason form; on a stale card, the current state."""
     ack()
     rt = runtime(context)
     with session_scope(rt.engine, write=False) as session:
         incident = find_incident(session, _incident_ref(body))
         service = session.get(Service, incident.service_id).name
+        state, iref = incident.state, f"INC-{incident.id}"
         view = lb.cancel_modal(incident, service)
+    if state in ("resolved", "cancelled"):
+        with transaction(context) as session:
+            from bot.services import outbox
+
+            outbox.refresh_card(session, "incident", incident.id, now=rt.now())
+        reply(respond, f"{iref} is already {state}.")
+        return
     messenger(context).open_view(body["trigger_id"], view)
 
 
