@@ -161,6 +161,9 @@ def set_lead(session: Session, *, ref: str, user: str, now: datetime, actor: str
         return Outcome(incident, False, f"{iref} is {incident.state}; it needs no lead now.")
     old, incident.lead = incident.lead, user
     session.add(incident)
+    if incident.channel_id is not None:  # the new lead joins the incident's channel
+        outbox.enqueue(session, kind=outbox.Kind.CHANNEL_CREATE, key=outbox.card_key("incident", incident.id),
+                       payload={"id": incident.id, "invite_only": True}, now=now)
     text = f"<@{old}> -> <@{user}>" if old else f"<@{user}>"
     _announce(session, incident, _event(session, incident, now=now, kind=EventKind.LEAD, actor=actor, text=text), now=now)
     return Outcome(incident, True)

@@ -44,7 +44,7 @@ class Kind(StrEnum):
     DIGEST_POST = "digest.post"  # {"subscription", "period", "channel"}
     DIGEST_CHART = "digest.chart"  # the digest's trend chart (queued when its text went out)
     RESPONSE_POST = "response.post"  # a reply to a command's response_url that Slack could not take at once
-    CHANNEL_CREATE = "channel.create"  # {"id"}: the incident's own channel, its invitations and card
+    CHANNEL_CREATE = "channel.create"  # {"id"[, "invite_only"]}: the incident's own channel, its invitations and card
     POSTMORTEM_POST = "postmortem.post"  # {"id", "event"}: the postmortem draft as a file in the card's thread
     PAGERDUTY = "pagerduty.event"  # {"id", "action": "trigger"|"resolve"}: PagerDuty Events API v2
 

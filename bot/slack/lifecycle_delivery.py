@@ -80,12 +80,28 @@ def _create(sender, incident_id: int, title: str) -> tuple[str, str]:
     raise SlackApiError(f"no free channel name for INC-{incident_id}", {"ok": False, "error": "name_taken"})
 
 
+def _invite(sender, channel_id: str, users: list[str]) -> None:
+    """Invite the lead and the declarer; someone already there is no error."""
+    users = [u for u in users if u != _bot_user(sender)]
+    if not users:
+        return
+    try:
+        sender.client.conversations_invite(channel=channel_id, users=",".join(users))
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("already_in_channel", "cant_invite_self"):
+            raise
+
+
 def send_channel_create(sender, attempt) -> None:
     incident_id = attempt.payload["id"]
     with session_scope(sender.engine, write=False) as session:
         incident = session.get(Incident, incident_id)
         channel_id, title = incident.channel_id, incident.title
         users = [u for u in dict.fromkeys((incident.lead, incident.declared_by)) if u and SLACK_USER_RE.match(u)]
+    if attempt.payload.get("invite_only"):  # a new lead of an incident that has its channel
+        if channel_id is not None:
+            _invite(sender, channel_id, users)
+        return
     if channel_id is None:
         channel_id, name = _create(sender, incident_id, title)
         with session_scope(sender.engine) as session:  # recorded now: a retry from here on reuses it
@@ -96,13 +112,7 @@ def send_channel_create(sender, attempt) -> None:
                 session.add(IncidentEvent(incident_id=incident_id, at=sender.clock(), kind=EventKind.CHANNEL, actor=None,
                                           text=f"<#{channel_id}>"))
             channel_id = incident.channel_id
-    users = [u for u in users if u != _bot_user(sender)]
-    if users:
-        try:
-            sender.client.conversations_invite(channel=channel_id, users=",".join(users))
-        except SlackApiError as exc:
-            if exc.response.get("error") not in ("already_in_channel", "cant_invite_self"):
-                raise
+    _invite(sender, channel_id, users)
     with session_scope(sender.engine, write=False) as session:
         event_id = session.exec(
             select(IncidentEvent.id).where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind == EventKind.CHANNEL)

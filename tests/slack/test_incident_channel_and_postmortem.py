@@ -75,6 +75,9 @@ def test_incident_channel_is_created_with_the_card_and_a_link_in_the_thread(slac
         assert button_labels(card)[0] == "Mitigated"
     assert len(fake.thread(channel["id"], inc_card["ts"])) == 1 and len(fake.thread(ALERTS, alert_card(app)["ts"])) == 3
 
+    app.slack.command("/incident", "lead INC-1 <@U7>", user="U2", channel=channel["id"])
+    assert "U7" in fake.channel_named("inc-1-checkout-5xx")["members"], "a new lead joins the channel"
+    assert len(fake.calls_of("conversations.create")) == 1 and len(fake.top_level(channel["id"])) == 1
     again = app.slack.command("/incident", "channel INC-1", channel=ALERTS)
     assert "already has its channel" in again.reply()["text"] and len(fake.calls_of("conversations.create")) == 1
 
