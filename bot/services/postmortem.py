@@ -140,13 +140,14 @@ def markdown(session: Session, ref: str) -> str:
 
 
 def summary(pm: Postmortem) -> str:
-    """The reply to ``/incident postmortem``: what the draft says, in a few lines."""
+    """The reply to ``/incident postmortem``: what the draft says, in a few lines (plain text: the
+    Slack adapter escapes it and shows the lead as a mention)."""
     i = pm.incident
     ttr = format_duration(rules.restore_seconds(i.started_at, i.mitigated_at, i.resolved_at))
     cause = f"D-{pm.cause.id} {pm.cause.version} ({len(pm.commits)} commit{'s' if len(pm.commits) != 1 else ''})" if pm.cause else "none linked"
     open_f = sum(1 for f in pm.followups if f.done_at is None)
     return "\n".join([
-        f"INC-{i.id} {i.title} · {i.severity.upper()} · lead {('<@' + i.lead + '>') if i.lead else 'none'}",
+        f"INC-{i.id} {i.title} · {i.severity.upper()} · lead {('@' + i.lead) if i.lead else 'none'}",
         f"Impact: started {_at(i.started_at)}, mitigated {_at(i.mitigated_at)}, resolved {_at(i.resolved_at)}; time to restore {ttr}",
         f"Causing deploy: {cause} · timeline: {len(pm.events)} entries · follow-ups: {len(pm.followups)} ({open_f} open)",
     ])

@@ -55,9 +55,12 @@ def handle(context, parsed: g.IncidentLifecycle, *, command: dict, respond) -> N
     if verb == "postmortem":
         with transaction(context) as session:
             request_postmortem(session, ref=parsed.ref, now=now, actor=user)
-            text = summary(gather(session, parsed.ref))
+            pm = gather(session, parsed.ref)
+            text = bk.esc(summary(pm))  # outside text (a title from the API) can never ping anyone
+            if pm.incident.lead:
+                text = text.replace(f"lead @{pm.incident.lead}", f"lead <@{pm.incident.lead}>", 1)
         reply(respond, f":memo: The postmortem draft of {parsed.ref} is going to the card's thread as a Markdown file "
-                       f"(also `GET /api/v1/incidents/{parsed.ref}/postmortem`).\n{bk.esc(text, mentions=True)}")
+                       f"(also `GET /api/v1/incidents/{parsed.ref}/postmortem`).\n{text}")
         return
     with transaction(context) as session:
         if verb == "severity":
