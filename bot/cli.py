@@ -239,8 +239,7 @@ def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
     from bot.slack.delivery import start_worker
     from bot.telemetry import GaugeRefresher, Telemetry
 
-    secrets = (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token, settings.github_webhook_secret, *settings.ingest_tokens)
-    configure(level=settings.log_level, fmt=settings.log_format, secrets=tuple(s for s in secrets if s))
+    configure(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets)
     rt = _runtime(ctx, migrate=migrate)
     rt.telemetry = Telemetry()
     bolt = create_app(rt, verify_requests=not socket_mode)

@@ -220,7 +220,7 @@ class Ingest:
     def stored_counts(self) -> dict[str, int]:
         """Row counts of every table a request could write to ("nothing stored" checks)."""
         tables = ("service", "deploy", "deploy_commit", "lead_sample", "incident", "incident_event",
-                  "webhook_delivery", "github_push", "pending_commit")
+                  "webhook_delivery", "commit_push", "pending_commit")
         return {t: self.count(t) for t in tables}
 
 
