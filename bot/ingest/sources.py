@@ -231,11 +231,11 @@ def _github_answer(d: Delivery) -> Response | None:
 
 
 SOURCES: tuple[Source, ...] = (
-    Source("github", "/webhooks/github", _verify_github, _header_key("x-github-delivery", "x-github-event"),
+    Source("github", "/webhooks/github", _verify_github, _header_key("X-GitHub-Delivery", "X-GitHub-Event"),
            _github, lambda s: (s.github_webhook_secret,), answer=_github_answer),
     Source("alertmanager", "/webhooks/alertmanager", _verify_bearer, _body_hash("alerts"),
            _alertmanager, lambda s: s.ingest_tokens),
-    Source("gitlab", "/webhooks/gitlab", _verify_gitlab, _header_key("x-gitlab-event-uuid", "x-gitlab-event"),
+    Source("gitlab", "/webhooks/gitlab", _verify_gitlab, _header_key("X-Gitlab-Event-UUID", "X-Gitlab-Event"),
            _gitlab, lambda s: (s.gitlab_webhook_token,)),
     Source("argocd", "/webhooks/argocd", _verify_bearer, _argocd_key, _argocd, lambda s: s.ingest_tokens),
     Source("pagerduty", "/webhooks/pagerduty", _verify_pagerduty, _pagerduty_key,
