@@ -10,7 +10,8 @@ https://argo-cd.readthedocs.io/en/stable/operator-manual/notifications/services/
 
 ``Succeeded`` is a deploy of service ``app``; ``Failed``/``Error`` a failed attempt; any other
 phase (``Running``, ``Terminating``) is stored and ignored. One deploy per app + revision +
-finished_at (the external id), so a notification sent again changes nothing. A revision that is a
+finished_at (the external id), so a notification sent again changes nothing (the delivery key
+adds the phase, so an ignored ``Running`` never hides the final one). A revision that is a
 git sha ships the service's pending commits (pushed through GitHub or GitLab) as a GitHub deploy
 would; any other revision (a Helm chart version) is the deploy's version without commits. An
 empty ``environment`` label means production; an empty ``finished_at`` the time it was received.
@@ -42,13 +43,21 @@ def _text(payload: dict, key: str) -> str:
     return value.strip()
 
 
-def delivery_key(payload: dict) -> str | None:
-    """app + revision + finished_at: what makes one notification (None without an app)."""
+def deploy_key(payload: dict) -> str | None:
+    """app + revision + finished_at: what makes one deploy (None without an app)."""
     try:
         app, revision, finished = _text(payload, "app"), _text(payload, "revision"), _text(payload, "finished_at")
     except ValidationError:
         return None
-    return f"{app}|{revision}|{finished}"[:200] if app else None
+    return f"{app}|{revision}|{finished}"[:190] if app else None
+
+
+def delivery_key(payload: dict) -> str | None:
+    """The deploy's key and the phase: a notification sent again is a duplicate, while a
+    ``Running`` one (stored, ignored) never hides the ``Succeeded`` that follows it."""
+    key = deploy_key(payload)
+    phase = payload.get("phase")
+    return f"{key}|{phase if isinstance(phase, str) else ''}"[:200] if key else None
 
 
 def record_operation(session: Session, *, payload: Any, production_environments: Sequence[str], now: datetime) -> DeployOutcome | None:
@@ -82,7 +91,7 @@ def record_operation(session: Session, *, payload: Any, production_environments:
         version=revision,
         environment=environment,
         status=PHASES[phase],
-        external_id=f"argocd-{delivery_key(payload)}"[:200],
+        external_id=f"argocd-{deploy_key(payload)}"[:200],
         note=None if finished else "finished_at was empty: the time it was received",
     )
     sha = revision.lower()
