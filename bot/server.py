@@ -126,7 +126,7 @@ class RequestMiddleware:
 
 def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | None = None):
     """Slack's endpoint (when a Bolt app is given), ingest, webhooks, /healthz, /readyz, /metrics."""
-    from bot.ingest import api, sources
+    from bot.ingest import api, gate, sources
 
     if readiness is None:
         probe_client = None
@@ -168,6 +168,7 @@ def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | Non
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api.routes(rt),
+        *gate.routes(rt),
         *sources.routes(rt),
     ]
     if bolt is not None:

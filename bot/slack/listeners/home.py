@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.runtime import Runtime
+from bot.services import gate
 from bot.services.incidents import list_open_incidents
 from bot.services.metrics import build_metrics
 from bot.slack import blocks as bk
@@ -34,7 +35,8 @@ def home_view(rt: Runtime, user: str) -> dict:
             return build_metrics(session, service=service, days=30, end=now, timezone_name=settings.timezone_name, production_environments=settings.production_environments)
 
         mine = [(name, report(name)) for name in viewer_services(session, user)]
-        return bk.home_view(report(None), mine, list_open_incidents(session, limit=20), now=now)
+        freezes = gate.active_freezes(session, now=now, every=True)
+        return bk.home_view(report(None), mine, list_open_incidents(session, limit=20), now=now, freezes=freezes)
 
 
 def home_opened(event, context) -> None:
