@@ -14,7 +14,8 @@ finished_at (the external id), so a notification sent again changes nothing (the
 adds the phase, so an ignored ``Running`` never hides the final one). A revision that is a
 git sha ships the service's pending commits (pushed through GitHub or GitLab) as a GitHub deploy
 would; any other revision (a Helm chart version) is the deploy's version without commits. An
-empty ``environment`` label means production; an empty ``finished_at`` the time it was received.
+empty or missing (``<no value>``) ``environment`` label means production; an empty ``finished_at``
+the time it was received.
 """
 
 from __future__ import annotations
@@ -34,13 +35,17 @@ from bot.services.github import _object
 PHASES = {"Succeeded": "success", "Failed": "failure", "Error": "failure"}
 
 
+NO_VALUE = "<no value>"  # what a Go template prints for a missing map key (a label the app lacks)
+
+
 def _text(payload: dict, key: str) -> str:
     value = payload.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ValidationError("must be text", field=key)
-    return value.strip()
+    value = value.strip()
+    return "" if value == NO_VALUE else value
 
 
 def deploy_key(payload: dict) -> str | None:

@@ -132,3 +132,57 @@ def test_a_bad_body_is_422_stored_raw_as_failed_and_applies_nothing(ingest, subt
     rows = ingest.rows("SELECT status, body FROM webhook_delivery ORDER BY id")
     assert [status for status, _ in rows] == ["failed"] * len(cases)
     assert [b for _, b in rows] == [raw.decode() for _, raw in cases]
+
+
+def _documented_config() -> dict:
+    """The argocd-notifications-cm entry of docs/ingest.md, as a mapping."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "ingest.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "argocd-notifications-cm" in b]
+    assert len(blocks) == 1, "docs/ingest.md has one argocd-notifications-cm entry"
+    return blocks[0]
+
+
+def _render(template: str, app: dict) -> str:
+    """What Argo CD's Go template gives for the five fields the template reads (a missing label: <no value>)."""
+    values = {
+        "{{.app.metadata.name}}": app["name"],
+        "{{.app.status.sync.revision}}": app["revision"],
+        "{{.app.status.operationState.finishedAt}}": app["finishedAt"],
+        "{{.app.status.operationState.phase}}": app["phase"],
+        '{{index .app.metadata.labels "environment"}}': app.get("environment", "<no value>"),
+    }
+    for placeholder, value in values.items():
+        template = template.replace(placeholder, value)
+    assert "{{" not in template, template
+    return template
+
+
+def test_the_documented_notifications_config_sends_what_the_endpoint_takes(ingest):
+    cm = _documented_config()
+    assert cm["metadata"]["name"] == "argocd-notifications-cm"
+    service = yaml_load(cm["data"]["service.webhook.dora-bot"])
+    assert {"name": "Authorization", "value": "Bearer $dora-token"} in service["headers"]
+    webhook = yaml_load(cm["data"]["template.dora-deploy"])["webhook"]["dora-bot"]
+    assert (webhook["method"], webhook["path"]) == ("POST", "/webhooks/argocd")
+    [trigger] = yaml_load(cm["data"]["trigger.on-dora-deploy"])
+    assert trigger["send"] == ["dora-deploy"] and "Succeeded" in trigger["when"]
+
+    app = {"name": SERVICE, "revision": sha(5), "finishedAt": "2026-11-25T10:00:00Z", "phase": "Succeeded", "environment": "production"}
+    r = send(ingest, raw=_render(webhook["body"], app).encode())
+    assert r.status == 200 and r.json()["created"] is True, r
+    no_label = {**app, "name": "search", "finishedAt": "2026-11-25T10:05:00Z"}
+    del no_label["environment"]
+    r = send(ingest, raw=_render(webhook["body"], no_label).encode())
+    assert r.status == 200, r
+    assert [d["environment"] for d in deploys(ingest, "search")] == ["production"]
+
+
+def yaml_load(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
