@@ -212,7 +212,7 @@ def _argocd(rt: Runtime, session: Session, d: Delivery) -> Applied:
     )
     if outcome is None:
         return None, None
-    return {"deploy": outcome.ref, "created": outcome.created, "status": outcome.deploy.status}, None
+    return {"deploy": outcome.ref, "created": outcome.created, "deploy_status": outcome.deploy.status}, None
 
 
 def _incident_source(module):

@@ -47,7 +47,7 @@ def test_succeeded_is_a_deploy_of_the_app_and_failed_or_error_a_failed_attempt(i
     r = send(ingest, body(revision=sha(1), environment="staging", finished_at="2026-11-25T09:00:00Z"))
     assert r.status == 200 and r.json()["created"] is True, r
     r = send(ingest, body(revision=sha(2), phase="Failed", finished_at="2026-11-25T10:00:00Z"))
-    assert r.status == 200 and r.json()["status"] == "failure", r
+    assert r.status == 200 and r.json()["status"] == "processed" and r.json()["deploy_status"] == "failure", r
     r = send(ingest, body(revision=sha(2), phase="Error", finished_at="2026-11-25T10:05:00Z"))
     assert r.status == 200, r
     r = send(ingest, body(revision=sha(2), finished_at="2026-11-25T10:30:00+01:00"))
