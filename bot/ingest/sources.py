@@ -201,7 +201,11 @@ def _gitlab(rt: Runtime, session: Session, d: Delivery) -> Applied:
     now = rt.now()
     if d.event == "Push Hook":
         added = gitlab.record_push(session, payload=payload, now=now)
-        return (None if added is None else {"commits": added}), None
+        if added is None:
+            return None, None
+        missing = gitlab.unlisted(payload)
+        note = f"GitLab listed {len(payload['commits'])} of the push's {payload['total_commits_count']} commits" if missing else None
+        return {"commits": added, "notes": [note] if note else []}, note
     outcome = gitlab.record_deployment(session, payload=payload, production_environments=rt.settings.production_environments, now=now)
     return (None if outcome is None else {"deploy": outcome.ref, "created": outcome.created}), None
 

@@ -29,6 +29,7 @@ from bot.services.deploys import DeployOutcome
 from bot.services.github import _description, _object
 
 EVENTS = {"Push Hook", "Deployment Hook"}
+LISTED_COMMITS = 20  # GitLab's push hook lists the last 20 commits of a push
 ZERO_SHA = "0" * 40
 
 
@@ -57,7 +58,10 @@ def _instant(value: Any, field: str) -> datetime:
 
 
 def record_push(session: Session, *, payload: Any, now: datetime) -> int | None:
-    """Store the commits of a push to the default branch; returns the number recorded (None: ignored)."""
+    """Store the commits of a push to the default branch; returns the number recorded (None: ignored).
+
+    GitLab lists at most 20 commits of a push (``total_commits_count`` says how many there were);
+    the others are not known to the bot, so a deploy carries only those listed (``unlisted``)."""
     payload = _object(payload)
     project = _object(payload, "project")
     default = project.get("default_branch") or "main"
@@ -87,6 +91,32 @@ def record_push(session: Session, *, payload: Any, now: datetime) -> int | None:
     return pending_commits.record_push(session, source="gitlab", service=service, after=after, pushed_at=now, commits=pairs, now=now)
 
 
+def unlisted(payload: Any) -> int:
+    """How many commits of a push GitLab did not list (0 when it listed all)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("commits"), list):
+        return 0
+    total = payload.get("total_commits_count")
+    if isinstance(total, bool) or not isinstance(total, int):
+        return 0
+    return max(0, total - len(payload["commits"]))
+
+
+def _environment(payload: dict) -> str:
+    """``environment``; a GitLab name our rule does not take (``review/feature-x``) falls back to
+    GitLab's ``environment_slug`` (lower-case letters, digits and ``-``) rather than costing the deploy."""
+    name = payload.get("environment") or "production"
+    try:
+        return normalize_environment(name)
+    except ValidationError as exc:
+        slug = payload.get("environment_slug")
+        if isinstance(slug, str) and slug.strip():
+            try:
+                return normalize_environment(slug)
+            except ValidationError:
+                pass
+        raise _field(exc, "environment") from None
+
+
 def sha_of(payload: dict) -> str:
     """The full sha at the end of ``commit_url`` (``https://gitlab.example.com/acme/shop/-/commit/<sha>``)."""
     url = payload.get("commit_url")
@@ -107,10 +137,7 @@ def record_deployment(session: Session, *, payload: Any, production_environments
         return None
     service = service_of(payload)
     sha = sha_of(payload)
-    try:
-        environment = normalize_environment(payload.get("environment") or "production")
-    except ValidationError as exc:
-        raise _field(exc, "environment") from None
+    environment = _environment(payload)
     deployed_at = _instant(payload.get("status_changed_at"), "status_changed_at")
     deployment_id = payload.get("deployment_id")
     if isinstance(deployment_id, bool) or not isinstance(deployment_id, (int, str)) or not str(deployment_id).strip():

@@ -270,3 +270,21 @@ def test_github_and_gitlab_pushes_share_the_pending_commits(ingest):
     [d] = deploys(ingest)
     assert sha(7) in {c["sha"] for c in d["commits"]}
     assert sorted(ingest.rows("SELECT source FROM commit_push")) == [("github",)]
+
+
+def test_an_environment_name_with_a_slash_falls_back_to_gitlabs_slug(ingest):
+    dep = deployment(sha(1), "2026-11-25 08:00:00 +0000", environment="review/feature-x")
+    dep["environment_slug"] = "review-feature-x-a1b2c3"
+    out = deliver(ingest, "Deployment Hook", dep)
+    [d] = deploys(ingest)
+    assert d["ref"] == out["deploy"] and d["environment"] == "review-feature-x-a1b2c3"
+
+
+def test_a_push_of_more_than_twenty_commits_says_which_were_not_listed(ingest):
+    listed = [(sha(i), "2026-11-25T07:00:00Z") for i in range(1, 21)]
+    p = push(listed)
+    p["total_commits_count"] = 45  # GitLab lists the last 20 commits of a push
+    out = deliver(ingest, "Push Hook", p)
+    assert out["commits"] == 20 and out["notes"] == ["GitLab listed 20 of the push's 45 commits"]
+    [(error,)] = ingest.rows("SELECT error FROM webhook_delivery")
+    assert "45" in error

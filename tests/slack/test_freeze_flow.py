@@ -132,6 +132,15 @@ def test_bad_freeze_commands_say_what_is_wrong_and_store_nothing(app, text, says
     assert app.all(DeployFreeze) == []
 
 
+def test_unfreeze_all_lifts_the_freeze_of_all_and_names_those_that_stay(app):
+    app.slack.command("/deploy", "checkout 1.0")
+    app.slack.command("/deploy", "freeze all")
+    app.slack.command("/deploy", "freeze checkout own reasons")
+    text = app.slack.command("/deploy", "unfreeze all").reply()["text"]
+    assert "lifted the deploy freeze of every service" in text and "Still frozen on their own: `checkout`" in text
+    assert gate(app, "payments")[0] == 200 and gate(app)[0] == 423
+
+
 @sqlite_only
 def test_unfreezing_what_is_not_frozen_says_so(app):
     app.slack.command("/deploy", "checkout 1.0")

@@ -32,6 +32,13 @@ def handle(context, parsed, *, command: dict, respond) -> None:
             lifted = gate.unfreeze(session, target=parsed.target, actor=user, now=now)
         target = "every service" if parsed.target.lower() == gate.ALL else f"`{lifted[0].service if lifted else bk.esc(parsed.target)}`"
         if lifted:
-            reply(respond, f":sunny: <@{user}> lifted the deploy freeze of {target}.", public=True)
+            text = f":sunny: <@{user}> lifted the deploy freeze of {target}."
+            if parsed.target.lower() == gate.ALL:
+                with session_scope(rt.engine, write=False) as session:
+                    still = gate.active_freezes(session, now=now, every=True)
+                if still:
+                    names = ", ".join(f"`{f.service}`" for f in still)
+                    text += f" Still frozen on their own: {names} (`/deploy unfreeze <service>`)."
+            reply(respond, text, public=True)
         else:
             reply(respond, f"No freeze of {target} holds; `/deploy freezes` lists those that do.")
