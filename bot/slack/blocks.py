@@ -162,7 +162,7 @@ def freeze_line(f, *, during: bool = False) -> str:
     """A deploy freeze (``bot.services.gate.Freeze``): what, until when, by whom, why (escaped)."""
     what = "*every service*" if f.service is None else f"`{f.service}`"
     until = f" until {ts(f.until)}" if f.until else " until unfrozen"
-    why = f": {esc(f.reason)}" if f.reason else ""
+    why = f": {esc(f.reason, mentions=typed_in_slack(f.created_by))}" if f.reason else ""
     if during:
         return f":snowflake: Deployed during a freeze of {what} (set by {who(f.created_by)}{',' + until if f.until else ''}){why}"
     return f":snowflake: {what} is frozen{until} (by {who(f.created_by)}){why}"

@@ -228,7 +228,7 @@ class WebhookDelivery(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("source", "delivery_id", name="uq_webhook_delivery_source"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(sa_type=String(32), nullable=False)  # "github" | "alertmanager"
+    source: str = Field(sa_type=String(32), nullable=False)  # a row of bot.ingest.sources.SOURCES: "github", "gitlab"...
     delivery_id: str = Field(sa_type=String(200), nullable=False)
     event: str | None = Field(default=None, sa_type=String(64))
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
