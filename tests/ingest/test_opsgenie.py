@@ -80,6 +80,7 @@ def test_a_repeat_changes_nothing(ingest):
     assert ok(ingest, create)["status"] == "duplicate"
     again = body("Create", message="Checkout latency is high (again)")  # another notification, same alert
     assert ok(ingest, again)["declared"] is False
+    assert list(ingest.events) == [("incident.declared", 1)]  # one card, no thread line
     ok(ingest, body("Close"))
     assert ok(ingest, body("Close", updated=1))["resolved"] is False
     assert ingest.count("incident") == 1

@@ -123,9 +123,12 @@ def test_triggered_acknowledged_resolved_move_one_incident_and_show_in_the_metri
 def test_a_redelivered_event_changes_nothing_and_a_repeat_under_a_new_id_neither(ingest):
     triggered = event("incident.triggered", event_id="01DEF")
     assert ok(ingest, triggered)["declared"] is True
+    queued = list(ingest.events)
+    assert queued == [("incident.declared", 1)]
     assert ok(ingest, triggered)["status"] == "duplicate"
     again = ok(ingest, event("incident.triggered"))  # the same PagerDuty incident, another event
     assert again["declared"] is False and again["incident"] == "INC-1"
+    assert list(ingest.events) == queued  # no second card, no thread line
     ok(ingest, event("incident.resolved", at="2026-11-25T10:20:00Z"))
     late = ok(ingest, event("incident.acknowledged", at="2026-11-25T10:10:00Z"))  # arrived after the resolution
     assert late["acknowledged"] is False
