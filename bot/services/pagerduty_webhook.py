@@ -10,9 +10,11 @@ Payload as PagerDuty documents it (https://developer.pagerduty.com/docs/webhooks
   ``data.urgency`` (high -> sev2, low -> sev3);
 * started = ``data.created_at``; acknowledged / resolved at the event's ``occurred_at``;
 * an incident dora-bot itself paged (the Events API v2 hand-off uses dedup key
-  ``dora-bot-INC-<n>``, which PagerDuty keeps as the incident's ``incident_key``,
-  https://developer.pagerduty.com/docs/events-api-v2/trigger-events/) is that INC-n, not a second
-  incident: its acknowledgement and resolution in PagerDuty move INC-n.
+  ``dora-bot-INC-<n>``; an Events API v2 ``dedup_key`` becomes the ``incident_key`` of the
+  incident it opens — the REST API finds that incident with ``GET /incidents?incident_key=<dedup
+  key>``, https://developer.pagerduty.com/docs/events-api-v2/trigger-events/) is that INC-n, not a
+  second incident: its acknowledgement and resolution in PagerDuty move INC-n. (With PagerDuty's
+  alert grouping an alert may join another incident; that incident keeps its own key and is its own.)
 
 Other event types (``pagey.ping``, ``incident.annotated``...) are stored and ignored.
 """
