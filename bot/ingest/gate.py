@@ -30,7 +30,8 @@ def routes(rt: Runtime) -> list[Route]:
             raise ValidationError("is required: the service about to be deployed", field="service")
         with session_scope(rt.engine, write=False) as session:
             answer = gate.check(session, service=q["service"], environment=q.get("environment") or None,
-                                now=rt.now(), threshold=rt.settings.gate_severity)
+                                now=rt.now(), threshold=rt.settings.gate_severity,
+                                production_environments=rt.settings.production_environments)
             body = answer.as_json()
         return JSONResponse(body, status_code=200 if answer.allowed else 423)
 

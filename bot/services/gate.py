@@ -2,7 +2,8 @@
 
 No while the service — or every service (``all``) — is frozen (``/deploy freeze``), or while the
 service has an open incident, neither mitigated nor resolved, at or above ``DORA_GATE_SEVERITY``
-in the environment asked about (``bot.core.rules.blocks_gate``). A freeze holds in every
+in the environment asked about — for a production environment, in any production environment
+(``bot.core.rules.blocks_gate``). A freeze holds in every
 environment until it is lifted (``/deploy unfreeze``) or its ``until`` comes
 (``rules.freeze_holds``). ``GET /api/v1/gate`` answers with the reasons; ``/deploy`` replies,
 deploy cards and App Home show the freezes.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from typing import Sequence
 
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
@@ -165,20 +167,28 @@ def freezes_at(session: Session, *, service_id: int, at: datetime) -> list[Freez
     return _rows(session, held)
 
 
-def check(session: Session, *, service: str, environment: str | None, now: datetime, threshold: str) -> GateAnswer:
-    """The gate's answer for a deploy of ``service`` to ``environment`` (default production)."""
+def check(
+    session: Session, *, service: str, environment: str | None, now: datetime, threshold: str,
+    production_environments: Sequence[str] = ("production",),
+) -> GateAnswer:
+    """The gate's answer for a deploy of ``service`` to ``environment`` (default production).
+
+    A production environment is closed by an incident in any production environment (``prod``
+    and ``production`` are one production when both are in ``DORA_PRODUCTION_ENVIRONMENTS``);
+    another environment only by its own incidents."""
     try:
         name = normalize_service(service)
     except ValidationError as exc:
         raise ValidationError(exc.message, field="service") from None
     env = normalize_environment(environment or None)
+    envs = list(production_environments) if env in production_environments else [env]
     row = session.exec(select(Service).where(Service.key == service_key(name))).first()
     answer = GateAnswer(service=row.name if row else name, environment=env)
     answer.freezes = active_freezes(session, now=now, service_id=row.id if row else None)
     if row is not None:
         incidents = session.exec(
             select(Incident)
-            .where(Incident.service_id == row.id, Incident.environment == env, store_rules.blocks_gate(threshold))
+            .where(Incident.service_id == row.id, col(Incident.environment).in_(envs), store_rules.blocks_gate(threshold))
             .order_by(col(Incident.id))
         ).all()
         answer.incidents = [(i, row.name) for i in incidents]

@@ -42,11 +42,18 @@ def test_an_open_sev1_closes_the_gate_and_its_mitigation_opens_it(ingest):
     assert body["reasons"] == [f"{ref} (sev1) is open and not mitigated on checkout: pd-1 burning"]
     assert body["incidents"] == [{"ref": ref, "severity": "sev1", "title": "pd-1 burning", "started_at": "2026-11-25T10:00:00Z"}]
     assert ingest.client.get(f"{G}?service=checkout&environment=staging").status == 200
+    assert ingest.client.get(f"{G}?service=checkout&environment=prod").status == 423  # prod and production: one production
     assert ingest.client.get(f"{G}?service=payments").status == 200
 
     assert ingest.client.patch("/api/v1/incidents/pd-1", {"acknowledged_at": "now"}).status == 200
     assert ingest.client.get(f"{G}?service=checkout").status == 423  # acknowledged is still burning
     assert ingest.client.patch("/api/v1/incidents/pd-1", {"mitigated_at": "now"}).status == 200
+    assert ingest.client.get(f"{G}?service=checkout").status == 200
+
+
+def test_an_incident_in_staging_closes_only_staging(ingest):
+    incident(ingest, "stg-1", environment="staging")
+    assert ingest.client.get(f"{G}?service=checkout&environment=staging").status == 423
     assert ingest.client.get(f"{G}?service=checkout").status == 200
 
 
