@@ -41,7 +41,6 @@ class Delivery:
     key: str
     event: str
     body: bytes
-    headers: Any
 
 
 @dataclass(frozen=True)
@@ -267,7 +266,7 @@ def route(rt: Runtime, source: Source) -> Route:
             body = await read_body(request)
             source.verify(rt.settings, request, body)
             key, event = source.key(request, body)
-            delivery = Delivery(key=key, event=event, body=body, headers=request.headers)
+            delivery = Delivery(key=key, event=event, body=body)
             early = source.answer(delivery)
             if early is not None:
                 return early
