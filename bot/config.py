@@ -41,6 +41,9 @@ class Settings:
     alert_channel: str | None = None
     ingest_tokens: tuple[str, ...] = ()
     github_webhook_secret: str | None = None
+    gitlab_webhook_token: str | None = None
+    pagerduty_webhook_secret: str | None = None
+    gate_severity: str = "sev1"
     run_scheduler: bool = True
     ack_reminder: timedelta = timedelta(minutes=15)
     update_reminder: timedelta = timedelta(hours=1)
@@ -55,15 +58,20 @@ class Settings:
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
     @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every secret value: the log handler replaces each with ``[redacted]`` (``bot.logs``)."""
-        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.github_webhook_secret,
-                  self.pagerduty_routing_key, *self.ingest_tokens)
-        return tuple(v for v in values if v)
-
-    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone_name)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, replaced by ``[redacted]`` in any log line (bot.logs): the
+        Slack credentials, the ingest tokens, each webhook source's secret (bot.ingest.sources)
+        and the PagerDuty routing key of the paging hand-off."""
+        values = (
+            self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
+            self.github_webhook_secret, self.gitlab_webhook_token, self.pagerduty_webhook_secret,
+            self.pagerduty_routing_key, *self.ingest_tokens,
+        )
+        return tuple(dict.fromkeys(v for v in values if v))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -82,6 +90,8 @@ class Settings:
             ("SLACK_SIGNING_SECRET", "slack_signing_secret"),
             ("SLACK_APP_TOKEN", "slack_app_token"),
             ("GITHUB_WEBHOOK_SECRET", "github_webhook_secret"),
+            ("GITLAB_WEBHOOK_TOKEN", "gitlab_webhook_token"),
+            ("PAGERDUTY_WEBHOOK_SECRET", "pagerduty_webhook_secret"),
             ("DORA_ALERT_CHANNEL", "alert_channel"),
             ("HOST", "host"),
         ):
@@ -124,6 +134,10 @@ class Settings:
                     kwargs[key] = parse_duration(value)
                 except ValidationError as exc:
                     raise ConfigError(name, exc.message) from None
+        if (gate := get("DORA_GATE_SEVERITY")) is not None:
+            if gate.lower() not in ("sev1", "sev2", "sev3", "sev4"):
+                raise ConfigError("DORA_GATE_SEVERITY", f"`{gate}` is not one of sev1, sev2, sev3, sev4")
+            kwargs["gate_severity"] = gate.lower()
         if (admins := get("DORA_ADMINS")) is not None:
             kwargs["admins"] = _split(admins)
         if (level := get("LOG_LEVEL")) is not None:

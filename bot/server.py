@@ -126,7 +126,7 @@ class RequestMiddleware:
 
 def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | None = None):
     """Slack's endpoint (when a Bolt app is given), ingest, webhooks, /healthz, /readyz, /metrics."""
-    from bot.ingest import api, webhooks
+    from bot.ingest import api, gate, sources
     from bot.services import lifecycle
 
     lifecycle.install(rt.engine, rt.settings)  # what this deployment does with an incident change (paging, channels)
@@ -170,7 +170,8 @@ def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | Non
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api.routes(rt),
-        *webhooks.routes(rt),
+        *gate.routes(rt),
+        *sources.routes(rt),
     ]
     if bolt is not None:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))

@@ -30,6 +30,12 @@ def test_postgres_urls_as_providers_write_them_use_the_installed_driver(url, exp
     assert Settings.from_env({"DATABASE_URL": url}).database_url == expected
 
 
+def test_the_webhook_secrets_and_the_gate_severity_are_read():
+    s = Settings.from_env({"GITLAB_WEBHOOK_TOKEN": " gl ", "PAGERDUTY_WEBHOOK_SECRET": "pd", "DORA_GATE_SEVERITY": "SEV2"})
+    assert (s.gitlab_webhook_token, s.pagerduty_webhook_secret, s.gate_severity) == ("gl", "pd", "sev2")
+    assert Settings.from_env({}).gate_severity == "sev1"
+
+
 def test_tokens_are_taken_as_given():
     # Slack decides whether it accepts a token (/readyz asks it); the ingest tokens are the operator's choice.
     s = Settings.from_env({"SLACK_BOT_TOKEN": "test-token", "SLACK_APP_TOKEN": "app", "INGEST_TOKENS": "ci, alerts ,"})
@@ -50,6 +56,7 @@ def test_tokens_are_taken_as_given():
     ("LOG_LEVEL", "LOUD", "CRITICAL"),
     ("LOG_FORMAT", "xml", "text or json"),
     ("SLACK_API_URL", "ftp://slack", "http"),
+    ("DORA_GATE_SEVERITY", "critical", "sev1, sev2, sev3, sev4"),
 ])
 def test_a_wrong_value_names_its_variable(name, value, words):
     with pytest.raises(ConfigError) as caught:

@@ -19,6 +19,7 @@ DEPLOY_USAGE = """\
 `/deploy list [service] [env=<environment>] [limit=N]` recent deploys
 `/deploy fail <D-n> [reason...]` mark a deploy as a change failure
 `/deploy rollback <service> [to=<version>]` record a rollback to the previous good version
+`/deploy freeze <service|all> [until=<time>] [reason...]` · `/deploy unfreeze <service|all>` · `/deploy freezes` the deploy gate (`until=2h` or ISO-8601)
 `/deploy help` this help
 Times: ISO-8601 (`2026-11-24T09:30Z`) or how long ago (`15m`, `3h`, `2d`)."""
 
@@ -199,6 +200,39 @@ class DeployRollback:
     to: str | None = None
 
 
+@dataclass(frozen=True)
+class DeployFreeze:
+    target: str  # a service or "all"
+    until: str | None = None  # as typed; bot.services.gate.parse_until reads it
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DeployUnfreeze:
+    target: str
+
+
+@dataclass(frozen=True)
+class DeployFreezes:
+    pass
+
+
+def _parse_freeze(head: str, rest: str, cmd: str):
+    if head == "freezes":
+        if rest:
+            raise UsageError("`/deploy freezes` takes nothing more; it lists the freezes that hold", command=cmd)
+        return DeployFreezes()
+    if head == "unfreeze":
+        args, _ = _split(rest, command=cmd, options=set())
+        if len(args) != 1:
+            raise UsageError("`/deploy unfreeze` needs one service or `all`, like `/deploy unfreeze checkout`", command=cmd)
+        return DeployUnfreeze(target=args[0])
+    args, opts = _split(rest, command=cmd, options={"until"}, stop_after=1)
+    if not args:
+        raise UsageError("`/deploy freeze` needs a service or `all`, like `/deploy freeze all until=2d release week`", command=cmd)
+    return DeployFreeze(target=args[0], until=opts.get("until"), reason=" ".join(args[1:]) or None)
+
+
 def parse_deploy_command(text: str):
     cmd = "deploy"
     words = text.split()
@@ -217,6 +251,8 @@ def parse_deploy_command(text: str):
         if not args:
             raise UsageError("`/deploy fail` needs a deploy, like `/deploy fail D-12 broke checkout`", command=cmd)
         return DeployFail(ref=_deploy_ref(args[0], command=cmd), reason=unescape_text(args[1].strip()) if len(args) > 1 else None)
+    if head in ("freeze", "unfreeze", "freezes"):
+        return _parse_freeze(head, rest, cmd)
     if head == "rollback":
         args, opts = _split(rest, command=cmd, options={"to"})
         if len(args) != 1:

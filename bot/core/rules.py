@@ -79,3 +79,23 @@ def rework_reasons(*, rollback_of: str | None, fixes: str | None, marked_rework:
     if marked_rework and not out:
         out.append("marked as a hotfix")
     return out
+
+
+# --- the deploy gate -----------------------------------------------------------------------
+SEVERITY_ORDER = ("sev1", "sev2", "sev3", "sev4")  # most severe first
+
+
+def severities_at_or_above(threshold: str) -> tuple[str, ...]:
+    """``sev2`` -> (sev1, sev2): the severities that are at least as severe as ``threshold``."""
+    return SEVERITY_ORDER[: SEVERITY_ORDER.index(threshold) + 1]
+
+
+def freeze_holds(lifted_at: datetime | None, until: datetime | None, now: datetime) -> bool:
+    """A deploy freeze holds until it is lifted or its ``until`` has come."""
+    return lifted_at is None and (until is None or now < until)
+
+
+def blocks_gate(status: str | None, mitigated_at: datetime | None, resolved_at: datetime | None, severity: str, threshold: str) -> bool:
+    """An incident that closes the deploy gate: counted, still burning (neither mitigated nor
+    resolved) and at or above the gate's severity."""
+    return counts(status) and mitigated_at is None and resolved_at is None and severity in severities_at_or_above(threshold)

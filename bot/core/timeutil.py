@@ -45,6 +45,8 @@ def parse_instant(text: str, *, tz: tzinfo = UTC) -> datetime:
     raw = text.strip()
     if raw.endswith(("z", "Z")):
         raw = raw[:-1] + "+00:00"
+    elif raw.endswith(" UTC"):  # GitLab's webhooks write `2026-11-24 09:12:00 UTC` (and `... +0100`)
+        raw = raw[:-4] + "+00:00"
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:

@@ -1,1 +1,1 @@
-"""The ingest adapter: JSON API for CI/CD and monitoring, GitHub and Alertmanager webhooks."""
+"""The ingest adapter: JSON API for CI/CD and monitoring, the deploy gate, and the webhook sources (sources.py)."""

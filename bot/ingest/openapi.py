@@ -126,6 +126,21 @@ def openapi_document() -> dict:
                     "responses": {"200": _resp("The metrics JSON (see the README)", "Metrics"), "401": _ERRORS["401"], "422": _ERRORS["422"]},
                 }
             },
+            "/api/v1/gate": {
+                "get": {
+                    "summary": "May CI deploy this service now? No while it (or `all`) is frozen, or has an open, not mitigated "
+                    "incident at or above DORA_GATE_SEVERITY in that environment",
+                    "parameters": [
+                        {**_q("service", {"type": "string", "maxLength": 100}, "The service about to be deployed"), "required": True},
+                        _q("environment", {"type": "string", "default": "production"}, "The environment it goes to"),
+                    ],
+                    "responses": {
+                        "200": _resp("Allowed: {\"allowed\": true}", "Gate"),
+                        "423": _resp("Not now: {\"allowed\": false, \"reasons\": [...]}", "Gate"),
+                        "401": _ERRORS["401"], "422": _ERRORS["422"],
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token from INGEST_TOKENS"}},
@@ -213,6 +228,19 @@ def openapi_document() -> dict:
                     },
                 },
                 "IncidentPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}, "next_cursor": _NSTR}},
+                "Gate": {
+                    "type": "object",
+                    "required": ["allowed", "service", "environment"],
+                    "properties": {
+                        "allowed": {"type": "boolean"}, "service": {"type": "string"}, "environment": {"type": "string"},
+                        "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why not, one sentence each"},
+                        "freezes": {"type": "array", "items": {"type": "object", "properties": {
+                            "service": {"type": "string", "description": "a service, or all"}, "reason": _NSTR, "until": _NTIME,
+                            "by": _NSTR, "since": _TIME}}},
+                        "incidents": {"type": "array", "items": {"type": "object", "properties": {
+                            "ref": {"type": "string"}, "severity": {"type": "string"}, "title": {"type": "string"}, "started_at": _TIME}}},
+                    },
+                },
                 "Metrics": {"type": "object", "description": "scope, benchmark, deployment_frequency, lead_time, change_failure_rate, deployment_rework_rate, time_to_restore, failed_deployment_recovery_time, mtta (docs/metrics.md)"},
             },
         },

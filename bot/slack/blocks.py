@@ -171,8 +171,19 @@ def deploy_label(deploy: Deploy) -> str:
     return f"D-{deploy.id}"
 
 
+def freeze_line(f, *, during: bool = False) -> str:
+    """A deploy freeze (``bot.services.gate.Freeze``): what, until when, by whom, why (escaped)."""
+    what = "*every service*" if f.service is None else f"`{f.service}`"
+    until = f" until {ts(f.until)}" if f.until else " until unfrozen"
+    why = f": {esc(f.reason, mentions=typed_in_slack(f.created_by))}" if f.reason else ""
+    if during:
+        return f":snowflake: Deployed during a freeze of {what} (set by {who(f.created_by)}{',' + until if f.until else ''}){why}"
+    return f":snowflake: {what} is frozen{until} (by {who(f.created_by)}){why}"
+
+
 def deploy_card(
-    deploy: Deploy, service: str, *, commits: int = 0, open_incidents: Sequence[Incident] = (), rolled_back: Deploy | None = None
+    deploy: Deploy, service: str, *, commits: int = 0, open_incidents: Sequence[Incident] = (), rolled_back: Deploy | None = None,
+    freezes: Sequence = (),
 ) -> tuple[str, list[dict]]:
     hotfix = deploy.rework and not deploy.rollback_of_id and not deploy.fixes_id
     kind = "Rollback" if deploy.rollback_of_id else ("Hotfix" if hotfix else "Deploy")
@@ -194,6 +205,8 @@ def deploy_card(
     if deploy.note:
         blocks.append(md(f">{esc(clip(deploy.note, 2000), mentions=slack_typed)}"))
     blocks.append(context(" · ".join(parts)))
+    for f in freezes[:3]:  # the freezes that held when it was deployed
+        blocks.append(md(freeze_line(f, during=True)))
     for inc in open_incidents[:5]:
         blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity} {esc(clip(inc.title, 200), mentions=typed_in_slack(inc.source))}"))
     text = f"{kind} {deploy_label(deploy)}: {service} {esc(deploy.version)} to {deploy.environment}"
@@ -607,9 +620,13 @@ def explain_message(head: str, lines: Sequence[str], note: str, *, limit: int) -
     return head.replace("*", ""), dicts([md(head), md("\n".join(lines)), context(note + shown)])
 
 
-def home_view(org: dict, mine: Sequence[tuple[str, dict]], open_incidents: Sequence[tuple[Incident, str]], *, now: datetime) -> dict:
-    """App Home: the org's four keys, one line per service of the viewer, the open incidents."""
+def home_view(org: dict, mine: Sequence[tuple[str, dict]], open_incidents: Sequence[tuple[Incident, str]], *, now: datetime,
+              freezes: Sequence = ()) -> dict:
+    """App Home: the org's four keys, one line per service of the viewer, the open incidents, the freezes."""
     _, blocks = dora_card(org)
+    if freezes:
+        blocks.append(header("Deploy freezes").to_dict())
+        blocks.append(md(clip("\n".join(freeze_line(f) for f in freezes), SECTION_TEXT)).to_dict())
     if mine:
         blocks.append(header("Your services").to_dict())
         for name, report in mine:

@@ -35,7 +35,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from bot.services import outbox
+from bot.services import gate, outbox
 from bot.services.deploys import open_incidents_of
 from bot.services.outbox import Kind
 from bot.services.pagerduty import PagerDutyError
@@ -143,7 +143,9 @@ class OutboxSender:
             service = session.get(Service, deploy.service_id).name
             commits = len(session.exec(select(DeployCommit.id).where(DeployCommit.deploy_id == deploy_id)).all())
             rolled_back = session.get(Deploy, deploy.rollback_of_id) if deploy.rollback_of_id else None
-            return bk.deploy_card(deploy, service, commits=commits, open_incidents=open_incidents_of(session, deploy.service_id), rolled_back=rolled_back)
+            freezes = gate.freezes_at(session, service_id=deploy.service_id, at=deploy.deployed_at)
+            return bk.deploy_card(deploy, service, commits=commits, open_incidents=open_incidents_of(session, deploy.service_id),
+                                  rolled_back=rolled_back, freezes=freezes)
 
     def card(self, kind: str, object_id: int) -> tuple[str, list[dict]]:
         return self.incident_card(object_id) if kind == "incident" else self.deploy_card(object_id)

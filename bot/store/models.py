@@ -256,7 +256,7 @@ class WebhookDelivery(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("source", "delivery_id", name="uq_webhook_delivery_source"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(sa_type=String(32), nullable=False)  # "github" | "alertmanager"
+    source: str = Field(sa_type=String(32), nullable=False)  # a row of bot.ingest.sources.SOURCES: "github", "gitlab"...
     delivery_id: str = Field(sa_type=String(200), nullable=False)
     event: str | None = Field(default=None, sa_type=String(64))
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
@@ -265,16 +265,18 @@ class WebhookDelivery(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
 
 
-class GithubPush(SQLModel, table=True):
-    """A push to a repository's default branch; its commits wait for the deploy that ships them."""
+class CommitPush(SQLModel, table=True):
+    """A push to a repository's default branch (GitHub, GitLab); its commits wait for the deploy that ships them."""
 
-    __tablename__ = "github_push"
-    __table_args__ = (Index("ix_github_push_service_after", "service_id", "after_sha"),)
+    __tablename__ = "commit_push"
+    __table_args__ = (Index("ix_commit_push_service_after", "service_id", "after_sha"),)
 
     id: int | None = Field(default=None, primary_key=True)
     service_id: int = Field(sa_column=Column(Integer, ForeignKey("service.id"), nullable=False))
     after_sha: str = Field(sa_type=String(64), nullable=False)
     pushed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Which webhook reported the push: "github" | "gitlab".
+    source: str = Field(sa_column=Column(String(32), nullable=False, default="github", server_default="github"))
 
 
 class PendingCommit(SQLModel, table=True):
@@ -288,7 +290,7 @@ class PendingCommit(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     service_id: int = Field(sa_column=Column(Integer, ForeignKey("service.id"), nullable=False))
-    push_id: int = Field(sa_column=Column(Integer, ForeignKey("github_push.id", ondelete="CASCADE"), nullable=False))
+    push_id: int = Field(sa_column=Column(Integer, ForeignKey("commit_push.id", ondelete="CASCADE"), nullable=False))
     sha: str = Field(sa_type=String(64), nullable=False)
     committed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pushed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
@@ -372,3 +374,20 @@ class HandledRequest(SQLModel, table=True):
 
     key: str = Field(sa_column=Column(String(100), primary_key=True))
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DeployFreeze(SQLModel, table=True):
+    """A deploy freeze of one service (``service_id``) or of every service (NULL): the gate says no
+    while it holds (until ``until``, or until lifted)."""
+
+    __tablename__ = "deploy_freeze"
+    __table_args__ = (Index("ix_deploy_freeze_lifted", "lifted_at", "service_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("service.id"), nullable=True))
+    reason: str | None = Field(default=None, sa_type=Text)
+    until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: str | None = Field(default=None, sa_type=String(100))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lifted_by: str | None = Field(default=None, sa_type=String(100))

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from sqlalchemy import and_, exists, or_, true
 
-from bot.core.rules import SUCCESS
+from bot.core.rules import SUCCESS, severities_at_or_above
 from bot.store.models import Deploy, Incident
 
 deploy_t = Deploy.__table__
@@ -64,3 +64,16 @@ def change_failure_expr(table=deploy_t):
 def in_window(column, start, end):
     """The half-open window ``[start, end)``."""
     return and_(column >= start, column < end)
+
+
+def freeze_holds(table, now):
+    """The SQL form of ``rules.freeze_holds``."""
+    return and_(table.c.lifted_at.is_(None), or_(table.c.until.is_(None), table.c.until > now))
+
+
+def blocks_gate(threshold: str, table=incident_t):
+    """The SQL form of ``rules.blocks_gate``."""
+    return and_(
+        counted_incident(table), table.c.mitigated_at.is_(None), table.c.resolved_at.is_(None),
+        table.c.severity.in_(list(severities_at_or_above(threshold))),
+    )

@@ -27,6 +27,8 @@ UTC = timezone.utc
 TOKEN = "test-ingest-token-0123456789abcdef"
 OTHER_TOKEN = "second-ingest-token-fedcba9876543210"
 SECRET = "github-webhook-secret-for-tests"
+GITLAB_TOKEN = "gitlab-webhook-token-for-tests"
+PAGERDUTY_SECRET = "pagerduty-webhook-secret-for-tests"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DEFAULT = object()
 
@@ -220,7 +222,7 @@ class Ingest:
     def stored_counts(self) -> dict[str, int]:
         """Row counts of every table a request could write to ("nothing stored" checks)."""
         tables = ("service", "deploy", "deploy_commit", "lead_sample", "incident", "incident_event",
-                  "webhook_delivery", "github_push", "pending_commit")
+                  "webhook_delivery", "commit_push", "pending_commit", "deploy_freeze")
         return {t: self.count(t) for t in tables}
 
 
@@ -229,6 +231,8 @@ def _settings(engine, **overrides) -> Settings:
         database_url=engine.url.render_as_string(hide_password=False),
         ingest_tokens=(TOKEN, OTHER_TOKEN),
         github_webhook_secret=SECRET,
+        gitlab_webhook_token=GITLAB_TOKEN,
+        pagerduty_webhook_secret=PAGERDUTY_SECRET,
         alert_channel="C0ALERTS",  # so a new incident queues its card
         run_scheduler=False,
     )

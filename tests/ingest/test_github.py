@@ -217,7 +217,7 @@ def test_redelivery_with_the_same_delivery_id_applies_nothing_twice(ingest):
     assert first["status"] == "processed" and first["commits"] == 2
     again = deliver(ingest, "push", p, delivery="push-1")
     assert again["status"] == "duplicate"
-    assert ingest.count("github_push") == 1 and ingest.count("pending_commit") == 2
+    assert ingest.count("commit_push") == 1 and ingest.count("pending_commit") == 2
 
     ds = deployment_status(sha(2), NOW - timedelta(hours=1))
     first = deliver(ingest, "deployment_status", ds, delivery="ds-1")
@@ -378,7 +378,7 @@ def test_the_raw_body_is_stored_even_when_parsing_then_fails(ingest, subtests):
             _, stored_event, status, body, error = rows[0]
             assert (stored_event, status, body) == (event, "failed", raw.decode())
             assert error
-    assert ingest.count("deploy") == 0 and ingest.count("pending_commit") == 0 and ingest.count("github_push") == 0
+    assert ingest.count("deploy") == 0 and ingest.count("pending_commit") == 0 and ingest.count("commit_push") == 0
 
 
 def test_processed_deliveries_keep_their_raw_body(ingest):

@@ -29,7 +29,7 @@ def test_32_concurrent_copies_of_one_delivery_are_processed_once(ingest):
     statuses = sorted(r.json()["status"] for r in results)
     assert statuses == ["duplicate"] * (COPIES - 1) + ["processed"]
     # processed once: one push recorded (pushes have no natural key of their own), its commits once
-    assert ingest.count("github_push") == 1 and ingest.count("pending_commit") == 2
+    assert ingest.count("commit_push") == 1 and ingest.count("pending_commit") == 2
     assert ingest.rows("SELECT delivery_id, status FROM webhook_delivery") == [("copy-1", "processed")]
 
 
@@ -46,4 +46,4 @@ def test_a_failed_delivery_sent_again_is_tried_with_its_new_body(ingest):
     assert ingest.count("pending_commit") == 1
     again = ingest.client.github("push", fixed, delivery="retry-1")
     assert again.json()["status"] == "duplicate"
-    assert ingest.count("github_push") == 1
+    assert ingest.count("commit_push") == 1

@@ -76,7 +76,7 @@ def upgrade_down_and_up(engine) -> None:
 
     from bot.store.db import _alembic_config
 
-    command.downgrade(_alembic_config(engine), "-1")  # to the revision before 0009
+    command.downgrade(_alembic_config(engine), "0006")  # to the revision before 0009
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM deploy")).scalar() == 3
     upgrade(engine, "head")

@@ -1,13 +1,14 @@
-"""``/deploy``: record, list, mark failed, roll back."""
+"""``/deploy``: record, list, mark failed, roll back; freezes (``freeze.py``)."""
 
 from __future__ import annotations
 
 from bot.core import grammar as g
 from bot.core.inputs import parse_deploy
 from bot.core.timeutil import isoformat_z, parse_time
-from bot.services import outbox
+from bot.services import gate, outbox
 from bot.services.deploys import list_deploys, mark_change_failure, record_deploy, record_rollback
 from bot.slack import blocks as bk
+from bot.slack.listeners import freeze
 from bot.slack.listeners.common import reply, runtime, transaction
 from bot.store.db import session_scope
 
@@ -25,6 +26,8 @@ def handle(context, parsed, *, command: dict, respond) -> None:
     now = rt.now()
     if isinstance(parsed, g.Help):
         reply(respond, *bk.help_message("/deploy", g.DEPLOY_USAGE))
+    elif isinstance(parsed, (g.DeployFreeze, g.DeployUnfreeze, g.DeployFreezes)):
+        freeze.handle(context, parsed, command=command, respond=respond)
     elif isinstance(parsed, g.DeployList):
         with session_scope(rt.engine, write=False) as session:
             rows = list_deploys(session, service=parsed.service, environment=parsed.environment, limit=parsed.limit)
@@ -59,8 +62,11 @@ def handle(context, parsed, *, command: dict, respond) -> None:
         with transaction(context) as session:
             outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now, source="slack", actor=user)
             outbox.post_cards(session, "deploy", outcome.deploy.id, [channel], now=now)
+            frozen = gate.active_freezes(session, now=now, service_id=outcome.deploy.service_id)
         text = f":rocket: Recorded {outcome.ref}: `{outcome.service.name}` {bk.esc(outcome.deploy.version)} to {outcome.deploy.environment}"
         text += f", fixing {parsed.fixes} (rework)." if parsed.fixes else (" as a hotfix (rework)." if parsed.hotfix else ".")
         for inc in outcome.open_incidents[:3]:
             text += f"\n:warning: `{outcome.service.name}` has an open incident, INC-{inc.id} ({inc.severity}): {bk.esc(inc.title)}"
+        for f in frozen:
+            text += f"\n{bk.freeze_line(f)}"
         reply(respond, text)

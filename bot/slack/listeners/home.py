@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.runtime import Runtime
+from bot.services import gate
 from bot.services.incidents import list_open_incidents
 from bot.services.lifecycle import led_by, open_followups
 from bot.services.metrics import build_metrics
@@ -36,7 +37,8 @@ def home_view(rt: Runtime, user: str) -> dict:
             return build_metrics(session, service=service, days=30, end=now, timezone_name=settings.timezone_name, production_environments=settings.production_environments)
 
         mine = [(name, report(name)) for name in viewer_services(session, user)]
-        view = bk.home_view(report(None), mine, list_open_incidents(session, limit=20), now=now)
+        freezes = gate.active_freezes(session, now=now, every=True)
+        view = bk.home_view(report(None), mine, list_open_incidents(session, limit=20), now=now, freezes=freezes)
         # The incidents I lead and my open follow-ups, first (bot.slack.lifecycle_blocks).
         view["blocks"] = (home_sections(led_by(session, user), open_followups(session, owner=user), now=now) + view["blocks"])[:bk.MAX_VIEW_BLOCKS]
         return view
