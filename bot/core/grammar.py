@@ -40,6 +40,8 @@ DORA_USAGE = """\
 `/dora alerts <#channel>` where incident alerts go (admins)
 `/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins; `fri 16:30 Europe/Berlin` works too)
 `/dora digest list` · `/dora digest remove <id>` (admins) · `/dora digest send <id>` (now)
+`/dora watch add <cfr>15%|lt>2d|ttr>4h|df<1/day|rework>10%> [service=...] [days=30] <#channel>` post when a number crosses a line (admins)
+`/dora watch list` · `/dora watch remove <id>` (admins)
 `/dora help` this help"""
 
 USAGE = {"deploy": DEPLOY_USAGE, "incident": INCIDENT_USAGE, "dora": DORA_USAGE}
@@ -525,6 +527,67 @@ def _parse_digest(text: str):
 
 
 @dataclass(frozen=True)
+class WatchAdd:
+    condition: str  # checked by bot.core.watches.parse_condition
+    channel: ChannelRef
+    service: str | None = None
+    team: str | None = None
+    days: int = 30
+
+
+@dataclass(frozen=True)
+class WatchList:
+    pass
+
+
+@dataclass(frozen=True)
+class WatchRemove:
+    id: str
+
+
+def _parse_watch(text: str):
+    """``/dora watch add cfr>15% service=checkout days=30 #channel``, ``list``, ``remove <id>``."""
+    from bot.core.watches import parse_condition
+
+    cmd = "dora"
+    words = text.split()
+    if not words:
+        raise UsageError("`/dora watch` needs add, list or remove", command=cmd)
+    verb, rest = words[0].lower(), text.strip()[len(words[0]):].strip()
+    if verb == "list":
+        if rest:
+            raise UsageError("`/dora watch list` takes no arguments", command=cmd)
+        return WatchList()
+    if verb == "remove":
+        args = rest.split()
+        if len(args) != 1 or not args[0].lstrip("#").isdigit():
+            raise UsageError("`/dora watch remove` needs the watch's number from `/dora watch list`", command=cmd)
+        return WatchRemove(id=args[0].lstrip("#"))
+    if verb != "add":
+        raise UsageError(f"unknown watch subcommand `{words[0]}`", command=cmd)
+    # Slack sends ``<`` as ``&lt;``; a bare ``<`` that opens no channel, mention or link is the operator.
+    rest = re.sub(r"<(?![#@!]|https?://)", "&lt;", rest)
+    args, opts = _split(rest, command=cmd, options={"service", "team", "days"})
+    channels = [a for a in args if a.startswith(("<#", "#"))]
+    words = [a for a in args if not a.startswith(("<#", "#"))]
+    if not words:
+        raise UsageError("`/dora watch add` needs a condition, like `/dora watch add cfr>15% #eng`", command=cmd)
+    if not channels:
+        raise UsageError("`/dora watch add` needs a channel to post in, like `/dora watch add cfr>15% #eng`", command=cmd)
+    if len(channels) > 1:
+        raise UsageError(f"`/dora watch add` takes one channel, got `{' '.join(channels)}`", command=cmd)
+    if "service" in opts and "team" in opts:
+        raise UsageError("a watch is for a service or a team, not both", command=cmd)
+    try:
+        condition = parse_condition("".join(words))  # `cfr > 15%` reads as `cfr>15%`
+    except DoraError as exc:
+        raise UsageError(exc.message, command=cmd) from None
+    days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
+    return WatchAdd(condition=condition.text, channel=parse_channel(channels[0], command=cmd), service=opts.get("service"),
+                    team=opts.get("team"), days=days)
+
+
+@dataclass(frozen=True)
 class DoraAlerts:
     channel: ChannelRef | None = None  # None: show the current setting
 
@@ -551,6 +614,8 @@ def parse_dora_command(text: str):
         return DoraExplain(key=args[0].lower(), service=args[1] if len(args) > 1 else None, days=days)
     if head == "digest":
         return _parse_digest(rest)
+    if head == "watch":
+        return _parse_watch(rest)
     args, opts = _split(text, command=cmd, options={"days"})
     if len(args) > 1:
         raise UsageError(f"unknown subcommand `{args[0]}`", command=cmd)

@@ -10,6 +10,7 @@ class EventKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     UPDATE = "update"
     CAUSE = "cause"  # the causing deploy was linked
+    NOT_CAUSED = "not_caused"  # answered "not caused by a deploy" (bot.services.nudges)
     ROLLBACK = "rollback"  # the cause (or the suspect) was rolled back from the card
     MITIGATED = "mitigated"  # impact over: the recovery instant (docs/metrics.md)
     RESOLVED = "resolved"

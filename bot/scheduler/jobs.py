@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bot.runtime import Runtime
-from bot.services import digests, reminders
+from bot.services import digests, reminders, watches
 from bot.store.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,16 @@ def send_due_reminders() -> int:
     return queued  # the commit woke the outbox worker
 
 
+def check_watches() -> int:
+    """Check every metric watch for the current clock hour (once per hour each); returns how many
+    fired or cleared."""
+    rt = runtime()
+    results = watches.check_all(
+        rt.engine, now=rt.now(), timezone_name=rt.settings.timezone_name, production_environments=rt.settings.production_environments
+    )
+    return sum(1 for r in results if r.transition)  # the commits woke the outbox worker
+
+
 @dataclass(frozen=True)
 class JobSpec:
     id: str
@@ -72,6 +82,8 @@ class JobSpec:
 JOBS = (
     JobSpec("digests.send_due", send_due_digests, 60, "post digests whose period has come (weekly/daily)"),
     JobSpec("reminders.send_due", send_due_reminders, 60, "remind unacknowledged and quiet open incidents"),
+    # Every 5 minutes, but each watch is checked once per clock hour (the hour is the check's key).
+    JobSpec("watches.check", check_watches, 300, "check metric watches, each once per clock hour"),
 )
 
 

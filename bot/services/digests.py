@@ -12,7 +12,7 @@ instant); periods that started before the subscription existed are never sent.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -183,6 +183,7 @@ class DigestData:
     longest: tuple | None  # (incident, service name) resolved in the period with the longest restore
     open_incidents: list  # (incident, service name)
     trend: list[dict]  # one report per week, oldest first
+    firing: list[str] = field(default_factory=list)  # a line per firing watch in the digest's scope
 
 
 def digest_data(session: Session, sub: DigestSubscription, period: Period, *, production_environments, timezone_name: str | None = None) -> DigestData:
@@ -209,7 +210,10 @@ def digest_data(session: Session, sub: DigestSubscription, period: Period, *, pr
     deploys = build_metrics(session, days=period.shift_days, end=period.window_end, **kw)["deployment_frequency"]["deploys"]
     open_now = [(i, name) for i, name in list_open_incidents(session, service_id=service_id) if i.started_at < period.scheduled]
     trend = [build_metrics(session, days=7, end=period.window_end - timedelta(days=7 * w), **kw) for w in range(TREND_WEEKS - 1, -1, -1)]
+    from bot.services.watches import firing_in_scope
+
     return DigestData(
         subscription=sub, period=period, current=current, previous=previous, deploys=deploys,
         incidents=len(started), longest=tuple(longest) if longest else None, open_incidents=open_now, trend=trend,
+        firing=[text for _, text in firing_in_scope(session, service_id=service_id)],
     )

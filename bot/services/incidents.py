@@ -19,6 +19,7 @@ from bot.core.incident_events import EventKind
 from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_mitigated, check_text
 from bot.services import outbox
 from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
+from bot.services.nudges import ask_for_cause
 from bot.store import rules as store_rules
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
@@ -208,6 +209,7 @@ def resolve_incident(
     durations(incident, _cause(session, incident))
     session.add(incident)
     _announce(session, incident, _event(session, incident, at=now, kind=EventKind.RESOLVED, actor=actor, text=note), now=now)
+    ask_for_cause(session, incident, now=now)  # no cause known: one question in the card's thread
     return IncidentOutcome(incident, changed=True)
 
 

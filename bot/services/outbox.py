@@ -47,6 +47,9 @@ class Kind(StrEnum):
     CHANNEL_CREATE = "channel.create"  # {"id"[, "invite_only"]}: the incident's own channel, its invitations and card
     POSTMORTEM_POST = "postmortem.post"  # {"id", "event"}: the postmortem draft as a file in the card's thread
     PAGERDUTY = "pagerduty.event"  # {"id", "action": "trigger"|"resolve"}: PagerDuty Events API v2
+    WATCH_POST = "watch.post"  # {"watch", "event": "fired"|"cleared", "channel", ...the facts it states}
+    NUDGE_POST = "nudge.post"  # {"nudge"}: the question (or hint) in the thread of its incident's (deploy's) card
+    NUDGE_UPDATE = "nudge.update"  # {"nudge"}: the question edited in place to show the answer
 
 
 class Status(StrEnum):

@@ -270,6 +270,8 @@ def incident_card(
         fields.append(f"*Open for*\n{format_duration((now - incident.started_at).total_seconds())}")
     if cause is not None:
         fields.append(f"*Caused by*\nD-{cause.id} {esc(clip(cause.version, 40))}")
+    elif incident.not_caused_by_change:
+        fields.append("*Caused by*\nnot a deploy")
     elif suspect is not None:
         fields.append(f"*Suspected deploy*\nD-{suspect.id} {esc(clip(suspect.version, 40))}")
     section = SectionBlock(fields=[MarkdownTextObject(text=clip(f, 2000)) for f in fields[:10]])
@@ -327,6 +329,7 @@ EVENT_TEXT = {
     EventKind.SEVERITY: ":arrows_counterclockwise: {who} changed the severity",
     EventKind.UPDATE: ":speech_balloon: Update from {who}",
     EventKind.CAUSE: ":link: {who} linked the cause",
+    EventKind.NOT_CAUSED: ":heavy_minus_sign: {who} answered",
     EventKind.ROLLBACK: ":rewind: {who} rolled back",
     EventKind.LEAD: ":bust_in_silhouette: {who} set the lead",
     EventKind.NOTE: ":pushpin: {who} added to the timeline",

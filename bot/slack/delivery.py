@@ -60,6 +60,17 @@ HISTORY_MARGIN = 600  # seconds before the message was queued (clocks of replica
 PARALLEL_CARDS = 4  # cards delivered side by side (one card's messages stay in order)
 
 
+def speak_up_handlers(sender: "OutboxSender") -> dict[str, Callable[[Attempt], None]]:
+    """Watches and nudges (their own modules): what they post and edit."""
+    from bot.slack import nudge_messages, watch_messages
+
+    return {
+        Kind.WATCH_POST: lambda a: watch_messages.send_watch(sender, a),
+        Kind.NUDGE_POST: lambda a: nudge_messages.send_nudge(sender, a),
+        Kind.NUDGE_UPDATE: lambda a: nudge_messages.update_nudge(sender, a),
+    }
+
+
 def metadata_for(message_id: int) -> dict:
     return {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": message_id}}
 
@@ -112,6 +123,7 @@ class OutboxSender:
             Kind.DIGEST_POST: self.send_digest,
             Kind.DIGEST_CHART: self.send_chart,
             Kind.RESPONSE_POST: self.send_response,
+            **speak_up_handlers(self),
         }
         from bot.slack import lifecycle_delivery
 

@@ -28,6 +28,10 @@ def digest_message(data: DigestData) -> tuple[str, list[dict]]:
         blocks.append(bk.md(f"*Open incidents ({len(data.open_incidents)})*\n" + "\n".join(lines) + more).to_dict())
     else:
         blocks.append(bk.md(":white_check_mark: No open incidents.").to_dict())
+    if data.firing:  # the watches that are firing in this digest's scope
+        lines = [f"• :rotating_light: {bk.esc(line)}" for line in data.firing[:10]]
+        more = f"\n…and {len(data.firing) - 10} more (`/dora watch list`)" if len(data.firing) > 10 else ""
+        blocks.append(bk.md(f"*Watches firing ({len(data.firing)})*\n" + "\n".join(lines) + more).to_dict())
     blocks.append(bk.context(f"Digest {describe(sub)} · period {data.period.key} · trend chart below").to_dict())
     return text, bk.dicts(blocks)
 

@@ -15,6 +15,8 @@ class Action(StrEnum):
     CANCEL = "incident_cancel"  # opens the reason form
     LEAD = "incident_lead"  # "I'm the lead"
     FOLLOWUP_DONE = "followup_done"  # value: the follow-up id
+    NUDGE_CAUSE = "nudge_cause"  # + "_<deploy id>" (unique in its block); value "<nudge id>:<deploy id>"
+    NUDGE_NOT_CAUSED = "nudge_not_caused"  # value "<nudge id>"
 
 
 class View(StrEnum):

@@ -391,3 +391,51 @@ class DeployFreeze(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lifted_by: str | None = Field(default=None, sa_type=String(100))
+class Watch(SQLModel, table=True):
+    """A threshold watch (``/dora watch add cfr>15% service=checkout #eng``) and where its checks stand.
+
+    The scope is the org when neither ``service_id`` nor ``team`` is set. ``last_check_at`` is the
+    clock hour of the last check: a check of an hour already checked changes nothing.
+    """
+
+    __tablename__ = "watch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    metric: str = Field(sa_type=String(16), nullable=False)  # cfr | rework | lt | ttr | df
+    op: str = Field(sa_type=String(2), nullable=False)  # > | >= | < | <=
+    threshold: str = Field(sa_type=String(32), nullable=False)  # canonical text: 15%, 2d, 1/day
+    service_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("service.id", ondelete="CASCADE"), nullable=True))
+    team: str | None = Field(default=None, sa_type=String(NAME_LEN))
+    days: int = Field(default=30, sa_type=Integer, nullable=False)
+    channel: str = Field(sa_type=String(32), nullable=False)
+    state: str = Field(sa_type=String(8), nullable=False, default="ok")  # ok | firing
+    held_checks: int = Field(default=0, sa_type=Integer, nullable=False)  # consecutive holding checks while ok
+    cleared_checks: int = Field(default=0, sa_type=Integer, nullable=False)  # consecutive non-holding checks while firing
+    streak_since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # first check of the current run
+    since: datetime = Field(sa_type=UTCDateTime, nullable=False)  # when the watch entered its state
+    last_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_value: str | None = Field(default=None, sa_type=String(200))
+    created_by: str | None = Field(default=None, sa_type=String(100))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class Nudge(SQLModel, table=True):
+    """A hygiene nudge that was posted: one per ``key`` ever.
+
+    ``cause:<incident id>``: "was this caused by a deploy?" under a resolved incident with no cause,
+    and its answer; ``commits:<service id>:<ISO week>``: the hint to send commits with deploys.
+    """
+
+    __tablename__ = "nudge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_type=String(64), unique=True, nullable=False)
+    kind: str = Field(sa_type=String(16), nullable=False)  # cause | commits
+    service_id: int = Field(sa_column=Column(Integer, ForeignKey("service.id", ondelete="CASCADE"), nullable=False))
+    incident_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("incident.id", ondelete="CASCADE"), nullable=True))
+    deploy_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("deploy.id", ondelete="CASCADE"), nullable=True))
+    answer: str | None = Field(default=None, sa_type=String(16))  # caused_by | not_caused
+    answer_deploy_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("deploy.id", ondelete="SET NULL"), nullable=True))
+    answered_by: str | None = Field(default=None, sa_type=String(100))
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

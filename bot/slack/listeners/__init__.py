@@ -16,7 +16,7 @@ from bot.slack.ids import Action, Shortcut, View
 
 
 def register_all(app: App, rt: Runtime) -> None:
-    from bot.slack.listeners import common, deploy_command, dora_command, errors, home, incidents, lifecycle
+    from bot.slack.listeners import common, deploy_command, dora_command, errors, home, incidents, lifecycle, watches
 
     common.install(app, rt)
     guard = errors.answering_errors_after_ack
@@ -38,6 +38,8 @@ def register_all(app: App, rt: Runtime) -> None:
         (Action.CANCEL, lifecycle.cancel_pressed),
         (Action.LEAD, lifecycle.lead_pressed),
         (Action.FOLLOWUP_DONE, lifecycle.followup_done_pressed),
+        (re.compile(f"^{Action.NUDGE_CAUSE}_\\d+$"), watches.nudge_cause_pressed),
+        (Action.NUDGE_NOT_CAUSED, watches.nudge_not_caused_pressed),
     ):
         app.action(action)(guard(listener))
     app.view(View.CANCEL)(guard(lifecycle.cancel_submitted))

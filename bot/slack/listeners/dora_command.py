@@ -51,6 +51,10 @@ def handle(context, parsed, *, command: dict, respond) -> None:
             reply(respond, *explain_message(rt, session, parsed))
     elif isinstance(parsed, (g.DigestAdd, g.DigestList, g.DigestRemove, g.DigestSend)):
         handle_digest(context, parsed, user=user, respond=respond)
+    elif isinstance(parsed, (g.WatchAdd, g.WatchList, g.WatchRemove)):
+        from bot.slack.listeners.watches import handle_watch
+
+        handle_watch(context, parsed, user=user, respond=respond)
     elif isinstance(parsed, g.DoraAlerts):
         if parsed.channel is None:
             with session_scope(rt.engine, write=False) as session:
