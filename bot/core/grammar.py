@@ -40,7 +40,7 @@ DORA_USAGE = """\
 `/dora alerts <#channel>` where incident alerts go (admins)
 `/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins; `fri 16:30 Europe/Berlin` works too)
 `/dora digest list` · `/dora digest remove <id>` (admins) · `/dora digest send <id>` (now)
-`/dora watch add <cfr>15%|lt>2d|ttr>4h|df<1/day|rework>10%> [service=...] [days=30] <#channel>` post when a number crosses a line (admins)
+`/dora watch add <metric><op><value> [service=...] [days=30] <#channel>` post when a number crosses a line: `cfr>15%`, `lt>2d`, `ttr>4h`, `df<1/day`, `rework>10%` (admins)
 `/dora watch list` · `/dora watch remove <id>` (admins)
 `/dora help` this help"""
 

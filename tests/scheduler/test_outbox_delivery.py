@@ -147,6 +147,7 @@ def test_card_refreshes_queued_during_an_outage_show_the_latest_state_and_no_sta
         resolve_incident(s, ref=f"INC-{incident}", now=flow.clock(), actor="U2")
     assert [(m.kind, m.status) for m in rows(flow.engine)] == [
         ("card.post", "sent"), ("card.refresh", "pending"), ("thread.post", "pending"), ("card.refresh", "pending"), ("thread.post", "pending"),
+        ("nudge.post", "pending"),  # resolved with no cause: the question goes in the thread after the line
     ]
     assert slack.updates() == [] and slack.thread(ALERTS, card["ts"]) == []
 
@@ -162,9 +163,11 @@ def test_card_refreshes_queued_during_an_outage_show_the_latest_state_and_no_sta
     failed = slack.calls_of("chat.update", ok=False)
     assert len(failed) == 3
     thread = [m["text"] for m in slack.thread(ALERTS, card["ts"])]
-    assert len(thread) == 2 and "acknowledged" in thread[0].lower() and "resolved" in thread[1].lower(), thread
+    assert len(thread) == 3 and "acknowledged" in thread[0].lower() and "resolved" in thread[1].lower(), thread
+    assert "caused by a deploy" in thread[2]
     assert [(m.kind, m.status) for m in rows(flow.engine)] == [
         ("card.post", "sent"), ("card.refresh", "superseded"), ("thread.post", "sent"), ("card.refresh", "sent"), ("thread.post", "sent"),
+        ("nudge.post", "sent"),
     ]
     # Nothing stale is left to go out later.
     flow.clock.advance(hours=1)

@@ -125,8 +125,9 @@ def test_acknowledge_resolve_edit_both_cards_in_place_and_add_thread_lines(slack
         assert "Resolved" in body and "Time to restore" in body and "30m" in body
         assert buttons(card) == [], "a resolved card has no buttons"
         assert "Open for" not in body
-    line = fake.thread(ALERTS, alert["ts"])[-1]["text"]
+    *_, line, question = [m["text"] for m in fake.thread(ALERTS, alert["ts"])]
     assert "Resolved by <@U2>" in line and "30m" in line
+    assert "Was it caused by a deploy?" in question, "resolved with no cause: the nudge follows"
     (incident,) = app.all(Incident)
     assert incident.resolved_at == NOW + timedelta(minutes=30) and incident.restore_seconds == 1800
 
@@ -134,7 +135,7 @@ def test_acknowledge_resolve_edit_both_cards_in_place_and_add_thread_lines(slack
     stale = app.slack.press(local, "Resolve", user="U3")
     assert "already resolved" in stale.reply()["text"]
     assert len(events(app, "resolved")) == 1
-    assert len(fake.thread(ALERTS, alert["ts"])) == 2
+    assert len(fake.thread(ALERTS, alert["ts"])) == 3  # acknowledged, resolved, the cause question
 
 
 def test_acknowledge_a_resolved_incident_from_a_stale_card(slack_app):
