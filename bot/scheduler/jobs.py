@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bot.runtime import Runtime
-from bot.services import digests, reminders, watches
+from bot.services import digests, nudges, reminders, watches
 from bot.store.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,12 @@ def check_watches() -> int:
     return sum(1 for r in results if r.transition)  # the commits woke the outbox worker
 
 
+def send_commit_hints() -> int:
+    """Hint at sending commits under recent production deploys that came without; returns how many."""
+    rt = runtime()
+    return nudges.send_commit_hints(rt.engine, now=rt.now(), production_environments=rt.settings.production_environments)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     id: str
@@ -84,6 +90,7 @@ JOBS = (
     JobSpec("reminders.send_due", send_due_reminders, 60, "remind unacknowledged and quiet open incidents"),
     # Every 5 minutes, but each watch is checked once per clock hour (the hour is the check's key).
     JobSpec("watches.check", check_watches, 300, "check metric watches, each once per clock hour"),
+    JobSpec("nudges.commit_hints", send_commit_hints, 300, "hint at sending commits under deploys that came without"),
 )
 
 

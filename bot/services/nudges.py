@@ -8,7 +8,10 @@
   ones); the question is edited to show the answer and who gave it; a second click changes
   nothing.
 * **Send commits**: a production deploy recorded with no commits gets one hint in its card's
-  thread on how to send them (lead time needs them), at most once per service in any 7 days.
+  thread on how to send them (lead time needs them), at most once per service in any 7 days. The
+  scheduler's ``nudges.commit_hints`` job looks for such deploys among those recorded in the last
+  hour that have a card, whichever way they came in (Slack, the API, a webhook), and hints under
+  the latest one of each service.
 
 Each nudge is a ``nudge`` row with a unique key, written with its outbox message in the change's
 transaction: it is posted once.
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import exists, func
+from sqlalchemy import Engine, String, cast, exists, func, literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -29,12 +32,14 @@ from bot.core.errors import NotFound, ValidationError
 from bot.core.incident_events import EventKind
 from bot.services import outbox
 from bot.store import rules as store_rules
+from bot.store.db import session_scope
 from bot.store.models import Deploy, DeployCommit, Incident, IncidentEvent, Nudge, OutboxMessage, SlackMessage
 
 CAUSE, COMMITS = "cause", "commits"
 CAUSED_BY, NOT_CAUSED = "caused_by", "not_caused"
 CANDIDATES = 5
 HINT_EVERY = timedelta(days=7)
+HINT_LOOKBACK = timedelta(hours=1)  # deploys recorded this recently are looked at by the job
 
 
 def _has_card(session: Session, obj: str, object_id: int) -> bool:
@@ -171,3 +176,33 @@ def hint_commits(session: Session, deploy: Deploy, *, now: datetime, production_
     if nudge is not None:
         outbox.enqueue(session, kind=outbox.Kind.NUDGE_POST, key=outbox.card_key("deploy", deploy.id), payload={"nudge": nudge.id}, now=now)
     return nudge
+
+
+def deploys_to_hint(session: Session, *, now: datetime, production_environments: Sequence[str]) -> list[Deploy]:
+    """The latest qualifying deploy of each service recorded in the last hour with no commits and a
+    card (posted or queued), for services not hinted in the last 7 days."""
+    no_commits = ~exists().where(DeployCommit.deploy_id == Deploy.id)
+    has_card = exists().where(SlackMessage.kind == "deploy", SlackMessage.object_id == Deploy.id) | exists().where(
+        OutboxMessage.key == literal("deploy:") + cast(Deploy.id, String), OutboxMessage.kind == outbox.Kind.CARD_POST,
+    )
+    hinted = exists().where(Nudge.kind == COMMITS, Nudge.service_id == Deploy.service_id, Nudge.created_at > now - HINT_EVERY)
+    rows = session.exec(
+        select(Deploy)
+        .where(store_rules.qualifying(production_environments), Deploy.created_at >= now - HINT_LOOKBACK, Deploy.created_at <= now,
+               no_commits, has_card, ~hinted)
+        .order_by(col(Deploy.created_at).desc(), col(Deploy.id).desc())
+    ).all()
+    latest: dict[int, Deploy] = {}
+    for deploy in rows:
+        latest.setdefault(deploy.service_id, deploy)
+    return list(latest.values())
+
+
+def send_commit_hints(engine: Engine, *, now: datetime, production_environments: Sequence[str]) -> int:
+    """Queue the due commit hints (the scheduler's job); returns how many."""
+    queued = 0
+    with session_scope(engine) as session:
+        for deploy in deploys_to_hint(session, now=now, production_environments=production_environments):
+            if hint_commits(session, deploy, now=now, production_environments=production_environments) is not None:
+                queued += 1
+    return queued

@@ -277,7 +277,7 @@ def test_the_real_scheduler_on_start_sends_the_missed_digest(sqlite_engine, slac
         assert rt.telemetry.scheduler_leader._value.get() == 1
         scheduler = leadership.scheduler
         registered = {job.id: job for job in scheduler.get_jobs()}
-        assert set(registered) == {"digests.send_due", "reminders.send_due", "watches.check"}
+        assert set(registered) == {"digests.send_due", "reminders.send_due", "watches.check", "nudges.commit_hints"}
         # The jobs' first run is at start, so the digest missed while no process was leader goes
         # out now rather than a minute later.
         flow.slack.wait_for(lambda: len(flow.slack.shared_files()) == 1, timeout=15, message="digest chart uploaded")

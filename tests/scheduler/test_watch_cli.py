@@ -38,11 +38,13 @@ def watch_that_held_last_hour(db_url: str) -> int:
         engine.dispose()
 
 
-def test_jobs_list_shows_the_watch_job(db_file, tmp_path):
+def test_jobs_list_shows_the_watch_and_hint_jobs(db_file, tmp_path):
     result = run(["jobs", "list"], env=cli_env(db_file), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("watches.check")]
     assert "every 300s" in line and "once per clock hour" in line
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("nudges.commit_hints")]
+    assert "every 300s" in line and "commits" in line
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

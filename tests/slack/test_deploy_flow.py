@@ -176,7 +176,7 @@ def test_deploy_rollback_reverts_the_latest_deploy_to_the_previous_good_version(
     assert d2.change_failure, "a rolled back deploy is a change failure"
     assert not d1.change_failure
 
-    cards = fake.top_level("C1")
+    cards = fake.posts("C1")
     assert len(cards) == 3
     card = message_text(cards[-1])
     assert "Rollback D-3" in card and "reverts D-2" in card

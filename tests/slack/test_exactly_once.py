@@ -75,17 +75,17 @@ def test_a_slack_that_posts_but_answers_late_yields_one_card(make_slack_app):
     r = app.slack.command("/deploy", "checkout 1.0")
     assert "Recorded D-1" in r.reply()["text"]
     assert sender.deliver_due() == 0, "the answer was lost: the outcome is unknown"
-    (message, hint) = app.all(OutboxMessage)  # the card, and the hint to send commits in its thread
-    assert message.status == "pending" and "Timeout" in message.last_error and hint.kind == "nudge.post"
+    (message,) = app.all(OutboxMessage)
+    assert message.status == "pending" and "Timeout" in message.last_error
     fake.wait_for(lambda: len(fake.posts("C1")) == 1, 5, "the late post to land")
     app.clock.advance(minutes=1)
-    assert sender.deliver_due() == 2
-    assert len(fake.top_level("C1")) == 1, "looked for it in the channel and found it: not posted again"
+    assert sender.deliver_due() == 1
+    assert len(fake.posts("C1")) == 1, "looked for it in the channel and found it: not posted again"
     (history,) = fake.calls_of("conversations.history")
     assert history.params["include_all_metadata"] in (True, "true", "1") and history.params["channel"] == "C1"
-    (card, _hint) = app.all(SlackMessage)
+    (card,) = app.all(SlackMessage)
     assert card.ts == fake.posts("C1")[0]["ts"], "the found message is the card that gets updated"
-    assert [m.status for m in app.all(OutboxMessage)] == ["sent", "sent"]
+    assert [m.status for m in app.all(OutboxMessage)] == ["sent"]
 
 
 def test_a_send_interrupted_by_a_crash_is_found_after_the_lease_not_posted_again(make_slack_app):
@@ -149,7 +149,7 @@ def test_a_replayed_signed_command_records_once(make_slack_app):
     signature = app.slack.signature(body, timestamp)
     answers = [app.slack.post(body, timestamp=timestamp, signature=signature) for _ in range(3)]
     assert [a.status for a in answers] == [200, 200, 200], "a replay is answered, not refused"
-    assert len(app.all(Deploy)) == 1 and len(app.fake.top_level("C1")) == 1
+    assert len(app.all(Deploy)) == 1 and len(app.fake.posts("C1")) == 1
     assert len([r for r in app.fake.responses() if url.endswith(r["_path"])]) == 1, "one answer to the user"
     assert len(app.all(HandledRequest, order=HandledRequest.key)) == 1
 
@@ -206,7 +206,7 @@ def test_a_429_storm_keeps_every_ack_fast_and_loses_nothing(slack_app):
     assert not slow, f"acks over Slack's 3 s: {slow}"
     assert len(app.all(Deploy)) == 40
     assert all("Recorded" in a.reply()["text"] for a in answers)
-    waiting = app.all(OutboxMessage, OutboxMessage.kind == "card.post")  # (and a commit hint per service)
+    waiting = app.all(OutboxMessage)
     assert len(waiting) == 40 and all(m.status == "pending" for m in waiting)
     assert all(m.next_attempt_at >= app.clock.now + timedelta(seconds=30) or m.attempts == 0 for m in waiting)
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
+from bot.scheduler import jobs
 from bot.services.metrics import build_metrics
 from bot.store.db import session_scope
 from bot.store.models import Incident, IncidentEvent, Nudge
@@ -15,6 +18,14 @@ from tests.slack.conftest import ALERTS
 from tests.slack.harness import button_labels, ephemeral_answer, message_text
 
 QUESTION = "Was it caused by a deploy?"
+
+
+@pytest.fixture
+def bound_jobs():
+    """Restore whatever runtime the scheduler's jobs were bound to before the test."""
+    before = jobs._runtime
+    yield
+    jobs._runtime = before
 
 
 def metrics(app, service="checkout"):
@@ -158,24 +169,50 @@ def hints(app, channel: str = "C1") -> list[dict]:
     return [m for m in app.fake.posts(channel, thread=True) if "recorded with no commits" in m["text"]]
 
 
-def test_a_production_deploy_with_no_commits_gets_one_hint_a_week_per_service(slack_app):
+def hint_job(app) -> int:
+    """The scheduler's job, as the leader runs it every 5 minutes; the app's worker sends what it queued."""
+    jobs.bind(app.rt)
+    queued = jobs.send_commit_hints()
+    app.slack.settle()
+    return queued
+
+
+def test_a_production_deploy_with_no_commits_gets_one_hint_a_week_per_service(slack_app, bound_jobs):
     app, slack, clock = slack_app, slack_app.slack, slack_app.clock
     slack.command("/deploy", "checkout 1.0")
+    clock.advance(minutes=1)
+    slack.command("/deploy", "checkout 1.1")
+    clock.advance(minutes=4)
+    assert hint_job(app) == 1
     (hint,) = hints(app)
-    (card,) = app.fake.top_level("C1")
-    assert hint["thread_ts"] == card["ts"], "in the deploy card's thread"
+    card = [m for m in app.fake.top_level("C1") if "D-2" in m["text"]][0]
+    assert hint["thread_ts"] == card["ts"], "in the thread of the latest such deploy's card"
     body = message_text(hint)
-    assert "D-1 was recorded with no commits" in body and "commit=<sha>" in body and "docs/ingest.md" in body
+    assert "D-2 was recorded with no commits" in body and "commit=<sha>" in body and "docs/ingest.md" in body
+    assert hint_job(app) == 0, "the job runs again: nothing more"
 
     clock.advance(days=1)
-    slack.command("/deploy", "checkout 1.1")
-    slack.command("/deploy", "checkout 1.2 env=staging")
-    slack.command("/deploy", "checkout 1.3 commit=abc1234")
-    assert len(hints(app)) == 1, "at most once a week per service"
+    slack.command("/deploy", "checkout 1.2")
+    slack.command("/deploy", "checkout 1.3 env=staging")
+    slack.command("/deploy", "payments 3.0 commit=abc1234")
+    assert hint_job(app) == 0, "at most once a week per service; deploys with commits need none"
 
-    slack.command("/deploy", "payments 3.0")
-    assert len(hints(app)) == 2 and "D-5" in hints(app)[-1]["text"], "another service gets its own"
+    slack.command("/deploy", "payments 3.1")
+    assert hint_job(app) == 1 and "D-6" in hints(app)[-1]["text"], "another service gets its own"
 
     clock.advance(days=6, minutes=1)  # more than 7 days after the first hint
     slack.command("/deploy", "checkout 1.4")
-    assert len(hints(app)) == 3 and "D-6" in hints(app)[-1]["text"]
+    assert hint_job(app) == 1 and "D-7" in hints(app)[-1]["text"]
+    assert len(hints(app)) == 3
+    clock.advance(hours=2)
+    assert hint_job(app) == 0
+
+
+def test_an_old_deploy_or_one_without_a_card_gets_no_hint(slack_app, bound_jobs):
+    app = slack_app
+    load(app.engine, [{"type": "deploy", "id": "api-1", "service": "checkout", "environment": "production", "version": "1.0",
+                       "deployed_at": NOW.isoformat(), "status": "success"}], now=NOW)  # no card anywhere
+    assert hint_job(app) == 0
+    app.slack.command("/deploy", "search 1.0")
+    app.clock.advance(hours=1, minutes=1)  # the job did not run for over an hour
+    assert hint_job(app) == 0 and hints(app) == []

@@ -14,6 +14,14 @@ from tests.dbutil import load
 from tests.slack.harness import assert_usage_error, ephemeral_answer, message_text, sqlite_only
 
 
+@pytest.fixture
+def bound_jobs():
+    """Restore whatever runtime the scheduler's jobs were bound to before the test."""
+    before = jobs._runtime
+    yield
+    jobs._runtime = before
+
+
 def seed(app) -> None:
     records = [
         {"type": "deploy", "id": f"d{i}", "service": "checkout", "environment": "production", "version": f"1.{i}",
@@ -99,7 +107,7 @@ def test_unknown_service_and_team_scopes_are_refused_clearly(slack_app):
     assert slack_app.all(Watch) == []
 
 
-def test_a_firing_watch_gets_a_line_in_the_digest_of_its_scope(slack_app):
+def test_a_firing_watch_gets_a_line_in_the_digest_of_its_scope(slack_app, bound_jobs):
     app = slack_app
     seed(app)
     app.slack.command("/dora", "watch add cfr&gt;15% service=checkout <#C0ENG|eng>")
