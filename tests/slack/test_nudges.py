@@ -105,6 +105,7 @@ def test_a_resolved_incident_with_no_cause_gets_one_question_and_caused_by_links
     assert len(app.all(IncidentEvent)) == events_before
     assert metrics(app)["change_failure_rate"]["failed"] == 1
     assert len(questions(app)) == 1 and button_labels(questions(app)[0]) == []
+    assert app.fake.escaping == [], "\n".join(app.fake.escaping)
 
 
 def test_not_caused_by_a_deploy_records_the_incident_as_known_unlinked(slack_app):
@@ -204,6 +205,7 @@ def test_a_production_deploy_with_no_commits_gets_one_hint_a_week_per_service(sl
     slack.command("/deploy", "checkout 1.4")
     assert hint_job(app) == 1 and "D-7" in hints(app)[-1]["text"]
     assert len(hints(app)) == 3
+    assert app.fake.escaping == [], "\n".join(app.fake.escaping)
     clock.advance(hours=2)
     assert hint_job(app) == 0
 

@@ -37,7 +37,7 @@ def test_watch_add_list_remove(make_slack_app):
     slack = app.slack
     added = slack.command("/dora", "watch add cfr&gt;15% service=Checkout days=14 <#C0ENG|eng>", user="UADMIN").reply()
     assert added["response_type"] == "in_channel"
-    text = added["text"]
+    text = message_text(added)
     assert "#1" in text and "`cfr>15%`" in text and "above 15%" in text and "`checkout`" in text and "14 days" in text and "<#C0ENG>" in text
     (watch,) = app.all(Watch)
     assert (watch.metric, watch.op, watch.threshold, watch.days, watch.channel, watch.state) == ("cfr", ">", "15%", 14, "C0ENG", "ok")
@@ -45,14 +45,15 @@ def test_watch_add_list_remove(make_slack_app):
     for condition, words in (("lt&gt;2d", "above 2d"), ("ttr &gt; 4h", "failed deployment recovery time above 4h"),
                              ("df&lt;1/day", "below 1/day"), ("df&lt;3/week", "below 3/week"), ("rework&gt;=10%", "at or above 10%")):
         answer = slack.command("/dora", f"watch add {condition} <#C0ENG|eng>", user="UADMIN").reply()
-        assert words in answer["text"] and "all services" in answer["text"], answer
-    listing = slack.command("/dora", "watch list", user="U1").reply()["text"]
+        assert words in message_text(answer) and "all services" in message_text(answer), answer
+    listing = message_text(slack.command("/dora", "watch list", user="U1").reply())
     assert len(listing.splitlines()) == 6 and "not checked yet" in listing and "`df<3/week`" in listing
 
     removed = slack.command("/dora", "watch remove 1", user="UADMIN").reply()
-    assert "removed" in removed["text"] and "cfr>15%" in removed["text"]
+    assert "removed" in removed["text"] and "cfr>15%" in message_text(removed)
     assert [w.id for w in app.all(Watch)] == [2, 3, 4, 5, 6]
     assert "No watch `1`" in message_text(ephemeral_answer(slack.command("/dora", "watch remove 1", user="UADMIN")))
+    assert app.fake.escaping == [], "conditions like df<1/day are sent as &lt;:\n" + "\n".join(app.fake.escaping)
 
 
 def test_watch_changes_are_for_admins(make_slack_app):
@@ -126,5 +127,6 @@ def test_a_firing_watch_gets_a_line_in_the_digest_of_its_scope(slack_app, bound_
     body = message_text(digest)
     assert "Watches firing (1)" in body and "#1 change fail rate for `checkout` is 25.0% (1 of 4 deploys), above 15%" in body
     assert "#2" not in body.split("Watches firing")[1]
-    listing = app.slack.command("/dora", "watch list").reply()["text"]
+    listing = message_text(app.slack.command("/dora", "watch list").reply())
     assert "firing since" in listing and "ok (last n/a)" in listing
+    assert app.fake.escaping == [], "\n".join(app.fake.escaping)

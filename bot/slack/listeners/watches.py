@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core import grammar as g
 from bot.core.errors import ValidationError
 from bot.services import nudges, outbox, watches
+from bot.slack import blocks as bk
 from bot.slack.listeners.common import actor, reply, runtime, transaction
 from bot.store.db import session_scope
 
@@ -16,7 +17,7 @@ def handle_watch(context, parsed, *, user: str | None, respond) -> None:
     rt = runtime(context)
     if isinstance(parsed, g.WatchList):
         with session_scope(rt.engine, write=False) as session:
-            lines = [watches.describe(session, w) for w in watches.list_watches(session)]
+            lines = [_line(watches.describe(session, w)) for w in watches.list_watches(session)]
         reply(respond, "\n".join(lines) if lines else "No watches yet: add one with `/dora watch add cfr>15% #channel`.")
     elif isinstance(parsed, g.WatchAdd):
         require_admin(rt, user, "add watches")
@@ -26,13 +27,18 @@ def handle_watch(context, parsed, *, user: str | None, respond) -> None:
                 session, condition=parsed.condition, channel=channel_id, service=parsed.service, team=parsed.team,
                 days=parsed.days, actor=user, now=rt.now(),
             )
-            text = watches.describe(session, watch)
+            text = _line(watches.describe(session, watch))
         reply(respond, f":eyes: <@{user}> added a watch: {text}. It is checked every hour and posts when it fires and when it clears.", public=True)
     elif isinstance(parsed, g.WatchRemove):
         require_admin(rt, user, "remove watches")
         with transaction(context) as session:
             _, text = watches.remove_watch(session, parsed.id)
-        reply(respond, f"Watch removed: {text}", public=True)
+        reply(respond, f"Watch removed: {_line(text)}", public=True)
+
+
+def _line(description: str) -> str:
+    """A watch's description as mrkdwn: its conditions' ``<`` and ``>`` escaped, the channel kept."""
+    return bk.esc(description, mentions=True)
 
 
 # --- the nudge's buttons -------------------------------------------------------------------
