@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from bot.core import watches as watch_rules
 from bot.core.errors import NotFound, ValidationError
-from bot.core.inputs import normalize_service
+from bot.core.inputs import normalize_service, service_key
 from bot.core.timeutil import UTC, isoformat_z
 from bot.services import outbox
 from bot.services.lookup import find_service
@@ -53,7 +53,8 @@ class Scope:
 
     @property
     def explain_args(self) -> str:
-        return {"org": "", "service": f" {self.name}", "team": f" team={self.name}"}[self.kind]
+        # by its key (``Checkout API`` -> ``checkout-api``): `/dora explain` takes the service as one word
+        return {"org": "", "service": f" {service_key(self.name or '')}", "team": f" team={self.name}"}[self.kind]
 
 
 def scope_of(session: Session, watch: Watch) -> Scope:

@@ -131,7 +131,7 @@ def test_the_leader_runs_the_job_from_the_postgresql_job_store(replicas, slack):
     assert [job for job, error in outcomes if error is not None] == []
     with leader.rt.engine.connect() as conn:
         stored = set(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
-    assert stored == {"digests.send_due", "reminders.send_due"}
+    assert stored == {"digests.send_due", "reminders.send_due", "watches.check", "nudges.commit_hints"}
 
 
 def test_a_failure_while_starting_the_scheduler_is_retried_at_the_next_poll(sqlite_engine, slack, bound_jobs, monkeypatch):
