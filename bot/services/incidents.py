@@ -19,7 +19,7 @@ from bot.core.incident_events import EventKind
 from bot.core.inputs import FUTURE_TOLERANCE, IncidentInput, check_mitigated, check_text
 from bot.services import outbox
 from bot.services.lookup import deploy_ref, find_deploy, find_incident, get_or_create_service, incident_ref
-from bot.services.nudges import ask_for_cause
+from bot.services.nudges import ask_for_cause, record_answer
 from bot.store import rules as store_rules
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
@@ -375,6 +375,7 @@ def link_cause(
     refresh_change_failure(session.connection(), [previous, cause.id])
     if announce:
         _announce(session, incident, event, now=now)
+    record_answer(session, incident, deploy_id=cause.id, actor=actor, now=now)  # an open cause question shows it
     return IncidentOutcome(incident, changed=True)
 
 

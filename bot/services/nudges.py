@@ -127,8 +127,7 @@ def answer(session: Session, *, nudge_id: int, deploy_id: int | None, actor: str
         select(Incident).where(Incident.id == nudge.incident_id).with_for_update().execution_options(populate_existing=True)
     ).one()
     if deploy_id is not None:
-        link_cause(session, ref=f"INC-{incident.id}", deploy=f"D-{deploy_id}", now=now, actor=actor)
-        nudge.answer, nudge.answer_deploy_id = CAUSED_BY, deploy_id
+        link_cause(session, ref=f"INC-{incident.id}", deploy=f"D-{deploy_id}", now=now, actor=actor)  # records the answer
     else:
         if incident.caused_by_id is not None:
             raise ValidationError(
@@ -136,12 +135,24 @@ def answer(session: Session, *, nudge_id: int, deploy_id: int | None, actor: str
                 field="answer",
             )
         mark_not_caused(session, incident, now=now, actor=actor)
-        nudge.answer = NOT_CAUSED
-    nudge.answered_by, nudge.answered_at = actor, now
+    session.refresh(nudge)
+    return Answer(nudge, changed=True)
+
+
+def record_answer(session: Session, incident: Incident, *, deploy_id: int | None, actor: str | None, now: datetime) -> None:
+    """The incident's cause became known (a button, ``/incident cause``, the API): an open
+    question under its card is edited to show the answer and who gave it."""
+    nudge = session.exec(
+        select(Nudge).where(Nudge.key == f"{CAUSE}:{incident.id}", col(Nudge.answer).is_(None)).with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if nudge is None:
+        return
+    nudge.answer = CAUSED_BY if deploy_id is not None else NOT_CAUSED
+    nudge.answer_deploy_id, nudge.answered_by, nudge.answered_at = deploy_id, actor, now
     session.add(nudge)
     session.flush()
     outbox.enqueue(session, kind=outbox.Kind.NUDGE_UPDATE, key=outbox.card_key("incident", incident.id), payload={"nudge": nudge.id}, now=now)
-    return Answer(nudge, changed=True)
 
 
 def mark_not_caused(session: Session, incident: Incident, *, now: datetime, actor: str | None) -> None:
@@ -152,6 +163,7 @@ def mark_not_caused(session: Session, incident: Incident, *, now: datetime, acto
     session.add(event)
     session.flush()
     outbox.incident_event(session, incident.id, event.id, now=now)
+    record_answer(session, incident, deploy_id=None, actor=actor, now=now)
 
 
 # --- commits --------------------------------------------------------------------------------

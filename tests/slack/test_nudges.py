@@ -106,6 +106,10 @@ def test_a_resolved_incident_with_no_cause_gets_one_question_and_caused_by_links
     assert metrics(app)["change_failure_rate"]["failed"] == 1
     assert len(questions(app)) == 1 and button_labels(questions(app)[0]) == []
     assert app.fake.escaping == [], "\n".join(app.fake.escaping)
+    # What a `ttr` watch links to: the recovery from the causing deploy is shown.
+    explained = message_text(ephemeral_answer(app.slack.command("/dora", "explain ttr checkout")))
+    assert "failed deployment recovery time" in explained and "over the 1 with a known cause" in explained
+    assert "INC-1" in explained and "(from D-6:" in explained
 
 
 def test_not_caused_by_a_deploy_records_the_incident_as_known_unlinked(slack_app):
@@ -129,6 +133,22 @@ def test_not_caused_by_a_deploy_records_the_incident_as_known_unlinked(slack_app
     incident = app.all(Incident)[0]
     assert incident.caused_by_id is None and incident.not_caused_by_change
     assert metrics(app)["change_failure_rate"]["failed"] == 0
+
+
+def test_a_cause_linked_another_way_answers_the_question_too(slack_app):
+    app = slack_app
+    history(app, n=3)
+    declare_and_resolve(app)
+    (question,) = questions(app)
+    app.slack.command("/incident", "cause INC-1 D-2", user="U5", channel=ALERTS)
+    (answered,) = questions(app)
+    assert "caused by D-2" in message_text(answered) and "<@U5>" in message_text(answered)
+    assert button_labels(answered) == []
+    late = app.slack.press(question, "Not caused by a deploy", user="U2")
+    assert "already answered" in ephemeral_answer(late)["text"]
+    incident = app.all(Incident)[0]
+    assert incident.caused_by_id == 2 and not incident.not_caused_by_change
+    assert metrics(app)["change_failure_rate"]["failed"] == 1
 
 
 def test_no_question_when_the_cause_is_known_and_none_twice(slack_app):

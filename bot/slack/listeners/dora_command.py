@@ -153,8 +153,12 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
         note = "Rework: an unplanned deploy because of a production problem: a rollback, a deploy that fixes an incident (fixes=INC-n), or a hotfix."
     else:
         head = f"*Time to restore* for {scope}: {counted(m['incidents'], 'production incident')} recovered in the window"
+        fdrt = report["failed_deployment_recovery_time"]
+        if fdrt["incidents"]:  # the `ttr` of a watch: the ones with a causing deploy
+            head += f"; failed deployment recovery time {format_duration(fdrt['median_seconds'])} over the {fdrt['incidents']} with a known cause"
         for i, name in explain.recovered_incidents(session, window=window, environments=envs, service_id=service_id):
-            lines.append(f"INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 60))}: {format_duration(i.restore_seconds)}")
+            cause = f" (from D-{i.caused_by_id}: {format_duration(i.recovery_seconds)})" if i.caused_by_id else ""
+            lines.append(f"INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 60))}: {format_duration(i.restore_seconds)}{cause}")
         note = (
             "Measured from the start of impact to its mitigation (to the resolution when never mitigated);"
             f" cancelled incidents are left out; open incidents are not measured ({m['open_incidents']} open now); longest first."
