@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
 
 from bot.core import watches as watch_rules
 from bot.core.errors import NotFound, ValidationError
@@ -104,8 +104,17 @@ def add_watch(
     if not isinstance(channel, str) or not channel:
         raise ValidationError("a watch needs a channel to post in", field="channel")
     scope = _resolve_scope(session, service=service, team=team)
-    if len(session.exec(select(Watch.id)).all()) >= MAX_WATCHES:
+    if session.exec(select(func.count()).select_from(Watch)).one() >= MAX_WATCHES:
         raise ValidationError(f"at most {MAX_WATCHES} watches; remove one with `/dora watch remove <id>`", field="watch")
+    same = session.exec(
+        select(Watch.id).where(
+            Watch.metric == parsed.metric, Watch.op == parsed.op, Watch.threshold == parsed.threshold, Watch.days == days,
+            Watch.channel == channel, Watch.service_id == scope.service_id if scope.service_id is not None else col(Watch.service_id).is_(None),
+            Watch.team == scope.name if scope.kind == "team" else col(Watch.team).is_(None),
+        )
+    ).first()
+    if same is not None:
+        raise ValidationError(f"watch #{same} already watches `{parsed.text}` for {scope.label} over {days} days in that channel", field="watch")
     watch = Watch(
         metric=parsed.metric, op=parsed.op, threshold=parsed.threshold, service_id=scope.service_id,
         team=scope.name if scope.kind == "team" else None, days=days, channel=channel, state=watch_rules.OK,

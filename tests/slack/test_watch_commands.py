@@ -46,6 +46,8 @@ def test_watch_add_list_remove(make_slack_app):
                              ("df&lt;1/day", "below 1/day"), ("df&lt;3/week", "below 3/week"), ("rework&gt;=10%", "at or above 10%")):
         answer = slack.command("/dora", f"watch add {condition} <#C0ENG|eng>", user="UADMIN").reply()
         assert words in message_text(answer) and "all services" in message_text(answer), answer
+    dup = message_text(ephemeral_answer(slack.command("/dora", "watch add cfr &gt; 15% service=checkout days=14 <#C0ENG|eng>", user="UADMIN")))
+    assert "watch #1 already watches `cfr>15%`" in dup
     listing = message_text(slack.command("/dora", "watch list", user="U1").reply())
     assert len(listing.splitlines()) == 6 and "not checked yet" in listing and "`df<3/week`" in listing
 
