@@ -88,7 +88,7 @@ def test_mitigated_button_edits_the_card_in_place_and_adds_one_thread_line(slack
     assert button_labels(card(app)) == ["Resolve", "Post update", "I'm the lead", "Cancel"]
     assert thread(app) == [":adhesive_bandage: Mitigated by <@U2> after 25m"]
     app.slack.press(card(app), "Resolve", user="U2")
-    assert len(thread(app)) == 2 and app.all(Incident)[0].restore_seconds == 25 * 60
+    assert len(thread(app)) == 3 and app.all(Incident)[0].restore_seconds == 25 * 60  # + the cause question
 
 
 def test_cancel_button_asks_for_a_reason_in_a_form(slack_app):
