@@ -19,10 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
+from bot.core.numbers import is_digits
+from bot.ingest.bodies import BodyLimit
+from bot.ingest.http import HTTPProblem, problem_response
 from bot.logs import request_id
 from bot.runtime import Runtime
 
-MAX_SLACK_BODY = 1_000_000
 READY_CACHE_SECONDS = 10
 SLACK_TOKEN_CACHE_SECONDS = 300
 
@@ -78,6 +80,30 @@ class Readiness:
         checks["slack"] = self.slack()
         ready = all(v in ("ok", "not used") for v in checks.values())
         return ready, checks
+
+
+async def _problem(_: Request, exc: HTTPProblem) -> Response:
+    """An ``HTTPProblem`` a handler did not catch itself (``BodyTooLarge`` while reading a body)."""
+    return problem_response(exc)
+
+
+def slack_request_problem(secret: str | None, headers, body: bytes) -> Response | None:
+    """401 for a request Slack did not sign (checked before Bolt parses anything), 400 for a body
+    that is not text; None when Bolt may take it. Signing: https://docs.slack.dev/authentication/verifying-requests-from-slack"""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    if not is_digits(timestamp):
+        # Bolt would raise on a timestamp that is not a whole number: it is simply unsigned.
+        return JSONResponse({"error": "invalid request"}, status_code=401)
+    from slack_sdk.signature import SignatureVerifier  # what Bolt checks again, after this
+
+    signature = headers.get("x-slack-signature", "")
+    if not secret or not signature.isascii() or not SignatureVerifier(secret).is_valid(body, timestamp, signature):
+        return JSONResponse({"error": "invalid request"}, status_code=401)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return JSONResponse({"error": "body is not UTF-8 text"}, status_code=400)
+    return None
 
 
 def _route_label(app: Starlette, scope) -> str:
@@ -142,13 +168,15 @@ def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | Non
         readiness = Readiness(rt, probe_client)
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_SLACK_BODY:
-            return Response("request body too large", status_code=413)
-        if not request.headers.get("x-slack-request-timestamp", "").isdigit():
-            # Bolt would raise on a timestamp that is not a whole number: it is simply unsigned.
-            return JSONResponse({"error": "invalid request"}, status_code=401)
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        body = await request.body()  # at most the route's limit (bot.ingest.bodies.BodyLimit)
+        refused = slack_request_problem(rt.settings.slack_signing_secret, request.headers, body)
+        if refused is not None:
+            return refused
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except ValueError:  # signed, yet not a form or JSON body Bolt can read (json/unicode errors are ValueErrors)
+            return JSONResponse({"error": "body is not a Slack request"}, status_code=400)
+        bolt_response = await run_in_threadpool(bolt.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> Response:
@@ -175,7 +203,7 @@ def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | Non
     ]
     if bolt is not None:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
-    app = Starlette(routes=routes)
-    wrapped = RequestMiddleware(app, rt.telemetry)
+    app = Starlette(routes=routes, exception_handlers={HTTPProblem: _problem})
+    wrapped = RequestMiddleware(BodyLimit(app), rt.telemetry)
     wrapped.router_app = app
     return wrapped

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.core.errors import DoraError
+from bot.core.errors import DoraError, ValidationError
+from bot.core.numbers import is_digits, parse_int
 from bot.core.timeutil import WEEKDAYS
 
 DEPLOY_USAGE = """\
@@ -60,8 +61,8 @@ _CHANNEL_RE = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>$")
 _LINK_RE = re.compile(r"^<(https?://[^|>]+)(?:\|[^>]*)?>$")
 _USER_RE = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _OPTION_RE = re.compile(r"^([a-z_]+)=(.*)$", re.DOTALL)
-_DEPLOY_REF_RE = re.compile(r"^(?:d-?)?\d+$", re.IGNORECASE)
-_INCIDENT_REF_RE = re.compile(r"^(?:inc-?)?\d+$", re.IGNORECASE)
+_DEPLOY_REF_RE = re.compile(r"^(?:d-?)?[0-9]{1,18}$", re.IGNORECASE)
+_INCIDENT_REF_RE = re.compile(r"^(?:inc-?)?[0-9]{1,18}$", re.IGNORECASE)
 
 
 def unescape(token: str) -> str:
@@ -146,9 +147,11 @@ def _split(text: str, *, command: str, options: set[str], stop_after: int | None
 
 
 def _int(value: str, *, name: str, lo: int, hi: int, command: str) -> int:
-    if not value.isdigit() or not lo <= int(value) <= hi:
-        raise UsageError(f"`{name}={value}` must be a whole number from {lo} to {hi}", command=command)
-    return int(value)
+    try:
+        return parse_int(value, field=name, lo=lo, hi=hi)
+    except ValidationError:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise UsageError(f"`{name}={shown}` must be a whole number from {lo} to {hi}", command=command) from None
 
 
 def _deploy_ref(token: str, *, command: str) -> str:
@@ -491,7 +494,7 @@ def _parse_digest(text: str):
         return DigestList()
     if verb in ("remove", "send"):
         args = rest.split()
-        if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        if len(args) != 1 or not is_digits(args[0].lstrip("#")):
             raise UsageError(f"`/dora digest {verb}` needs the digest's number from `/dora digest list`", command=cmd)
         return (DigestRemove if verb == "remove" else DigestSend)(id=args[0].lstrip("#"))
     if verb == "add":

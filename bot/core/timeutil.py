@@ -15,7 +15,15 @@ UTC = timezone.utc
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday first, as datetime.weekday()
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# ASCII digits only (``\d`` would take ``٣``), at most 7 of them per unit.
+_DURATION_RE = re.compile(r"^(?:([0-9]{1,7})w)?(?:([0-9]{1,7})d)?(?:([0-9]{1,7})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,7})s)?$")
+# The instants this bot takes, from any sender (API, import, webhooks, query strings, Slack):
+# 1970-01-01T00:00:00Z up to the end of 2100, so every instant it writes back has a 4-digit
+# year and arithmetic around it (a week before, a 90-day window) cannot overflow.
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_INSTANT = datetime(2101, 1, 1, tzinfo=timezone.utc)
+MAX_DURATION = timedelta(days=3660)  # ten years: the longest span anyone types (``/dora days=3660``)
+RANGE_TEXT = "1970-01-01T00:00:00Z to 2100-12-31T23:59:59Z"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -30,6 +38,8 @@ def parse_duration(text: str) -> timedelta:
     total = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
     if total <= timedelta(0):
         raise ValidationError(f"`{text}` must be longer than zero")
+    if total > MAX_DURATION:
+        raise ValidationError(f"`{text}` is longer than {MAX_DURATION.days} days")
     return total
 
 
@@ -40,20 +50,42 @@ def ensure_utc(value: datetime, *, tz: tzinfo = UTC) -> datetime:
     return value.astimezone(UTC)
 
 
+class OutOfRange(ValidationError):
+    """An instant that parses but lies outside ``MIN_INSTANT``..``MAX_INSTANT``."""
+
+
+def check_range(value: datetime, text: str | None = None) -> datetime:
+    """``value`` (aware) if it lies in ``MIN_INSTANT``..``MAX_INSTANT``, else a ValidationError."""
+    if not MIN_INSTANT <= value < MAX_INSTANT:
+        shown = f"`{text}`" if text is not None and len(text) <= 60 else "the time"
+        raise OutOfRange(f"{shown} is outside the supported range {RANGE_TEXT}")
+    return value
+
+
 def parse_instant(text: str, *, tz: tzinfo = UTC) -> datetime:
-    """Parse an ISO-8601 instant (``2026-11-24T09:30Z``, offsets, or naive in ``tz``)."""
+    """Parse an ISO-8601 instant (``2026-11-24T09:30Z``, offsets, or naive in ``tz``).
+
+    The one parser of instants for every way in: out of ``MIN_INSTANT``..``MAX_INSTANT`` is a
+    ValidationError (never an ``OverflowError`` from the conversion to UTC).
+    """
+    if not isinstance(text, str):
+        raise ValidationError("must be an ISO-8601 time string such as 2026-11-24T10:12:00Z")
     raw = text.strip()
     if raw.endswith(("z", "Z")):
         raw = raw[:-1] + "+00:00"
     elif raw.endswith(" UTC"):  # GitLab's webhooks write `2026-11-24 09:12:00 UTC` (and `... +0100`)
         raw = raw[:-4] + "+00:00"
+    shown = text if len(text) <= 60 else text[:57] + "..."
     try:
-        value = datetime.fromisoformat(raw)
+        value = datetime.fromisoformat(raw) if raw.isascii() else None
     except ValueError:
-        raise ValidationError(
-            f"`{text}` is not an ISO-8601 time; use e.g. 2026-11-24T09:30Z"
-        ) from None
-    return ensure_utc(value, tz=tz)
+        value = None
+    if value is None:
+        raise ValidationError(f"`{shown}` is not an ISO-8601 time; use e.g. 2026-11-24T09:30Z")
+    # Years 1 and 9999 with an offset overflow in astimezone: refuse them before converting.
+    if not MIN_INSTANT.year - 1 <= value.year <= MAX_INSTANT.year:
+        raise OutOfRange(f"`{shown}` is outside the supported range {RANGE_TEXT}")
+    return check_range(ensure_utc(value, tz=tz), shown)
 
 
 def parse_time(text: str, *, now: datetime, tz: tzinfo = UTC) -> datetime:
@@ -67,6 +99,8 @@ def parse_time(text: str, *, now: datetime, tz: tzinfo = UTC) -> datetime:
         return ensure_utc(now) - parse_duration(raw)
     try:
         return parse_instant(text, tz=tz)
+    except OutOfRange:
+        raise
     except ValidationError:
         raise ValidationError(
             f"`{text}` is not a time; use ISO-8601 (2026-11-24T09:30Z) or how long ago (15m, 3h, 2d)"
@@ -78,7 +112,7 @@ def isoformat_z(value: datetime | None) -> str | None:
     if value is None:
         return None
     value = ensure_utc(value)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S")  # 4 digits: strftime writes 999
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + "Z"

@@ -21,6 +21,7 @@ from bot.core.errors import DoraError, ValidationError
 from bot.core.inputs import (
     FUTURE_TOLERANCE,
     LIMITS,
+    STATUSES,
     check_text,
     normalize_environment,
     normalize_service,
@@ -29,6 +30,7 @@ from bot.core.inputs import (
     parse_incident,
     service_key,
 )
+from bot.core.numbers import MAX_ID, parse_int
 from bot.core.timeutil import parse_instant
 from bot.ingest.http import (
     HTTPProblem,
@@ -58,6 +60,8 @@ from bot.services.metrics import build_metrics
 from bot.store.db import connection_scope, session_scope
 from bot.store.models import Deploy, Incident, Service
 
+MAX_LIMIT = 500  # items per page
+MAX_DAYS = 3660  # the longest metrics window, as `/dora days=` takes it
 _PATCH_FIELDS = {"acknowledged_at", "resolved_at", "caused_by", "note", "update", "mitigated_at", "severity", "status", "reason"}
 
 
@@ -95,9 +99,10 @@ def _cursor(value: str | None) -> int | None:
     if not value:
         return None
     try:
-        return int(base64.urlsafe_b64decode(value.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("not a cursor returned by this API", field="cursor") from None
+        return parse_int(base64.urlsafe_b64decode(value.encode("ascii")).decode("ascii"), field="cursor", lo=1, hi=MAX_ID)
+    except (ValueError, UnicodeError, ValidationError):  # not base64 of ASCII digits, or out of range
+        pass
+    raise ValidationError("not a cursor returned by this API (next_cursor of the previous page)", field="cursor")
 
 
 def _next_cursor(rows: list, limit: int) -> str | None:
@@ -113,10 +118,7 @@ def _param(request: Request, name: str, default: str | None = None) -> str | Non
 
 
 def _limit(request: Request) -> int:
-    raw = _param(request, "limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
-        raise ValidationError("must be a whole number from 1 to 500", field="limit")
-    return int(raw)
+    return parse_int(_param(request, "limit", "50"), field="limit", lo=1, hi=MAX_LIMIT)
 
 
 def _time_param(request: Request, name: str, tz: tzinfo) -> datetime | None:
@@ -263,13 +265,11 @@ def routes(rt: Runtime) -> list[Route]:
 
     def get_metrics(request: Request, _: Any) -> Response:
         q = request.query_params
-        days_raw = _param(request, "days", "30")
-        if not days_raw.isdigit():
-            raise ValidationError("must be a whole number of days", field="days")
+        days = parse_int(_param(request, "days", "30"), field="days", lo=1, hi=MAX_DAYS)
         end = _time_param(request, "end", settings.tz) or rt.now()
         with session_scope(rt.engine, write=False) as session:
             report = build_metrics(
-                session, service=q.get("service") or None, days=int(days_raw), end=end,
+                session, service=q.get("service") or None, days=days, end=end,
                 timezone_name=settings.timezone_name, production_environments=settings.production_environments,
             )
         return JSONResponse(report)
@@ -285,6 +285,8 @@ def routes(rt: Runtime) -> list[Route]:
             if q.get("environment"):
                 query = query.where(Deploy.environment == normalize_environment(q["environment"]))
             if q.get("status"):
+                if q["status"] not in STATUSES:
+                    raise ValidationError(f"must be one of {', '.join(STATUSES)}", field="status")
                 query = query.where(Deploy.status == q["status"])
             if since:
                 query = query.where(Deploy.deployed_at >= since)

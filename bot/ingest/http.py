@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hmac
-import json
 import queue
 import threading
 from typing import Any, Callable, TypeVar
@@ -13,9 +12,9 @@ from typing import Any, Callable, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bot.core import jsontext
 from bot.core.errors import DoraError, NotFound, StateError, ValidationError
 
-MAX_BODY = 1_000_000  # 1 MB
 T = TypeVar("T")
 
 
@@ -59,37 +58,21 @@ def require_bearer(request: Request, tokens: tuple[str, ...]) -> None:
         raise HTTPProblem(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
-DRAIN_LIMIT = 16 * MAX_BODY
-
-
 async def read_body(request: Request) -> bytes:
-    """The raw body, refusing anything over 1 MB without keeping it in memory.
-
-    A moderately oversized body is read and discarded before answering 413, so that simple
-    clients that send the whole body before reading the response see the 413 rather than a
-    broken connection; a huge one is refused straight away.
-    """
-    length = request.headers.get("content-length")
-    declared = int(length) if length and length.isdigit() else None
-    if declared is not None and declared > DRAIN_LIMIT:
-        raise HTTPProblem(413, f"body larger than {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= MAX_BODY:
-            chunks.append(chunk)
-        elif size > DRAIN_LIMIT:
-            break
-    if size > MAX_BODY:
-        raise HTTPProblem(413, f"body larger than {MAX_BODY} bytes")
-    return b"".join(chunks)
+    """The raw body, bounded by the route's limit: ``bot.ingest.bodies.BodyLimit`` answers 413
+    for a declared length over it and cuts a streamed body off there."""
+    return await request.body()
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes | str) -> Any:
+    """The body as JSON (``bot.core.jsontext``: syntax, depth, NUL, lone surrogates), else a 422 naming where."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPProblem(422, "body is not valid JSON", errors=[{"field": None, "message": str(exc)}]) from None
+        return jsontext.loads(body)
+    except ValidationError as exc:
+        raise HTTPProblem(
+            422, "body is not valid JSON" if exc.field is None else "body refused",
+            errors=[{"field": f, "message": m} for f, m in exc.errors],
+        ) from None
 
 
 class WorkerThreads:

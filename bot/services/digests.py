@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import normalize_service
+from bot.core.numbers import is_digits
 from bot.core.timeutil import UTC, WEEKDAYS
 from bot.services import outbox
 from bot.services.lookup import find_service
@@ -83,7 +84,7 @@ def list_subscriptions(session: Session) -> list[DigestSubscription]:
 
 def get_subscription(session: Session, sub_id: int | str) -> DigestSubscription:
     text = str(sub_id).strip().lower().removeprefix("digest-").removeprefix("#")
-    sub = session.get(DigestSubscription, int(text)) if text.isdigit() else None
+    sub = session.get(DigestSubscription, int(text)) if is_digits(text) else None
     if sub is None:
         raise NotFound(f"No digest `{sub_id}`; `/dora digest list` shows them.")
     return sub

@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.core import jsontext
 from bot.core.errors import ValidationError
 from bot.core.inputs import DeployInput, IncidentInput, parse_deploy, parse_incident, service_key
 from bot.core.rules import (
@@ -287,9 +288,9 @@ def _parse_line(raw: bytes, now: datetime) -> DeployInput | IncidentInput:
     if len(raw) > MAX_LINE_BYTES:
         raise ValidationError(f"line is longer than {MAX_LINE_BYTES} bytes")
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+        obj = jsontext.loads(raw)
+    except ValidationError as exc:
+        raise ValidationError("; ".join(f"{f}: {m}" if f else f"line {m}" for f, m in exc.errors)) from None
     if not isinstance(obj, dict):
         raise ValidationError("each line must be a JSON object")
     kind = obj.get("type")

@@ -12,12 +12,12 @@ from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import service_key
 from bot.store.models import Deploy, Incident, Service
 
-_DEPLOY_REF = re.compile(r"^(?:d-?)?(\d+)$", re.IGNORECASE)
-_INCIDENT_REF = re.compile(r"^(?:inc-?)?(\d+)$", re.IGNORECASE)
+_DEPLOY_REF = re.compile(r"^(?:d-?)?([0-9]{1,18})$", re.IGNORECASE)
+_INCIDENT_REF = re.compile(r"^(?:inc-?)?([0-9]{1,18})$", re.IGNORECASE)
 # Where ids from outside systems come first (API, webhooks), only the prefixed form names our own
 # numbers: a bare "42" is someone's external id, never silently D-42.
-_DEPLOY_LABEL = re.compile(r"^d-(\d+)$", re.IGNORECASE)
-_INCIDENT_LABEL = re.compile(r"^inc-(\d+)$", re.IGNORECASE)
+_DEPLOY_LABEL = re.compile(r"^d-([0-9]{1,18})$", re.IGNORECASE)
+_INCIDENT_LABEL = re.compile(r"^inc-([0-9]{1,18})$", re.IGNORECASE)
 
 
 def deploy_ref(deploy: Deploy) -> str:

@@ -29,8 +29,8 @@ class Processed:
     previous: str | None = None  # for a duplicate: the stored status
 
 
-def _text(body: bytes) -> str:
-    return body.decode("utf-8", errors="replace")
+def _text(body: bytes | str) -> str:
+    return body if isinstance(body, str) else body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _row(session: Session, source: str, delivery_id: str, *, lock: bool = False) -> WebhookDelivery | None:
@@ -46,7 +46,7 @@ def process_delivery(
     source: str,
     delivery_id: str,
     event: str | None,
-    body: bytes,
+    body: bytes | str,
     now: datetime,
     apply: Callable[[Session], tuple[dict | None, str | None]],
 ) -> Processed:
@@ -82,7 +82,7 @@ def process_delivery(
         raise
 
 
-def record_failure(engine: Engine, *, source: str, delivery_id: str, event: str | None, body: bytes, now: datetime, error: str) -> None:
+def record_failure(engine: Engine, *, source: str, delivery_id: str, event: str | None, body: bytes | str, now: datetime, error: str) -> None:
     """Keep a delivery that could not be applied (for replay), with the body that failed."""
     for _ in range(2):
         try:

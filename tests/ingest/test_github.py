@@ -388,9 +388,20 @@ def test_processed_deliveries_keep_their_raw_body(ingest):
     assert deliveries(ingest) == [("raw-1", "push", "processed", raw.decode(), None)]
 
 
-def test_a_body_over_1_mb_is_413_and_stores_nothing(ingest):
+def test_a_body_over_githubs_25_mb_cap_is_413_and_stores_nothing(ingest):
+    from bot.ingest.bodies import GITHUB_MAX_BODY
+
     payload = push([(sha(1), "2026-11-25T05:00:00Z")])
-    payload["padding"] = "x" * 1_000_001
+    payload["padding"] = "x" * GITHUB_MAX_BODY
     r = ingest.client.github("push", payload, delivery="big-1")
     assert r.status == 413, r
     assert ingest.stored_counts() == dict.fromkeys(ingest.stored_counts(), 0)
+
+
+def test_a_body_of_several_mb_under_githubs_cap_is_taken_and_stored_raw(ingest):
+    payload = push([(sha(1), "2026-11-25T05:00:00Z")])
+    payload["padding"] = "x" * 3_000_000  # over the API's 1 MB, well under GitHub's 25 MB
+    raw = json.dumps(payload).encode()
+    r = ingest.client.github("push", None, raw=raw, delivery="big-2")
+    assert r.status == 200 and r.json()["commits"] == 1, r
+    assert ingest.rows("SELECT length(body) FROM webhook_delivery") == [(len(raw),)]
