@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.errors import ConfigError, ValidationError
+from bot.core.numbers import parse_int
 from bot.core.timeutil import parse_duration
 
 DEFAULT_DATABASE_URL = "sqlite:///dora-bot.db"
@@ -105,9 +106,10 @@ class Settings:
                 raise ConfigError("SLACK_API_URL", f"`{api}` is not an http(s) URL")
             kwargs["slack_api_url"] = api if api.endswith("/") else api + "/"
         if (port := get("PORT")) is not None:
-            if not port.isdigit() or not 0 < int(port) < 65536:
-                raise ConfigError("PORT", f"`{port}` is not a port number (1-65535)")
-            kwargs["port"] = int(port)
+            try:
+                kwargs["port"] = parse_int(port, field="PORT", lo=1, hi=65535)
+            except ValidationError:
+                raise ConfigError("PORT", f"`{port[:40]}` is not a port number (1-65535)") from None
         if (tz := get("DORA_TIMEZONE")) is not None:
             kwargs["timezone_name"] = _check_timezone(tz, "DORA_TIMEZONE")
         if (envs := get("DORA_PRODUCTION_ENVIRONMENTS")) is not None:
@@ -174,14 +176,29 @@ def _check_timezone(name: str, variable: str) -> str:
     return name
 
 
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: the password, or whatever stands where it would, masked."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, sep, userinfo = head.rpartition("//")
+    user = userinfo.split(":", 1)[0] if ":" in userinfo else userinfo
+    return f"{scheme}{sep}{user}:***@{tail}" if ":" in userinfo else f"{scheme}{sep}{user}@{tail}"
+
+
 def _check_database_url(url: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
+        port = parsed.port  # SQLAlchemy reads it with int(): a word there is a ValueError
     except ArgumentError:
-        raise ConfigError("DATABASE_URL", f"`{url}` is not a database URL like sqlite:///dora-bot.db") from None
+        raise ConfigError("DATABASE_URL", f"`{shown_url(url)}` is not a database URL like sqlite:///dora-bot.db") from None
+    except ValueError:
+        raise ConfigError("DATABASE_URL", f"the port in `{shown_url(url)}` is not a number (1-65535)") from None
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError("DATABASE_URL", f"the port in `{shown_url(url)}` is not a port number (1-65535)")
     backend = "postgresql" if parsed.get_backend_name() == "postgres" else parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(

@@ -20,13 +20,20 @@ _SECRET_PATTERNS = [
     re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
     re.compile(r"xapp-[A-Za-z0-9-]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]+:)[^@\s]+(@)"),
+    re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?:?//[^:/@\s]+:)[^@\s]+(@)"),
+    # A response_url is a capability: whoever has it may post as the bot into that conversation
+    # for 30 minutes (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses).
+    # Slack's hosts, and the field wherever it appears (JSON, a form body, a repr), escaped or not.
+    re.compile(r"(?i)(https?:(?:\\?/){2}hooks\.slack(?:-gov)?\.com(?:\\?/))[^\s\"'<>]+"),
+    re.compile(r"(?i)(response_url[\"']?\s*(?:[:=]|%3D)\s*[\"']?)[^\s\"'&,}]+"),
+    # Slack's (deprecated) verification token in a form or JSON body.
+    re.compile(r"(?i)((?<![a-z_])token[\"']?\s*(?:[:=])\s*[\"']?)(?!\[redacted)[^\s\"'&,}]+"),
 ]
 
 
 # Where none of these occurs, none of the patterns above can match: most lines (the access log)
 # are checked with this one search instead of four substitutions.
-_MAYBE_SECRET = re.compile(r"xox[abposr]-|xapp-|(?i:bearer\s|postgres)")
+_MAYBE_SECRET = re.compile(r"xox[abposr]-|xapp-|(?i:bearer\s|postgres|hooks\.slack|response_url|token)")
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -45,6 +52,12 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return text
 
 
+# slack_sdk's webhook client only ever talks to response_urls (and incoming webhooks): every URL
+# it logs (DEBUG "Sending a request - url: ...") is a capability, whatever its host.
+_WEBHOOK_LOGGERS = ("slack_sdk.webhook", "slack_bolt.context.respond")
+_ANY_URL = re.compile(r"(https?://[^/\s]+/)[^\s,'\"]+")
+
+
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: tuple[str, ...]):
         super().__init__()
@@ -52,6 +65,8 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.name.startswith(_WEBHOOK_LOGGERS):
+            message = _ANY_URL.sub(r"\1[redacted]", message)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         record.msg = redact(message, self.secrets)

@@ -73,3 +73,29 @@ def test_the_cli_stops_with_one_line_naming_the_variable(tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "DORA_TIMEZONE" in lines[0], out.stderr
     assert not (tmp_path / "x.db").exists()  # nothing was touched
+
+
+@pytest.mark.parametrize("url, words", [
+    ("postgres//u:pw-s3cret@host/db", "not a database URL"),
+    ("postgresql://u:pw-s3cret@host:abc/db", "port"),
+    ("postgresql+psycopg://u:pw-s3cret@host:99999/db", "port"),
+    ("mysql://u:pw-s3cret@host/db", "not supported"),
+])
+def test_a_bad_database_url_is_one_line_naming_the_variable_without_the_password(tmp_path, url, words):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"DATABASE_URL": url})
+    assert str(caught.value).startswith("DATABASE_URL") and words in str(caught.value)
+    assert "pw-s3cret" not in str(caught.value)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["DATABASE_URL"] = url
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "metrics"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and "DATABASE_URL" in lines[0], out.stderr
+    assert "Traceback" not in out.stderr + out.stdout and "pw-s3cret" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("port", ["²", "٣٠٠٠", "+80", "0", "65536", "1e3"])
+def test_a_port_that_is_not_plain_digits_in_range_names_the_variable(port):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"PORT": port})
+    assert str(caught.value).startswith("PORT")
