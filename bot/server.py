@@ -25,6 +25,7 @@ from starlette.routing import Match, Route
 from bot.core.numbers import is_digits
 from bot.ingest.bodies import BodyLimit
 from bot.ingest.http import HTTPProblem, problem_response
+from bot.ingest.routing import one_route_per_path
 from bot.logs import request_id
 from bot.runtime import Runtime
 
@@ -211,7 +212,7 @@ def create_asgi_app(rt: Runtime, bolt: App | None, *, readiness: Readiness | Non
     ]
     if bolt is not None:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
-    app = Starlette(routes=routes, exception_handlers={HTTPProblem: _problem})
+    app = Starlette(routes=one_route_per_path(routes), exception_handlers={HTTPProblem: _problem})
     wrapped = RequestMiddleware(BodyLimit(app), rt.telemetry)
     wrapped.router_app = app
     return wrapped

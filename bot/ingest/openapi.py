@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 from bot import __version__
+from bot.core.inputs import LIMITS, MAX_URL, NAME_RE
+from bot.core.numbers import MAX_ID
+from bot.core.timeutil import RANGE_TEXT
+from bot.ingest.bodies import MAX_BODY
 
-_TIME = {"type": "string", "format": "date-time", "examples": ["2026-11-24T10:12:00Z"]}
-_NTIME = {"type": ["string", "null"], "format": "date-time"}
+# What the server takes, from the same definitions it checks with (bot.core.inputs, timeutil, numbers).
+_RANGE = f"An ISO-8601 instant from {RANGE_TEXT}; one without an offset is read in DORA_TIMEZONE (query) or UTC (body)."
+_TIME = {"type": "string", "format": "date-time", "description": _RANGE, "examples": ["2026-11-24T10:12:00Z"]}
+_NTIME = {"type": ["string", "null"], "format": "date-time", "description": _RANGE}
+_NAME = {
+    "type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME_RE.pattern,
+    "description": "A service name: letters and digits of any script, spaces and . _ - / : @ +; matched case-insensitively,"
+    " spaces and - alike (`Checkout API` = `checkout-api`)",
+    "examples": ["checkout", "Checkout API", "node:9100"],
+}
+_ENV = {"type": ["string", "null"], "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "default": "production",
+        "description": "Letters, digits, . _ - (stored lower-case)"}
+_ID = {"type": "string", "minLength": 1, "maxLength": LIMITS["id"], "pattern": "\\S",
+       "description": "Unique per record and not blank, e.g. the CI run id"}
+_REF = {"type": ["string", "null"], "minLength": 1, "maxLength": LIMITS["id"], "pattern": "\\S"}
+_CURSOR = {"type": "string", "pattern": "^[A-Za-z0-9_-]+={0,2}$",
+           "description": f"Opaque: the next_cursor of the previous page (base64url; it names a position up to {MAX_ID})"}
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
 _NSTR = {"type": ["string", "null"]}
 # A link to a deploy, as the import format writes it: its `id`, or its D-<n> reference when it has none.
 _LINK = {"type": ["string", "null"], "examples": ["gh-run-9912", "D-12"]}
@@ -28,7 +48,7 @@ def _resp(description: str, schema: str | None = None) -> dict:
 
 _ERRORS = {
     "401": _resp("Missing or wrong bearer token", "Error"),
-    "413": _resp("Body larger than 1 MB", "Error"),
+    "413": _resp(f"Body larger than {MAX_BODY} bytes (1 MB): refused before it is read", "Error"),
     "422": _resp("Invalid input: one entry per bad field; nothing stored", "Error"),
 }
 
@@ -57,13 +77,13 @@ def openapi_document() -> dict:
                 "get": {
                     "summary": "List deploys, newest first",
                     "parameters": [
-                        _q("service", {"type": "string"}, "Only this service"),
-                        _q("environment", {"type": "string"}, "Only this environment"),
+                        _q("service", _NAME, "Only this service"),
+                        _q("environment", {**_ENV, "type": "string"}, "Only this environment"),
                         _q("status", {"enum": ["success", "failure"]}, "Only this status"),
                         _q("since", _TIME, "deployed_at >= since"),
                         _q("until", _TIME, "deployed_at < until"),
-                        _q("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size"),
-                        _q("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                        _q("limit", _LIMIT, "Page size (ASCII digits)"),
+                        _q("cursor", _CURSOR, "next_cursor of the previous page"),
                     ],
                     "responses": {"200": _resp("A page of deploys", "DeployPage"), "401": _ERRORS["401"], "422": _ERRORS["422"]},
                 },
@@ -77,12 +97,12 @@ def openapi_document() -> dict:
                 "get": {
                     "summary": "List incidents, newest first",
                     "parameters": [
-                        _q("service", {"type": "string"}, "Only this service"),
+                        _q("service", _NAME, "Only this service"),
                         _q("state", {"enum": ["open", "resolved", "all"], "default": "all"}, "Filter by state"),
                         _q("since", _TIME, "started_at >= since"),
                         _q("until", _TIME, "started_at < until"),
-                        _q("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size"),
-                        _q("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                        _q("limit", _LIMIT, "Page size (ASCII digits)"),
+                        _q("cursor", _CURSOR, "next_cursor of the previous page"),
                     ],
                     "responses": {"200": _resp("A page of incidents", "IncidentPage"), "401": _ERRORS["401"], "422": _ERRORS["422"]},
                 },
@@ -95,7 +115,7 @@ def openapi_document() -> dict:
                         " correction otherwise: applied, checked like a first one, and kept on the timeline. A `note`"
                         " alone corrects a resolved incident's note and is 409 on an unresolved one (docs/ingest.md)."
                     ),
-                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The incident's id or INC-n"}],
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": LIMITS["id"]}, "description": "The incident's id or INC-n"}],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentPatch"}}}},
                     "responses": {
                         "200": _resp("The incident after the change", "Incident"), "404": _resp("No such incident", "Error"),
@@ -119,7 +139,7 @@ def openapi_document() -> dict:
                 "get": {
                     "summary": "The five key metrics (and time to restore) for a scope",
                     "parameters": [
-                        _q("service", {"type": "string"}, "One service; all when omitted"),
+                        _q("service", _NAME, "One service; all when omitted"),
                         _q("days", {"type": "integer", "minimum": 1, "maximum": 3660, "default": 30}, "Window length"),
                         _q("end", _TIME, "Window end (exclusive); default now"),
                     ],
@@ -152,19 +172,20 @@ def openapi_document() -> dict:
                     "required": ["id", "service", "deployed_at"],
                     "additionalProperties": False,
                     "properties": {
-                        "id": {"type": "string", "maxLength": 200, "description": "Unique per deploy, e.g. the CI run id"},
-                        "service": {"type": "string", "maxLength": 100},
-                        "environment": {"type": ["string", "null"], "default": "production"},
-                        "version": _NSTR,
+                        "id": _ID,
+                        "service": _NAME,
+                        "environment": _ENV,
+                        "version": {"type": ["string", "null"], "maxLength": LIMITS["version"]},
                         "deployed_at": _TIME,
                         "status": {"enum": ["success", "failure", None], "default": "success"},
                         "commits": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Commit"}},
-                        "rollback_of": {"type": ["string", "null"], "description": "id of the deploy this one reverts"},
+                        "rollback_of": {**_REF, "description": "id of the deploy this one reverts"},
                         "change_failure": {"type": ["boolean", "null"]},
-                        "fixes": {"type": ["string", "null"], "maxLength": 200, "description": "id of the incident this deploy fixes (makes it rework)"},
+                        "fixes": {**_REF, "description": "id of the incident this deploy fixes (makes it rework)"},
                         "rework": {"type": ["boolean", "null"], "description": "an unplanned deploy made because of a production problem (a hotfix)"},
-                        "url": {"type": ["string", "null"], "format": "uri", "maxLength": 2000, "description": "an http(s) link"},
-                        "note": {"type": ["string", "null"], "maxLength": 2000},
+                        "url": {"type": ["string", "null"], "format": "uri", "maxLength": MAX_URL,
+                                "description": "an http(s) link with a host; no spaces, quotes, <, > or |"},
+                        "note": {"type": ["string", "null"], "maxLength": LIMITS["note"]},
                     },
                 },
                 "Deploy": {
@@ -185,18 +206,18 @@ def openapi_document() -> dict:
                     "required": ["id", "service"],
                     "additionalProperties": False,
                     "properties": {
-                        "id": {"type": "string", "maxLength": 200},
-                        "service": {"type": "string"},
-                        "environment": {"type": ["string", "null"], "default": "production"},
+                        "id": _ID,
+                        "service": _NAME,
+                        "environment": _ENV,
                         "severity": {"enum": ["sev1", "sev2", "sev3", "sev4", None], "default": "sev3"},
-                        "title": {"type": ["string", "null"], "maxLength": 300},
+                        "title": {"type": ["string", "null"], "maxLength": LIMITS["title"]},
                         "started_at": {**_NTIME, "description": "Default: now"},
                         "acknowledged_at": _NTIME,
                         "resolved_at": _NTIME,
                         "mitigated_at": {**_NTIME, "description": "Impact over (service restored); not before started_at nor after resolved_at. Default with resolved_at: resolved_at"},
                         "status": {"enum": ["cancelled", None], "description": "cancelled: a false alarm; it takes part in no metric"},
                         "not_caused_by_change": {"type": ["boolean", "null"], "description": "answered \"not caused by a deploy\""},
-                        "caused_by": {"type": ["string", "null"], "description": "id of the deploy that caused it"},
+                        "caused_by": {**_REF, "description": "id of the deploy that caused it"},
                         "lead": {"type": ["string", "null"], "pattern": "^[UW][A-Z0-9]{1,20}$", "description": "the incident lead's Slack user id"},
                     },
                 },
@@ -205,15 +226,15 @@ def openapi_document() -> dict:
                     "additionalProperties": False,
                     "minProperties": 1,
                     "properties": {
-                        "acknowledged_at": {"type": "string", "description": "ISO-8601 or \"now\""},
-                        "resolved_at": {"type": "string", "description": "ISO-8601 or \"now\""},
-                        "mitigated_at": {"type": "string", "description": "ISO-8601 or \"now\": impact over"},
+                        "acknowledged_at": {"type": "string", "description": f"ISO-8601 ({RANGE_TEXT}) or \"now\""},
+                        "resolved_at": {"type": "string", "description": f"ISO-8601 ({RANGE_TEXT}) or \"now\""},
+                        "mitigated_at": {"type": "string", "description": f"ISO-8601 ({RANGE_TEXT}) or \"now\": impact over"},
                         "severity": {"enum": ["sev1", "sev2", "sev3", "sev4"]},
                         "status": {"enum": ["cancelled"], "description": "cancel a false alarm; needs reason"},
-                        "reason": {"type": "string", "description": "why it is cancelled"},
-                        "caused_by": {"type": "string"},
-                        "note": {"type": "string", "maxLength": 2000},
-                        "update": {"type": "string", "maxLength": 2000},
+                        "reason": {"type": "string", "maxLength": LIMITS["reason"], "description": "why it is cancelled"},
+                        "caused_by": {"type": "string", "minLength": 1, "maxLength": LIMITS["id"], "pattern": "\\S", "description": "a deploy id or D-<n>"},
+                        "note": {"type": "string", "maxLength": LIMITS["note"]},
+                        "update": {"type": "string", "maxLength": LIMITS["update"]},
                     },
                 },
                 "Incident": {

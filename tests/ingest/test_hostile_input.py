@@ -212,3 +212,16 @@ def test_after_a_413_the_same_connection_serves_the_next_request(ingest):
     resp.read()
     conn.close()
     assert resp.status == 201 and ingest.count("deploy") == 1
+
+
+# --- 405 says every method the path serves --------------------------------------------------------
+
+@pytest.mark.parametrize("path, served", [(D, {"GET", "POST"}), (I, {"GET", "POST"}), (f"{I}/pd-Q1X", {"PATCH"}),
+                                          (M, {"GET"}), ("/webhooks/github", {"POST"}), ("/healthz", {"GET"})])
+def test_a_method_a_path_does_not_serve_is_405_with_every_method_it_does_serve(ingest, path, served):
+    r = ingest.client.request("PUT", path, raw=b"{}")
+    assert r.status == 405, r
+    allowed = {m.strip() for m in r.headers["allow"].split(",")}
+    assert allowed - {"HEAD"} == served, r.headers
+    for method in served:  # and each of them still reaches its own handler
+        assert ingest.client.request(method, path, raw=b"{}" if method != "GET" else None).status != 405
