@@ -117,6 +117,15 @@ def _param(request: Request, name: str, default: str | None = None) -> str | Non
     return raw.strip() if raw is not None and raw.strip() else default
 
 
+def _known_params(request: Request, *allowed: str) -> None:
+    """A query parameter the route does not take is a 422 naming it: a typo (``?servce=``) would
+    otherwise answer for everything instead of the one service asked for."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        shown = ", ".join(allowed)
+        raise ValidationError(errors=[(name[:60], f"unknown query parameter (this route takes: {shown})") for name in unknown[:10]])
+
+
 def _limit(request: Request) -> int:
     return parse_int(_param(request, "limit", "50"), field="limit", lo=1, hi=MAX_LIMIT)
 
@@ -264,30 +273,30 @@ def routes(rt: Runtime) -> list[Route]:
         return Response(text, media_type="text/markdown; charset=utf-8")
 
     def get_metrics(request: Request, _: Any) -> Response:
-        q = request.query_params
+        _known_params(request, "service", "days", "end")
         days = parse_int(_param(request, "days", "30"), field="days", lo=1, hi=MAX_DAYS)
         end = _time_param(request, "end", settings.tz) or rt.now()
         with session_scope(rt.engine, write=False) as session:
             report = build_metrics(
-                session, service=q.get("service") or None, days=days, end=end,
+                session, service=_param(request, "service"), days=days, end=end,
                 timezone_name=settings.timezone_name, production_environments=settings.production_environments,
             )
         return JSONResponse(report)
 
     def list_deploys(request: Request, _: Any) -> Response:
-        q = request.query_params
-        limit, before = _limit(request), _cursor(q.get("cursor"))
+        _known_params(request, "service", "environment", "status", "since", "until", "limit", "cursor")
+        limit, before = _limit(request), _cursor(_param(request, "cursor"))
         since, until = _time_param(request, "since", settings.tz), _time_param(request, "until", settings.tz)
         with session_scope(rt.engine, write=False) as session:
             query = select(Deploy).join(Service, Service.id == Deploy.service_id)
-            if q.get("service"):
-                query = query.where(Service.key == service_key(normalize_service(q["service"])))
-            if q.get("environment"):
-                query = query.where(Deploy.environment == normalize_environment(q["environment"]))
-            if q.get("status"):
-                if q["status"] not in STATUSES:
+            if _param(request, "service"):
+                query = query.where(Service.key == service_key(normalize_service(_param(request, "service"))))
+            if _param(request, "environment"):
+                query = query.where(Deploy.environment == normalize_environment(_param(request, "environment")))
+            if (status := _param(request, "status")) is not None:
+                if status not in STATUSES:
                     raise ValidationError(f"must be one of {', '.join(STATUSES)}", field="status")
-                query = query.where(Deploy.status == q["status"])
+                query = query.where(Deploy.status == status)
             if since:
                 query = query.where(Deploy.deployed_at >= since)
             if until:
@@ -299,16 +308,16 @@ def routes(rt: Runtime) -> list[Route]:
         return JSONResponse({"items": items, "next_cursor": _next_cursor(rows, limit)})
 
     def list_incidents(request: Request, _: Any) -> Response:
-        q = request.query_params
-        limit, before = _limit(request), _cursor(q.get("cursor"))
+        _known_params(request, "service", "state", "since", "until", "limit", "cursor")
+        limit, before = _limit(request), _cursor(_param(request, "cursor"))
         since, until = _time_param(request, "since", settings.tz), _time_param(request, "until", settings.tz)
         state = _param(request, "state", "all")
         if state not in ("open", "resolved", "all"):
             raise ValidationError("must be open, resolved or all", field="state")
         with session_scope(rt.engine, write=False) as session:
             query = select(Incident).join(Service, Service.id == Incident.service_id)
-            if q.get("service"):
-                query = query.where(Service.key == service_key(normalize_service(q["service"])))
+            if _param(request, "service"):
+                query = query.where(Service.key == service_key(normalize_service(_param(request, "service"))))
             if state == "open":
                 query = query.where(col(Incident.resolved_at).is_(None), col(Incident.status).is_(None))
             elif state == "resolved":

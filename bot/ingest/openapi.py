@@ -54,7 +54,12 @@ _ERRORS = {
 
 
 def _q(name: str, schema: dict, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    """A query parameter; an empty or blank one (``?days=&end=``, as forms send) counts as absent.
+    Parameters a route does not list are refused with 422."""
+    return {
+        "name": name, "in": "query", "required": False, "allowEmptyValue": True,
+        "schema": {"anyOf": [{"type": "string", "pattern": "^\\s*$"}, schema]}, "description": description,
+    }
 
 
 def openapi_document() -> dict:
