@@ -296,9 +296,11 @@ def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = Tr
         col.errors = [e for e in col.errors if e[0] != "id"]
     deployed_at = _instant(obj.get("deployed_at"), "deployed_at", col, required=True)
     _check_future(deployed_at, "deployed_at", now, col)
-    status = obj.get("status") or "success"
-    if status not in STATUSES:
-        col.add("status", f"`{status}` is not a status: use success or failure")
+    status = obj.get("status")
+    if status is None:
+        status = "success"
+    elif not isinstance(status, str) or status not in STATUSES:
+        col.add("status", "must be \"success\" or \"failure\"")
     change_failure = obj.get("change_failure")
     if change_failure is None:
         change_failure = False
