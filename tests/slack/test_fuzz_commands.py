@@ -12,7 +12,6 @@ from tests.slack.conftest import ALERTS
 from tests.slack.harness import message_text
 from tests.test_grammar_fuzz import TEXT
 
-
 # What a form body can carry: UTF-8 text (no lone surrogates); NUL characters included.
 SLACK_TEXT = TEXT.filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t))
 
