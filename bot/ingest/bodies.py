@@ -17,6 +17,8 @@ from __future__ import annotations
 import hmac
 import json
 import tempfile
+import threading
+from contextlib import contextmanager
 from typing import Any
 
 from bot.core.numbers import is_digits
@@ -114,6 +116,20 @@ class SpooledBody:
 
     def close(self) -> None:
         self.file.close()
+
+
+_LARGE_BODY = threading.BoundedSemaphore(1)
+
+
+@contextmanager
+def large_body_turn(size: int):
+    """Bodies over ``SPOOL_IN_MEMORY`` are read into memory (text, parsed, stored) one at a time:
+    a burst of 25 MB pushes costs the memory of one, not of all of them at once."""
+    if size <= SPOOL_IN_MEMORY:
+        yield
+        return
+    with _LARGE_BODY:
+        yield
 
 
 def raw_text(body: bytes) -> str:
