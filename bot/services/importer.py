@@ -18,6 +18,8 @@ needs and the database's own work; ``benchmarks/run.py`` measures it against pla
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,6 +111,9 @@ class ImportReport:
     invalid: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     committed: bool = False
+    # skip_invalid: lines whose references were rejected after their rows were in; the pass is
+    # rolled back and the file imported again without them, so that they use up no D-/INC- number.
+    rejected_after_insert: dict[int, str] = field(default_factory=dict)
 
     def error(self, line_no: int, message: str) -> None:
         self.invalid += 1
@@ -439,19 +444,44 @@ def import_jsonl(
     batch_size: int = 2000,
 ) -> ImportReport:
     """Load a JSON Lines stream; see the module docstring for the guarantees."""
-    report = ImportReport()
     restore_sequences(engine)  # after an import that was killed: numbers go on from the last stored one
+    spool = None
+    if skip_invalid and not _seekable(stream):  # a second pass may be needed (stdin): keep a copy on disk
+        spool = tempfile.TemporaryFile()
+        shutil.copyfileobj(stream, spool, 1024 * 1024)
+        spool.seek(0)
+        stream = spool
+    skip: dict[int, str] = {}
     try:
-        _import(engine, stream, report, production_environments=production_environments, now=now,
-                skip_invalid=skip_invalid, progress=progress, batch_size=batch_size)
+        while True:
+            report = ImportReport()
+            try:
+                _import(engine, stream, report, production_environments=production_environments, now=now,
+                        skip_invalid=skip_invalid, progress=progress, batch_size=batch_size, skip=skip)
+            finally:
+                if not report.committed:  # rolled back (bad lines, an error, a second pass): give the numbers back
+                    restore_sequences(engine)
+            if report.committed or not report.rejected_after_insert:
+                return report
+            # Lines rejected for their references had rows (and numbers) already: import the file
+            # again without them, so the numbers of the lines kept have no holes.
+            skip.update(report.rejected_after_insert)
+            stream.seek(0)
+            progress = None  # the bar has seen the whole file once
     finally:
-        if not report.committed:  # rolled back (bad lines, an error): give the numbers back
-            restore_sequences(engine)
-    return report
+        if spool is not None:
+            spool.close()
+
+
+def _seekable(stream) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, production_environments: Sequence[str], now: datetime,
-            skip_invalid: bool, progress: Callable[[int], None] | None, batch_size: int) -> None:
+            skip_invalid: bool, progress: Callable[[int], None] | None, batch_size: int, skip: dict[int, str]) -> None:
     with engine.connect() as conn, _import_cache(conn):
         with conn.begin() as tx:
             ref_t.create(conn)
@@ -463,6 +493,9 @@ def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, productio
                 if progress is not None:
                     progress(len(raw))
                 if not raw.strip():
+                    continue
+                if line_no in skip:  # rejected for its references by an earlier pass
+                    report.error(line_no, skip[line_no])
                     continue
                 try:
                     record = _parse_line(raw, now)
@@ -489,6 +522,7 @@ def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, productio
                 new_deploys, new_incidents, lines = [], [], {}
                 for line_no, message, kind, row_id in found:
                     report.error(line_no, message)
+                    report.rejected_after_insert[line_no] = message
                     if kind in ("rollback_of", "fixes"):
                         new_deploys.append(row_id)
                         lines[row_id] = line_no
@@ -499,8 +533,8 @@ def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, productio
                 bad_incidents += new_incidents
                 found = list(_reference_errors(conn, rejected)) if new_deploys or new_incidents else []
             report.errors.sort()
-            if report.invalid and not skip_invalid:
-                tx.rollback()
+            if (report.invalid and not skip_invalid) or report.rejected_after_insert:
+                tx.rollback()  # bad lines without skip_invalid; or another pass without the rejected ones
                 return
             if bad_deploys:
                 rebuild_lead_samples(conn, sorted(set(production_environments)))
