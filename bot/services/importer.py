@@ -295,7 +295,7 @@ def _parse_line(raw: bytes, now: datetime) -> DeployInput | IncidentInput:
     try:
         obj = jsontext.loads(raw)
     except ValidationError as exc:
-        raise ValidationError("; ".join(f"{f}: {m}" if f else f"line {m}" for f, m in exc.errors)) from None
+        raise ValidationError("; ".join(f"{f}: {m}" if f else m.removeprefix("is ") for f, m in exc.errors)) from None
     if not isinstance(obj, dict):
         raise ValidationError("each line must be a JSON object")
     kind = obj.get("type")
