@@ -12,7 +12,8 @@ from sqlmodel import select
 from bot.core import grammar as g
 from bot.core.errors import DoraError
 from bot.core.inputs import IncidentInput, normalize_service, service_key
-from bot.core.timeutil import format_duration, parse_time
+from bot.core.numbers import MAX_ID, parse_int
+from bot.core.timeutil import MAX_DURATION, format_duration, parse_time
 from bot.services import outbox
 from bot.services.incidents import (
     acknowledge_incident,
@@ -35,6 +36,7 @@ from bot.store import rules
 from bot.store.db import session_scope
 from bot.store.models import Deploy, Service
 
+MAX_DURATION_MINUTES = int(MAX_DURATION.total_seconds() // 60)
 DONE = {"ack": "acknowledged", "mitigate": "mitigated", "resolve": "resolved", "cancel": "cancelled", "update": "updated"}
 
 
@@ -150,14 +152,16 @@ def rollback_pressed(ack, body, respond, context) -> None:
 def snooze_pressed(ack, body, respond, context) -> None:
     ack()
     rt = runtime(context)
-    incident_id, minutes = body["actions"][0]["value"].split(":")
+    raw_id, _, raw_minutes = str(body["actions"][0].get("value") or "").partition(":")
+    incident_id = parse_int(raw_id, field="incident", lo=1, hi=MAX_ID)  # the button's own value, checked all the same
+    minutes = parse_int(raw_minutes, field="minutes", lo=1, hi=MAX_DURATION_MINUTES)
     with transaction(context) as session:
-        incident = snooze(session, ref=f"INC-{incident_id}", minutes=int(minutes), now=rt.now(), actor=actor(body))
+        incident = snooze(session, ref=f"INC-{incident_id}", minutes=minutes, now=rt.now(), actor=actor(body))
         resolved = incident.resolved_at is not None
     if resolved:
         reply(respond, f"INC-{incident_id} is already resolved; no more reminders.")
         return
-    reply(respond, f":zzz: Reminders for INC-{incident_id} snoozed for {format_duration(int(minutes) * 60)}.", public=True)
+    reply(respond, f":zzz: Reminders for INC-{incident_id} snoozed for {format_duration(minutes * 60)}.", public=True)
 
 
 def update_pressed(ack, body, context) -> None:
