@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import time
+from urllib.parse import parse_qs
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -99,6 +100,8 @@ def slack_request_problem(secret: str | None, headers, body: bytes) -> Response 
     """401 for a request Slack did not sign, checked over the raw bytes before Bolt parses
     anything (v0 scheme: https://docs.slack.dev/authentication/verifying-requests-from-slack),
     400 for a signed body that is not UTF-8; None when Bolt may take it (it checks again)."""
+    if len(body) < 2000 and parse_qs(body.decode("latin-1")).get("ssl_check") == ["1"]:
+        return None  # Slack's certificate check: Bolt answers it (before its own signature check) and runs nothing
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
     # A timestamp that is not a whole number (Bolt would raise on it) is simply unsigned.

@@ -106,3 +106,11 @@ def test_references_beyond_any_stored_number_are_answered_not_crashed(slack_app)
         answer = message_text(ephemeral_answer(slack_app.slack.command("/incident", text)))
         assert "INC" in answer or "incident" in answer.lower(), answer
     assert slack_app.counts() == before
+
+
+@sqlite_only
+def test_slacks_unsigned_ssl_check_is_still_answered_and_runs_nothing(slack_app):
+    before = slack_app.counts()
+    r = slack_app.slack.post(b"ssl_check=1&token=x", sign=False)
+    assert r.status == 200, r
+    assert slack_app.counts() == before and slack_app.fake.calls == []
