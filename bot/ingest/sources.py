@@ -1,7 +1,7 @@
 """The webhook sources, one table: each row names its path, how a request is verified, which key
 makes a delivery idempotent, and the handler that applies it.
 
-Every source gets the same treatment from ``route()``: the body is read (1 MB at most), the
+Every source gets the same treatment from ``route()``: the body is read (at most the route's limit: ``bot.ingest.bodies``; GitHub's is spooled), the
 request verified (401 otherwise, nothing stored), its idempotency key taken (4xx when missing,
 nothing stored), then the raw body is stored and applied once in ONE transaction with the Slack
 messages it causes (``bot.services.webhooks.process_delivery``). A delivery whose key was
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,12 +24,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.config import Settings
-from bot.core.errors import DoraError
+from bot.core import jsontext
+from bot.core.errors import DoraError, ValidationError
+from bot.ingest.bodies import SpooledBody, large_body_turn, raw_text
 from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer, token_matches
 from bot.runtime import Runtime
 from bot.services import alertmanager, argocd, github, gitlab, opsgenie, outbox, pagerduty_webhook
 from bot.services.webhooks import process_delivery
 
+MAX_KEY = 200  # webhook_delivery.delivery_id
 Applied = tuple[dict | None, str | None]  # (result, or None for an event that is ignored; a note for the stored row)
 
 
@@ -40,7 +42,7 @@ class Delivery:
 
     key: str
     event: str
-    body: bytes
+    body: bytes | str  # GitHub's (spooled) body is handed on as the text stored: one copy, not two
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,16 @@ class Source:
     handle: Callable[[Runtime, Session, Delivery], Applied]
     secrets: Callable[[Settings], tuple[str | None, ...]]  # what must never reach a log line
     answer: Callable[[Delivery], Response | None] = lambda _d: None  # answered before storing (GitHub's ping)
+    # The HMAC key of a source whose bodies may be large (GitHub, up to 25 MB): the body is spooled
+    # to a temporary file while its HMAC is computed, so an unsigned one is never held in memory.
+    spool_key: Callable[[Settings], str | None] | None = None
 
 
 # --- verification -------------------------------------------------------------------------
 
 def github_signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
-    if not header or not header.startswith("sha256="):
+    if not header or not header.isascii() or not header.startswith("sha256="):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header[len("sha256="):])
@@ -68,7 +73,7 @@ def pagerduty_signature_ok(secret: str, body: bytes, header: str | None) -> bool
     """``X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the raw body>``; while a secret is rotated
     PagerDuty lists several, comma-separated, and any one matching is enough
     (https://developer.pagerduty.com/docs/webhooks/webhook-signatures/)."""
-    if not header:
+    if not header or not header.isascii():
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     ok = False
@@ -79,10 +84,12 @@ def pagerduty_signature_ok(secret: str, body: bytes, header: str | None) -> bool
     return ok
 
 
-def _verify_github(settings: Settings, request: Request, body: bytes) -> None:
+def _verify_github(settings: Settings, request: Request, body: bytes | SpooledBody) -> None:
     if not settings.github_webhook_secret:
         raise HTTPProblem(401, "GitHub webhooks are disabled: set GITHUB_WEBHOOK_SECRET")
-    if not github_signature_ok(settings.github_webhook_secret, body, request.headers.get("x-hub-signature-256")):
+    header = request.headers.get("x-hub-signature-256")
+    ok = body.signature_ok(header) if isinstance(body, SpooledBody) else github_signature_ok(settings.github_webhook_secret, body, header)
+    if not ok:
         raise HTTPProblem(401, "bad or missing X-Hub-Signature-256")
 
 
@@ -115,6 +122,10 @@ def _header_key(header: str, event_header: str | None = None, default_event: str
         if not value or not value.strip():
             raise HTTPProblem(400, f"missing {header}")
         event = (request.headers.get(event_header) if event_header else None) or default_event
+        if not value.isprintable() or len(value.strip()) > MAX_KEY:
+            raise HTTPProblem(400, f"{header} must be printable text of at most {MAX_KEY} characters")
+        if not event.isprintable() or len(event) > 64:
+            raise HTTPProblem(400, f"{event_header} must be printable text of at most 64 characters")
         return value.strip(), event
     return key
 
@@ -127,9 +138,10 @@ def _body_hash(event: str):
 
 
 def _json_or_none(body: bytes) -> Any:
+    """The body as JSON for picking its key, or None (the handler's ``parse_json`` says what is wrong)."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return jsontext.loads(body)
+    except ValidationError:
         return None
 
 
@@ -235,7 +247,7 @@ def _github_answer(d: Delivery) -> Response | None:
 
 SOURCES: tuple[Source, ...] = (
     Source("github", "/webhooks/github", _verify_github, _header_key("X-GitHub-Delivery", "X-GitHub-Event"),
-           _github, lambda s: (s.github_webhook_secret,), answer=_github_answer),
+           _github, lambda s: (s.github_webhook_secret,), answer=_github_answer, spool_key=lambda s: s.github_webhook_secret),
     Source("alertmanager", "/webhooks/alertmanager", _verify_bearer, _body_hash("alerts"),
            _alertmanager, lambda s: s.ingest_tokens),
     Source("gitlab", "/webhooks/gitlab", _verify_gitlab, _header_key("X-Gitlab-Event-UUID", "X-Gitlab-Event"),
@@ -261,11 +273,26 @@ def route(rt: Runtime, source: Source) -> Route:
             status_code=200 if done.result is not None else 202,
         )
 
+    def process_spooled(key: str, event: str, spooled: SpooledBody) -> Response:
+        with large_body_turn(spooled.size):  # one big body in memory at a time
+            return process(Delivery(key=key, event=event, body=spooled.text()))
+
     async def endpoint(request: Request) -> Response:
+        spooled = None
         try:
-            body = await read_body(request)
+            spool_key = source.spool_key(rt.settings) if source.spool_key is not None else None
+            if spool_key:
+                spooled = await SpooledBody(spool_key.encode()).fill(request)
+                source.verify(rt.settings, request, spooled)
+                key, event = source.key(request, b"")  # a header key: the body is not needed for it
+                early = source.answer(Delivery(key=key, event=event, body=b""))
+                if early is not None:
+                    return early
+                return await run_in_threadpool(process_spooled, key, event, spooled)
+            body = await read_body(request)  # at most the route's limit (bot.ingest.bodies.BodyLimit)
             source.verify(rt.settings, request, body)
             key, event = source.key(request, body)
+            raw_text(body)  # stored raw: UTF-8 without NUL bytes, else a 400 naming why
             delivery = Delivery(key=key, event=event, body=body)
             early = source.answer(delivery)
             if early is not None:
@@ -275,6 +302,9 @@ def route(rt: Runtime, source: Source) -> Route:
             return problem_response(exc)
         except DoraError as exc:
             return problem_response(from_domain_error(exc))
+        finally:
+            if spooled is not None:
+                spooled.close()
 
     endpoint.__name__ = f"{source.name}_webhook"
     return Route(source.path, endpoint, methods=["POST"])

@@ -144,7 +144,7 @@ def test_hostile_json_to_the_github_webhook_is_a_4xx(ingest, case):
     raw, _ = BAD_JSON[case]
     r = ingest.client.github("push", None, raw=raw, delivery=f"bad-{len(raw)}")
     assert 400 <= r.status < 500, r
-    assert ingest.count("pending_commit") == 0 and ingest.count("github_push") == 0
+    assert ingest.count("pending_commit") == 0 and ingest.count("commit_push") == 0
 
 
 def test_a_raw_nul_byte_in_a_body_of_an_ignored_github_event_is_400_not_a_database_error(ingest):

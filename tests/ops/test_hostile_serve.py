@@ -90,7 +90,7 @@ def test_a_batch_of_hostile_requests_gets_4xx_and_leaves_no_traceback_in_the_log
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            for table in ("deploy", "incident", "github_push", "pending_commit"):
+            for table in ("deploy", "incident", "commit_push", "pending_commit"):
                 assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table
     finally:
         engine.dispose()
