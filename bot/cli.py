@@ -164,8 +164,9 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
 
 @main.command()
 @click.option("--days", type=click.IntRange(7, 3660), default=30, show_default=True, help="Window of the printed report.")
+@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, writable=True), help="Also save the digest's trend chart (PNG) to this file.")
 @click.pass_context
-def demo(ctx: click.Context, days: int) -> None:
+def demo(ctx: click.Context, days: int, chart_path: str | None) -> None:
     """Fill the database with a realistic sample history and print the five keys."""
     from datetime import timedelta
 
@@ -178,6 +179,8 @@ def demo(ctx: click.Context, days: int) -> None:
     from bot.store.db import session_scope
     from bot.store.models import DigestSubscription
 
+    if chart_path and not Path(chart_path).resolve().parent.is_dir():
+        _fail(f"--chart: no folder {Path(chart_path).resolve().parent} to save the chart in", 2)
     rt = _runtime(ctx, migrate=True)
     now = rt.now()
     report = import_jsonl(
@@ -204,9 +207,12 @@ def demo(ctx: click.Context, days: int) -> None:
         data = digest_data(session, sub, current_period(sub, now), production_environments=settings.production_environments)
     click.echo("\nThe weekly digest (as posted on Mondays at 09:00):\n")
     click.echo(_as_text(digest_message(data)))
-    chart = Path("dora-demo-trend.png")
-    chart.write_bytes(trend_chart_png(data))
-    click.echo(f"\nThe digest's trend chart: {chart.resolve()}")
+    if chart_path:  # written only when asked: never a stray file in the folder it runs from
+        chart = Path(chart_path)
+        chart.write_bytes(trend_chart_png(data))
+        click.echo(f"\nThe digest's trend chart: {chart.resolve()}")
+    else:
+        click.echo("\nThe digest's trend chart: add --chart FILE.png to save it.")
     click.echo("\nTry: dora-bot metrics --service checkout --days 90   or   dora-bot metrics --json")
 
 
@@ -274,15 +280,19 @@ def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
 # --- shell ------------------------------------------------------------------------------
 
 @main.command()
-@click.option("--user", default="U0SHELL", show_default=True, help="The Slack user id you act as.")
+@click.option("--user", default="U0SHELL", show_default=True, help="The Slack user id you act as (admin-only commands check it against DORA_ADMINS).")
+@click.option("--raw", is_flag=True, help="Also print the Block Kit JSON of every message, card and form the app sends.")
 @click.pass_context
-def shell(ctx: click.Context, user: str) -> None:
+def shell(ctx: click.Context, user: str, raw: bool) -> None:
     """Drive the Slack app from a terminal, with no Slack (SQLite by default)."""
     import dataclasses
 
-    from bot.shell import LocalSlack, TrackingExecutor, run_shell
+    from bot.shell import LocalSlack, TrackingExecutor, line_reader, run_shell
     from bot.slack.app import create_app
 
+    user = user.strip().upper()
+    if not user or not user.isalnum() or user[0] not in "UW":
+        _fail(f"--user: `{user}` is not a Slack user id like U123ABC", 2)
     slack = LocalSlack().start()
     settings = dataclasses.replace(
         ctx.obj,
@@ -298,21 +308,12 @@ def shell(ctx: click.Context, user: str) -> None:
 
     sender = make_sender(rt, parallel=1)  # the shell sends the outbox itself, after each line
     interactive = sys.stdin.isatty()
-
-    def read_line(prompt: str) -> str:
-        if interactive:
-            return input(prompt)
-        line = sys.stdin.readline()
-        if not line:
-            raise EOFError
-        line = line.rstrip("\n")
-        if prompt:  # echo form answers so a scripted session reads like a conversation
-            click.echo(f"{prompt}{line}")
-        return line
-
+    read_line, close_reader = line_reader(interactive, echo=click.echo)
     try:
-        code = run_shell(app, slack, executor, out=sys.stdout, read_line=read_line, interactive=interactive, deliver=sender.deliver_due)
+        code = run_shell(app, slack, executor, out=sys.stdout, read_line=read_line, interactive=interactive, deliver=sender.deliver_due,
+                         user=user, raw=raw)
     finally:
+        close_reader()
         executor.shutdown(wait=True)
         slack.stop()
     sys.exit(code)

@@ -25,7 +25,7 @@ Times: ISO-8601 (`2026-11-24T09:30Z`) or how long ago (`15m`, `3h`, `2d`)."""
 
 INCIDENT_USAGE = """\
 `/incident` open the declare form
-`/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>]` (or just `/incident sev2 checkout ...`)
+`/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>|latest]` (or just `/incident sev2 checkout ...`)
 `/incident list` open incidents · `/incident show <INC-n>`
 `/incident ack <INC-n>` · `/incident update <INC-n> <text...>` · `/incident cause <INC-n> <D-n>`
 `/incident mitigate <INC-n> [note...]` impact is over (time to restore ends here) · `/incident resolve <INC-n> [note...]`
@@ -292,6 +292,9 @@ class IncidentModal:
     pass
 
 
+LATEST = "latest"  # `cause=latest`
+
+
 @dataclass(frozen=True)
 class IncidentDeclare:
     severity: str
@@ -339,7 +342,9 @@ def parse_incident_command(text: str):
             severity = "sev" + severity
         if severity not in ("sev1", "sev2", "sev3", "sev4"):
             raise UsageError(f"`{args[0]}` is not a severity; use sev1, sev2, sev3 or sev4", command=cmd)
-        cause = _deploy_ref(opts["cause"], command=cmd) if "cause" in opts else None
+        cause = opts.get("cause")
+        if cause is not None:  # `cause=latest`: the service's latest production deploy, the one just made
+            cause = LATEST if cause.lower() in ("latest", "last") else _deploy_ref(cause, command=cmd)
         return IncidentDeclare(severity=severity, service=args[1], title=" ".join(args[2:]), started=opts.get("started"), cause=cause)
     if head == "list":
         if rest:
