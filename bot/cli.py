@@ -92,8 +92,19 @@ def metrics(ctx: click.Context, service: str | None, days: int, end: str | None,
     end_at = parse_instant(end, tz=ctx.obj.tz) if end else None  # a bad --end is reported before anything else
     _require_existing_sqlite(ctx.obj)
     rt = _runtime(ctx, migrate=False)
-    end_at = end_at or rt.now()
+    now = rt.now()
+    if end_at is not None and end_at > now:  # a window past now would count open incidents for decades
+        _fail(f"--end {end} is in the future (now is {now:%Y-%m-%d %H:%M} UTC); leave it out for a window ending now", 2)
+    end_at = end_at or now
     with session_scope(rt.engine, write=False) as session:
+        if service:
+            from bot.core.errors import NotFound
+            from bot.services.lookup import find_service
+
+            try:
+                find_service(session, service)
+            except NotFound as exc:  # a typo: say which services there are, rather than a table of n/a
+                _fail(f"--service: {exc.message}", 2)
         report = build_metrics(
             session,
             service=service,
@@ -102,14 +113,6 @@ def metrics(ctx: click.Context, service: str | None, days: int, end: str | None,
             timezone_name=rt.settings.timezone_name,
             production_environments=rt.settings.production_environments,
         )
-        if service:
-            from bot.core.errors import NotFound
-            from bot.services.lookup import find_service
-
-            try:
-                find_service(session, service)
-            except NotFound as exc:  # the numbers are n/a, as for any scope without data: say why
-                click.echo(f"note: {exc.message}", err=True)
     click.echo(json.dumps(report, indent=2) if as_json else render_report(report))
 
 
