@@ -174,7 +174,7 @@ def demo(ctx: click.Context, days: int, chart_path: str | None) -> None:
     from datetime import timedelta
 
     from bot.services.demo import demo_lines, service_names
-    from bot.services.digests import current_period, digest_data
+    from bot.services.digests import digest_data, period_until
     from bot.services.importer import import_jsonl
     from bot.services.metrics import build_metrics
     from bot.slack import blocks as bk
@@ -207,9 +207,9 @@ def demo(ctx: click.Context, days: int, chart_path: str | None) -> None:
         click.echo(f"\nBy service, last {days} days:\n")
         click.echo(render_service_table([scope(name) for name in service_names()]))
         sub = DigestSubscription(id=0, channel="C0DIGEST", timezone=settings.timezone_name, created_at=now)
-        data = digest_data(session, sub, current_period(sub, now), production_environments=settings.production_environments)
-    click.echo("\nThe weekly digest (as posted on Mondays at 09:00):\n")
-    click.echo(_as_text(digest_message(data)))
+        data = digest_data(session, sub, period_until(sub, now), production_environments=settings.production_environments)
+    click.echo("\nThe weekly digest, as `/dora digest send` posts it now (a scheduled one covers Monday to Sunday):\n")
+    click.echo(_as_text(digest_message(data, now=now)))
     if chart_path:  # written only when asked: never a stray file in the folder it runs from
         chart = Path(chart_path)
         chart.write_bytes(trend_chart_png(data))

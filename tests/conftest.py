@@ -87,8 +87,6 @@ def sqlite_engine(tmp_path, sqlite_template):
     eng.dispose()
 
 
-# The fake Slack Web API (tests/fake_slack.py): ``fake_slack`` for any test that talks to Slack.
-from tests.fake_slack import fake_slack, fake_slack_server  # noqa: E402,F401
 
 
 # --- one line for the tests that need PostgreSQL ----------------------------------------------
@@ -116,3 +114,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 f"SKIPPED {len(postgres)} PostgreSQL tests: set TEST_DATABASE_URL "
                 "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run them"
             )
+
+
+# The fake Slack Web API (tests/fake_slack.py): ``fake_slack`` for any test that talks to Slack.
+from tests.fake_slack import fake_slack, fake_slack_server  # noqa: E402,F401
