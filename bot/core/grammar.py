@@ -372,7 +372,9 @@ def parse_incident_command(text: str):
                 raise UsageError("`/incident cause` needs one deploy, like `/incident cause INC-7 D-12`", command=cmd)
             return IncidentAction(verb=verb, ref=ref, deploy=_deploy_ref(extra, command=cmd))
         return IncidentAction(verb=verb, ref=ref, text=extra)
-    raise UsageError(f"unknown subcommand `{words[0]}`", command=cmd)
+    raise UsageError(
+        f"unknown subcommand `{words[0]}` (try declare, list, show, ack, update, cause, mitigate, resolve or cancel)", command=cmd
+    )
 
 
 @dataclass(frozen=True)
@@ -490,6 +492,8 @@ def _parse_digest(text: str):
     if not words:
         raise UsageError("`/dora digest` needs add, list, remove or send", command=cmd)
     verb, rest = words[0].lower(), text.strip()[len(words[0]):].strip()
+    if verb in ("help", "-h", "--help"):
+        return Help(cmd)
     if verb == "list":
         if rest:
             raise UsageError("`/dora digest list` takes no arguments", command=cmd)
@@ -528,7 +532,7 @@ def _parse_digest(text: str):
         if cadence == "daily" and "day" in opts:
             raise UsageError("`day=` only goes with weekly digests", command=cmd)
         return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"), tz=opts.get("tz"), service=opts.get("service"))
-    raise UsageError(f"unknown digest subcommand `{words[0]}`", command=cmd)
+    raise UsageError(f"unknown digest subcommand `{words[0]}` (try add, list, remove, send or help)", command=cmd)
 
 
 @dataclass(frozen=True)
@@ -622,7 +626,10 @@ def parse_dora_command(text: str):
     if head == "watch":
         return _parse_watch(rest)
     args, opts = _split(text, command=cmd, options={"days"})
-    if len(args) > 1:
-        raise UsageError(f"unknown subcommand `{args[0]}`", command=cmd)
+    if len(args) > 1:  # `/dora checkout web`: the first word is taken as a service, the rest is not understood
+        raise UsageError(
+            f"I read `{args[0]}` as a service; `{' '.join(args[1:])}` is unexpected (one service at a time, like `/dora {args[0]} days=7`)",
+            command=cmd,
+        )
     days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
     return DoraCard(service=args[0] if args else None, days=days)

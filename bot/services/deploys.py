@@ -209,10 +209,10 @@ def _fixed_incident(session: Session, data: DeployInput, *, external_first: bool
     try:
         incident = find_incident(session, data.fixes, external_first=external_first)
     except NotFound:
-        raise ValidationError(f"fixes: no incident `{data.fixes}` is stored", field="fixes") from None
+        raise ValidationError(f"no incident `{data.fixes}`", field="fixes") from None
     if incident.started_at > data.deployed_at:
         raise ValidationError(
-            f"fixes: {incident_ref(incident)} started after this deploy; a fix is deployed after the incident began",
+            f"{incident_ref(incident)} started after this deploy; a fix is deployed after the incident began",
             field="fixes",
         )
     return incident
@@ -222,7 +222,7 @@ def _rollback_target(session: Session, data: DeployInput, service_id: int) -> De
     try:
         target = find_deploy(session, data.rollback_of, external_first=True)
     except NotFound:
-        raise ValidationError(f"no deploy with id `{data.rollback_of}` is stored", field="rollback_of") from None
+        raise ValidationError(f"no deploy `{data.rollback_of}`", field="rollback_of") from None
     _check_rollback_target(target, service_id, data.deployed_at)
     return target
 
@@ -282,7 +282,7 @@ def record_deploy(
 def _check_rollback_target(target: Deploy, service_id: int, deployed_at: datetime) -> None:
     if target.service_id != service_id:
         raise ValidationError(
-            f"rollback_of: {deploy_ref(target)} is a deploy of another service; a rollback reverts a deploy of the same service",
+            f"{deploy_ref(target)} is a deploy of another service; a rollback reverts a deploy of the same service",
             field="rollback_of",
         )
     if target.deployed_at > deployed_at:

@@ -135,7 +135,7 @@ def test_dora_errors(seeded):
     unknown = message_text(ephemeral_answer(app.slack.command("/dora", "nosuch")))
     assert "No service called `nosuch`" in unknown and "checkout" in unknown
     assert_usage_error(app.slack.command("/dora", "checkout days=0"), "/dora [service] [days=N]", says="days")
-    assert_usage_error(app.slack.command("/dora", "checkout payments"), "/dora explain", says="unknown subcommand")
+    assert_usage_error(app.slack.command("/dora", "checkout payments"), "/dora [service] [days=N]", says="I read `checkout` as a service; `payments` is unexpected")
     assert_usage_error(app.slack.command("/dora", "explain xyz"), "/dora explain", says="df, lt, cfr, rework, ttr")
 
 
