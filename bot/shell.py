@@ -430,7 +430,7 @@ class Shell:
                         return self.fill_modal(view_id, updated[-1]["view"], answers)
             else:
                 example = (element.get("placeholder") or {}).get("text")
-                shown = f" [e.g. {example}]" if example and not optional else (f" [e.g. {example}, Enter: none]" if example else "")
+                shown = f" [e.g. {example}]" if example and not optional else (f" [e.g. {example}, Enter to skip]" if example else "")
                 value = self._ask(f"  {label}{shown}: ")
                 while not value and not optional:
                     self.say("  (required: type an answer, or `cancel` to drop the form)")

@@ -40,8 +40,7 @@ def test_the_declare_form_is_filled_at_prompts_and_bad_answers_are_asked_again(t
         "/incident",
         "Ledger lagging",  # title
         "9",               # not one of the services: asked again
-        "payments",        # picked by name: the form reloads with its deploys
-        "",                # no service typed in
+        "payments",        # picked by name: the form reloads with its deploys (and asks for no typed name)
         "",                # severity: the default
         "",                # started: now
         "1",               # suspected deploy: D-1

@@ -329,6 +329,21 @@ def previous_good_deploy(
     ).first()
 
 
+def _check_ran_before(session: Session, svc: Service, environment: str, version: str, current: Deploy) -> None:
+    """A rollback goes back to a version that ran: one deployed successfully to that environment
+    before the deploy it reverts (a typo like ``to=0.0.0-nonexistent`` is refused, nothing stored)."""
+    earlier = (
+        select(Deploy.version)
+        .where(Deploy.service_id == svc.id, Deploy.environment == environment, Deploy.status == "success",
+               col(Deploy.deployed_at) <= current.deployed_at, Deploy.id != current.id)
+    )
+    if session.exec(earlier.where(Deploy.version == version).limit(1)).first() is not None:
+        return
+    recent = list(dict.fromkeys(session.exec(earlier.order_by(col(Deploy.deployed_at).desc()).limit(20)).all()))[:5]
+    known = f" Versions it ran before: {', '.join(recent)}." if recent else ""
+    raise ValidationError(f"`{svc.name}` never ran version `{version}` in {environment} before {deploy_ref(current)}.{known}", field="to")
+
+
 def record_rollback(
     session: Session,
     *,
@@ -367,6 +382,7 @@ def record_rollback(
         to_version = good.version
     if to_version == current.version:
         raise ValidationError(f"{deploy_ref(current)} already runs version {to_version}; nothing to roll back to.")
+    _check_ran_before(session, svc, environment, to_version, current)
     deploy = Deploy(
         service_id=svc.id,
         environment=environment,

@@ -42,6 +42,7 @@ from bot.core.report_text import (
     value_text,
     window_end,
 )
+from bot.core.rules import deployed_after_start
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
 from bot.store.models import Deploy, Incident, IncidentEvent
@@ -269,12 +270,18 @@ def incident_card(
         fields.append("*Cancelled*\nnot counted in any metric")
     else:
         fields.append(f"*Open for*\n{format_duration((now - incident.started_at).total_seconds())}")
+    def cause_field(name: str, deploy: Deploy) -> str:
+        field = f"*{name}*\nD-{deploy.id} {esc(clip(deploy.version, 40))}"
+        if (late := deployed_after_start(deploy.deployed_at, incident.started_at)) is not None:
+            field += f"\n:warning: deployed {format_duration(late)} after the incident started"
+        return field
+
     if cause is not None:
-        fields.append(f"*Caused by*\nD-{cause.id} {esc(clip(cause.version, 40))}")
+        fields.append(cause_field("Caused by", cause))
     elif incident.not_caused_by_change:
         fields.append("*Caused by*\nnot a deploy")
     elif suspect is not None:
-        fields.append(f"*Suspected deploy*\nD-{suspect.id} {esc(clip(suspect.version, 40))}")
+        fields.append(cause_field("Suspected deploy", suspect))
     section = SectionBlock(fields=[MarkdownTextObject(text=clip(f, 2000)) for f in fields[:10]])
     blocks = [header(title), section]
     facts = [f"Started {ts(incident.started_at)}"]
@@ -422,16 +429,17 @@ def declare_modal(
                 element=StaticSelectElement(action_id=Action.DECLARE_SERVICE, options=options, initial_option=initial, placeholder=PlainTextObject(text="Pick a service")),
             )
         )
-        blocks.append(
-            InputBlock(
-                block_id=Block.NEW_SERVICE,
-                label=PlainTextObject(text="…or type its name"),
-                optional=True,
-                hint=PlainTextObject(text="For a service not in the list (a new one is created)."),
-                element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="checkout"), max_length=100,
-                                              initial_value=values.get("new_service") or None),
+        if service is None:  # once a service is picked, the form does not ask to type one as well
+            blocks.append(
+                InputBlock(
+                    block_id=Block.NEW_SERVICE,
+                    label=PlainTextObject(text="…or type its name"),
+                    optional=True,
+                    hint=PlainTextObject(text="For a service not in the list (a new one is created)."),
+                    element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="checkout"), max_length=100,
+                                                  initial_value=values.get("new_service") or None),
+                )
             )
-        )
     else:
         blocks.append(
             InputBlock(

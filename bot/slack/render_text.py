@@ -55,8 +55,9 @@ def render_blocks(blocks: list[dict], *, buttons: list[tuple[str, dict]], channe
         elif kind == "section":
             if block.get("text"):
                 lines.extend(_text(block["text"], channels).splitlines())
-            for field in block.get("fields", []):
-                lines.append(" ".join(_text(field, channels).split("\n", 1)).replace("*", "", 2) if "\n" in field.get("text", "") else _text(field, channels))
+            for field in block.get("fields", []):  # "*Name*\nvalue\nnote" -> "Name value · note"
+                name, _, value = _text(field, channels).partition("\n")
+                lines.append(f"{name} {value.replace(chr(10), ' · ')}" if value else name)
             accessory = block.get("accessory") or {}
             if accessory.get("type") == "button":  # a button beside the text (a follow-up's Done)
                 buttons.append((block.get("block_id", ""), accessory))

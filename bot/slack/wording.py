@@ -18,7 +18,7 @@ FIELD_WORDS = {
     "sha": "commit", "commits[].sha": "commit", "commits[].committed_at": "commit time", "committed_at": "commit time",
     "commits[]": "commit", "commits": "commits", "deployed_at": "deploy time", "started_at": "start time",
     "acknowledged_at": "acknowledge time", "mitigated_at": "mitigation time", "resolved_at": "resolve time",
-    "caused_by": None, "cause": None, "suspect": None, "fixes": None, "rollback_of": None, "id": "id",
+    "caused_by": None, "cause": None, "suspect": None, "fixes": None, "rollback_of": None, "to": None, "id": "id",
     "url": "link", "environment": "environment", "service": "service", "version": "version", "note": "note",
     "title": "title", "severity": "severity", "started": "start time", "committed": "commit time",
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.core import grammar as g
+from bot.core import rules as rules_core
 from bot.core.errors import DoraError
 from bot.core.inputs import IncidentInput, normalize_service, service_key
 from bot.core.timeutil import format_duration, parse_time
@@ -93,7 +94,11 @@ def handle(context, parsed, *, command: dict, respond) -> None:
             if cause:  # shown on the new card; no thread line before the card exists
                 link_cause(session, ref=outcome.ref, deploy=cause, now=now, actor=user, announce=False)
             outbox.announce_incident(session, outcome.incident.id, now=now, default_alert_channel=rt.settings.alert_channel, declared_in=channel)
-        reply(respond, f":rotating_light: Declared {outcome.ref}. The card with recovery buttons is in the channel.")
+            note = ""
+            linked = session.get(Deploy, outcome.incident.caused_by_id) if outcome.incident.caused_by_id else None
+            if linked is not None and (late := rules_core.deployed_after_start(linked.deployed_at, started)) is not None:
+                note = f" Note: D-{linked.id} was deployed {format_duration(late)} after the incident started; check the cause."
+        reply(respond, f":rotating_light: Declared {outcome.ref}. The card with recovery buttons is in the channel.{note}")
     elif isinstance(parsed, g.IncidentList):
         with session_scope(rt.engine, write=False) as session:
             reply(respond, *bk.incident_list(list_open_incidents(session), now=now))
