@@ -13,7 +13,6 @@ import click
 from bot.config import Settings
 from bot.core.errors import ConfigError, DoraError
 from bot.core.report_text import counted, render_report, render_service_table
-from bot.core.timeutil import parse_instant
 from bot.runtime import Runtime, build_runtime, database_label
 
 
@@ -81,15 +80,18 @@ def _require_existing_sqlite(settings: Settings) -> None:
 @main.command()
 @click.option("--service", "-s", help="One service; all services when omitted.")
 @click.option("--days", "-d", type=click.IntRange(1, 3660), default=30, show_default=True, help="Window length in days.")
-@click.option("--end", help="End of the window (ISO-8601, exclusive); default now.")
+@click.option("--end", help="End of the window (exclusive): ISO-8601 or how long ago (7d, 12h); default now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics JSON instead of a table.")
 @click.pass_context
 def metrics(ctx: click.Context, service: str | None, days: int, end: str | None, as_json: bool) -> None:
     """DORA's five keys (and time to restore) for a service or all services."""
+    from bot.core.timeutil import parse_time
+    from bot.runtime import utc_now
     from bot.services.metrics import build_metrics
     from bot.store.db import session_scope
 
-    end_at = parse_instant(end, tz=ctx.obj.tz) if end else None  # a bad --end is reported before anything else
+    # ISO-8601, or how long ago (`7d`: the window ends a week ago); a bad --end is reported first
+    end_at = parse_time(end, now=utc_now(), tz=ctx.obj.tz) if end else None
     _require_existing_sqlite(ctx.obj)
     rt = _runtime(ctx, migrate=False)
     now = rt.now()

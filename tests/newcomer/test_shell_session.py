@@ -129,3 +129,23 @@ def test_on_a_terminal_lines_can_be_edited_recalled_and_ctrl_c_cancels_only_the_
     history = (state / "dora-bot" / "shell_history").read_text()
     assert "/deploy list" in history and "/incident" in history
     assert not any(p.name.endswith("history") for p in tmp_path.iterdir())
+
+
+def test_the_readme_metrics_examples_run_on_the_demo_database(tmp_path):
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("prints the five keys for the organisation"):]
+    block = block[block.index("```bash\n") + 8:]
+    examples = [line.split("#")[0].strip() for line in block[:block.index("```")].splitlines() if line.startswith("dora-bot metrics")]
+    assert len(examples) == 3, examples
+    assert run(tmp_path, "demo").returncode == 0
+    for example in examples:
+        out = run(tmp_path, *shlex.split(example)[1:])
+        assert out.returncode == 0, (example, out.stderr)
+        shown = out.stdout
+        if "--json" in example:
+            report = json.loads(shown)
+            assert report["deployment_frequency"]["tier"] and report["lead_time"]["samples"] > 0, example
+        else:  # real numbers on the demo data, not a table of n/a
+            assert "elite" in shown and "Deployment frequency" in shown, (example, shown)
