@@ -485,6 +485,8 @@ def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: T
         except EOFError:  # the input ended in the middle of a form
             shell.say("(input ended while a form was open: it was not submitted)")
             return 1
+        except KeyboardInterrupt:  # Ctrl-C while the app was working: back to the prompt
+            shell.say("\n(interrupted)")
 
 
 def _run_line(shell: Shell, line: str) -> None:
