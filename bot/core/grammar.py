@@ -373,7 +373,8 @@ def parse_incident_command(text: str):
             return IncidentAction(verb=verb, ref=ref, deploy=_deploy_ref(extra, command=cmd))
         return IncidentAction(verb=verb, ref=ref, text=extra)
     raise UsageError(
-        f"unknown subcommand `{words[0]}` (try declare, list, show, ack, update, cause, mitigate, resolve or cancel)", command=cmd
+        f"unknown subcommand `{words[0]}` (try declare, list, show, ack, update, cause, mitigate, resolve, cancel,"
+        " severity, lead, note, followup, followups, channel or postmortem)", command=cmd
     )
 
 

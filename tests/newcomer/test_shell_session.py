@@ -73,16 +73,17 @@ def test_buttons_keep_their_numbers_and_a_card_in_two_channels_is_numbered_once(
         "/incident declare sev2 checkout Checkout 5xx",
         "1",   # Acknowledge
         "1",   # gone from the card now
-        "3",   # still Post update: opens its form
+        "4",   # still Post update: opens its form
         "rolled back, watching",
         "",
     ]))
     declared, _, after_ack = out.partition("you> 1\n")
-    # the card goes to #incidents and to #shell: the same three buttons, numbered once
-    assert declared.count("[1] Acknowledge  [2] Resolve  [3] Post update") == 2
-    assert "[4]" not in out and "[5]" not in out
-    assert after_ack.count("[2] Resolve  [3] Post update") >= 2  # numbers kept after the update
-    assert "Button 1 (Acknowledge) is no longer shown. Buttons on screen: 2, 3." in out
+    card = "[1] Acknowledge  [2] Mitigated  [3] Resolve  [4] Post update  [5] I'm the lead  [6] Cancel"
+    # the card goes to #incidents and to #shell: the same buttons, numbered once
+    assert declared.count(card) == 2
+    assert "[7]" not in out and "[8]" not in out
+    assert after_ack.count("[2] Mitigated  [3] Resolve  [4] Post update  [5] I'm the lead  [6] Cancel") >= 2  # kept after the update
+    assert "Button 1 (Acknowledge) is no longer shown. Buttons on screen: 2, 3, 4, 5, 6." in out
     assert "[modal] Update INC-1" in out and "Update from @U0SHELL: rolled back, watching" in out
     assert "Resolved by" not in out
 
