@@ -78,3 +78,27 @@ def test_rates_read_the_same_in_the_cli_and_in_slack(tmp_path):
     assert "50.0% (1 of 2)" in out.stdout
     shell = run(tmp_path, "shell", stdin="/dora checkout days=3660\n").stdout
     assert "(1 of 2)" in shell and "1/2" not in shell
+
+
+def test_deployment_frequency_reads_the_same_on_the_card_home_digest_and_cli(tmp_path):
+    from tests.newcomer.helpers import shell
+
+    out = shell(tmp_path, "\n".join([
+        "/deploy checkout 1.0",
+        "/dora checkout",
+        "home",
+        "/dora digest add #shell service=checkout",
+        "/dora digest send 1",
+        "",
+    ]))
+    card = out[out.index("you> /dora checkout"):out.index("you> home")]
+    home = out[out.index("you> home"):out.index("you> /dora digest add")]
+    digest = out[out.index("WEEKLY DORA DIGEST"):]
+    monthly = "deploys on 1 of the last 30 days"  # fewer than one deploy day a week: the monthly fallback gave medium
+    assert f"Deployment frequency: {monthly} · medium" in card
+    assert monthly in home
+    assert "Deployment frequency: 1 deploy day/week (0.14 deploys/day) · high" in digest  # 7 days: the weekly median
+    cli = run(tmp_path, "metrics", "--service", "checkout").stdout
+    assert f"Deployment frequency             {monthly}" in cli and "medium" in cli
+    for shown in (card, home, digest, cli):
+        assert "0 days/week" not in shown and "/day," not in shown
