@@ -13,7 +13,6 @@ import click
 from bot.config import Settings
 from bot.core.errors import ConfigError, DoraError
 from bot.core.report_text import counted, render_report, render_service_table
-from bot.core.timeutil import parse_instant
 from bot.runtime import Runtime, build_runtime, database_label
 
 
@@ -81,19 +80,33 @@ def _require_existing_sqlite(settings: Settings) -> None:
 @main.command()
 @click.option("--service", "-s", help="One service; all services when omitted.")
 @click.option("--days", "-d", type=click.IntRange(1, 3660), default=30, show_default=True, help="Window length in days.")
-@click.option("--end", help="End of the window (ISO-8601, exclusive); default now.")
+@click.option("--end", help="End of the window (exclusive): ISO-8601 or how long ago (7d, 12h); default now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics JSON instead of a table.")
 @click.pass_context
 def metrics(ctx: click.Context, service: str | None, days: int, end: str | None, as_json: bool) -> None:
     """DORA's five keys (and time to restore) for a service or all services."""
+    from bot.core.timeutil import parse_time
+    from bot.runtime import utc_now
     from bot.services.metrics import build_metrics
     from bot.store.db import session_scope
 
-    end_at = parse_instant(end, tz=ctx.obj.tz) if end else None  # a bad --end is reported before anything else
+    # ISO-8601, or how long ago (`7d`: the window ends a week ago); a bad --end is reported first
+    end_at = parse_time(end, now=utc_now(), tz=ctx.obj.tz) if end else None
     _require_existing_sqlite(ctx.obj)
     rt = _runtime(ctx, migrate=False)
-    end_at = end_at or rt.now()
+    now = rt.now()
+    if end_at is not None and end_at > now:  # a window past now would count open incidents for decades
+        _fail(f"--end {end} is in the future (now is {now:%Y-%m-%d %H:%M} UTC); leave it out for a window ending now", 2)
+    end_at = end_at or now
     with session_scope(rt.engine, write=False) as session:
+        if service:
+            from bot.core.errors import NotFound
+            from bot.services.lookup import find_service
+
+            try:
+                find_service(session, service)
+            except NotFound as exc:  # a typo: say which services there are, rather than a table of n/a
+                _fail(f"--service: {exc.message}", 2)
         report = build_metrics(
             session,
             service=service,
@@ -102,14 +115,6 @@ def metrics(ctx: click.Context, service: str | None, days: int, end: str | None,
             timezone_name=rt.settings.timezone_name,
             production_environments=rt.settings.production_environments,
         )
-        if service:
-            from bot.core.errors import NotFound
-            from bot.services.lookup import find_service
-
-            try:
-                find_service(session, service)
-            except NotFound as exc:  # the numbers are n/a, as for any scope without data: say why
-                click.echo(f"note: {exc.message}", err=True)
     click.echo(json.dumps(report, indent=2) if as_json else render_report(report))
 
 
@@ -164,13 +169,14 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
 
 @main.command()
 @click.option("--days", type=click.IntRange(7, 3660), default=30, show_default=True, help="Window of the printed report.")
+@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, writable=True), help="Also save the digest's trend chart (PNG) to this file.")
 @click.pass_context
-def demo(ctx: click.Context, days: int) -> None:
+def demo(ctx: click.Context, days: int, chart_path: str | None) -> None:
     """Fill the database with a realistic sample history and print the five keys."""
     from datetime import timedelta
 
     from bot.services.demo import demo_lines, service_names
-    from bot.services.digests import current_period, digest_data
+    from bot.services.digests import digest_data, period_until
     from bot.services.importer import import_jsonl
     from bot.services.metrics import build_metrics
     from bot.slack import blocks as bk
@@ -178,6 +184,8 @@ def demo(ctx: click.Context, days: int) -> None:
     from bot.store.db import session_scope
     from bot.store.models import DigestSubscription
 
+    if chart_path and not Path(chart_path).resolve().parent.is_dir():
+        _fail(f"--chart: no folder {Path(chart_path).resolve().parent} to save the chart in", 2)
     rt = _runtime(ctx, migrate=True)
     now = rt.now()
     report = import_jsonl(
@@ -201,12 +209,15 @@ def demo(ctx: click.Context, days: int) -> None:
         click.echo(f"\nBy service, last {days} days:\n")
         click.echo(render_service_table([scope(name) for name in service_names()]))
         sub = DigestSubscription(id=0, channel="C0DIGEST", timezone=settings.timezone_name, created_at=now)
-        data = digest_data(session, sub, current_period(sub, now), production_environments=settings.production_environments)
-    click.echo("\nThe weekly digest (as posted on Mondays at 09:00):\n")
-    click.echo(_as_text(digest_message(data)))
-    chart = Path("dora-demo-trend.png")
-    chart.write_bytes(trend_chart_png(data))
-    click.echo(f"\nThe digest's trend chart: {chart.resolve()}")
+        data = digest_data(session, sub, period_until(sub, now), production_environments=settings.production_environments)
+    click.echo("\nThe weekly digest, as `/dora digest send` posts it now (a scheduled one covers Monday to Sunday):\n")
+    click.echo(_as_text(digest_message(data, now=now)))
+    if chart_path:  # written only when asked: never a stray file in the folder it runs from
+        chart = Path(chart_path)
+        chart.write_bytes(trend_chart_png(data))
+        click.echo(f"\nThe digest's trend chart: {chart.resolve()}")
+    else:
+        click.echo("\nThe digest's trend chart: add --chart FILE.png to save it.")
     click.echo("\nTry: dora-bot metrics --service checkout --days 90   or   dora-bot metrics --json")
 
 
@@ -274,15 +285,19 @@ def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
 # --- shell ------------------------------------------------------------------------------
 
 @main.command()
-@click.option("--user", default="U0SHELL", show_default=True, help="The Slack user id you act as.")
+@click.option("--user", default="U0SHELL", show_default=True, help="The Slack user id you act as (admin-only commands check it against DORA_ADMINS).")
+@click.option("--raw", is_flag=True, help="Also print the Block Kit JSON of every message, card and form the app sends.")
 @click.pass_context
-def shell(ctx: click.Context, user: str) -> None:
+def shell(ctx: click.Context, user: str, raw: bool) -> None:
     """Drive the Slack app from a terminal, with no Slack (SQLite by default)."""
     import dataclasses
 
-    from bot.shell import LocalSlack, TrackingExecutor, run_shell
+    from bot.shell import LocalSlack, TrackingExecutor, line_reader, run_shell
     from bot.slack.app import create_app
 
+    user = user.strip().upper()
+    if not user or not user.isalnum() or user[0] not in "UW":
+        _fail(f"--user: `{user}` is not a Slack user id like U123ABC", 2)
     slack = LocalSlack().start()
     settings = dataclasses.replace(
         ctx.obj,
@@ -298,21 +313,12 @@ def shell(ctx: click.Context, user: str) -> None:
 
     sender = make_sender(rt, parallel=1)  # the shell sends the outbox itself, after each line
     interactive = sys.stdin.isatty()
-
-    def read_line(prompt: str) -> str:
-        if interactive:
-            return input(prompt)
-        line = sys.stdin.readline()
-        if not line:
-            raise EOFError
-        line = line.rstrip("\n")
-        if prompt:  # echo form answers so a scripted session reads like a conversation
-            click.echo(f"{prompt}{line}")
-        return line
-
+    read_line, close_reader = line_reader(interactive, echo=click.echo)
     try:
-        code = run_shell(app, slack, executor, out=sys.stdout, read_line=read_line, interactive=interactive, deliver=sender.deliver_due)
+        code = run_shell(app, slack, executor, out=sys.stdout, read_line=read_line, interactive=interactive, deliver=sender.deliver_due,
+                         user=user, raw=raw)
     finally:
+        close_reader()
         executor.shutdown(wait=True)
         slack.stop()
     sys.exit(code)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable, TextIO
 from urllib.parse import parse_qs, urlencode
 
@@ -48,8 +51,12 @@ class LocalSlack:
         return self
 
     def stop(self) -> None:
+        import shutil
+
         self.server.shutdown()
         self.server.server_close()
+        if self.upload_dir is not None:  # the digests' charts live as long as the shell
+            shutil.rmtree(self.upload_dir, ignore_errors=True)
 
     def take(self) -> list[tuple[str, dict]]:
         with self.lock:
@@ -165,21 +172,40 @@ class TrackingExecutor(ThreadPoolExecutor):
             self.pending.pop(0).result(timeout=timeout)
 
 
+KNOWN_COMMANDS = ("/deploy", "/incident", "/dora")  # the slash commands of manifest.yml
+
+
+class FormCancelled(Exception):
+    """The person cancelled the open form (typed `cancel`, or pressed Ctrl-C)."""
+
+
+CANCEL_WORDS = ("cancel", "/cancel")
+
+
 class Shell:
     def __init__(self, app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, ask: Callable[[str], str], user: str = USER, channel: str = "C0SHELL",
-                 deliver: Callable[[], object] | None = None):
+                 deliver: Callable[[], object] | None = None, raw: bool = False):
         self.app, self.slack, self.executor = app, slack, executor
         self.deliver = deliver  # sends the outbox (cards, thread lines) once the listeners are done
         self.out, self.ask = out, ask
         self.user, self.channel = user, channel
-        self.buttons: list[tuple[str, dict]] = []
-        self.button_context: list[dict] = []
+        self.raw = raw  # also print the Block Kit JSON the app sent
+        # A button keeps its number for the whole session: the same (action, value) on an updated
+        # card, or on the same card in two channels, is the same button with the same number.
+        self.numbers: dict[tuple[str, str], int] = {}
+        self.pressable: dict[int, tuple[str, dict, dict]] = {}  # number -> (block_id, button, where it was last shown)
+        self.on_screen: dict[str, set[int]] = {}  # message (channel:ts, reply n, home) -> the numbers of its buttons now
         self.responses = itertools.count(1)
         self.triggers = itertools.count(1)
+        self.replies = itertools.count(1)
         self.messages: dict[str, dict] = {}
 
     def say(self, line: str = "") -> None:
         print(line, file=self.out, flush=True)
+
+    def _raw(self, kind: str, payload: dict) -> None:
+        if self.raw:
+            self.say(f"  raw {kind}: " + json.dumps(payload, sort_keys=True))
 
     # --- sending to the app -----------------------------------------------------------
 
@@ -200,6 +226,10 @@ class Shell:
 
     def command(self, line: str) -> None:
         name, _, text = line.partition(" ")
+        if name.lower() not in KNOWN_COMMANDS:
+            self.say(f"unknown command {name}, try {', '.join(KNOWN_COMMANDS)}")
+            return
+        name = name.lower()
         form = {
             "token": "shell", "team_id": "T0SHELL", "team_domain": "shell", "channel_id": self.channel,
             "channel_name": CHANNELS.get(self.channel, "shell"), "user_id": self.user, "user_name": "you",
@@ -214,12 +244,19 @@ class Shell:
     def _payload(self, payload: dict) -> dict | None:
         return self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
+    def visible(self) -> list[int]:
+        return sorted(set().union(*self.on_screen.values())) if self.on_screen else []
+
     def press(self, number: int) -> None:
-        if not 1 <= number <= len(self.buttons):
-            self.say(f"No button {number}. Buttons on screen: 1-{len(self.buttons)}." if self.buttons else "No buttons on screen.")
+        shown = self.visible()
+        if number not in shown:
+            if number in self.pressable:
+                label = self.pressable[number][1].get("text", {}).get("text", "")
+                self.say(f"Button {number} ({label}) is no longer shown." + (f" Buttons on screen: {_ranges(shown)}." if shown else ""))
+            else:
+                self.say(f"No button {number}. Buttons on screen: {_ranges(shown)}." if shown else "No buttons on screen.")
             return
-        block_id, element = self.buttons[number - 1]
-        where = self.button_context[number - 1]
+        block_id, element, where = self.pressable[number]
         if element.get("confirm") and not self._confirmed(element["confirm"]):
             self.say("(not done)")
             return
@@ -237,9 +274,13 @@ class Shell:
         self.show()
 
     def _confirmed(self, dialog: dict) -> bool:
-        """Slack's confirm dialog on a button, as a yes/no prompt (anything but yes is no)."""
+        """Slack's confirm dialog on a button, as a yes/no prompt (anything but yes is no; Ctrl-C is no)."""
         self.say(f"[confirm] {mrkdwn(dialog['title']['text'])}: {mrkdwn(dialog['text']['text'])}")
-        answer = self.ask(f"  {dialog['confirm']['text']}? [y/N]: ").strip().lower()
+        try:
+            answer = self.ask(f"  {dialog['confirm']['text']}? [y/N]: ").strip().lower()
+        except KeyboardInterrupt:
+            self.say("")
+            return False
         return answer in ("y", "yes")
 
     def shortcut(self, callback_id: str, text: str) -> None:
@@ -257,68 +298,85 @@ class Shell:
 
     # --- what Slack would show --------------------------------------------------------
 
+    def _numbering(self, message_key: str, where: dict):
+        """The ``number`` callback for one message: its buttons, numbered for the session."""
+        shown: set[int] = set()
+        self.on_screen[message_key] = shown  # an updated card replaces the buttons it had
+
+        def number(block_id: str, element: dict) -> int:
+            key = (element.get("action_id", ""), element.get("value", ""))
+            n = self.numbers.setdefault(key, len(self.numbers) + 1)
+            self.pressable[n] = (block_id, element, where)
+            shown.add(n)
+            return n
+
+        return number
+
+    def _render(self, message: dict, message_key: str, where: dict) -> None:
+        for line in render_message(message, buttons=[], channels=CHANNELS, indent="  ", number=self._numbering(message_key, where)):
+            self.say(line)
+
     def _print_reply(self, message: dict) -> None:
         visibility = "only you" if message.get("response_type", "ephemeral") == "ephemeral" else "#" + CHANNELS.get(self.channel, self.channel)
         self.say(f"[{visibility}]")
-        for line in render_message(message, buttons=self._buttons_for({"channel": self.channel}), channels=CHANNELS, indent="  "):
-            self.say(line)
-
-    def _buttons_for(self, where: dict):
-        shell = self
-
-        class _Collector(list):
-            def append(self, item):
-                shell.buttons.append(item)
-                shell.button_context.append(where)
-                super().append(item)
-
-            def __len__(self):
-                return len(shell.buttons)
-
-        return _Collector()
+        self._render(message, f"reply:{next(self.replies)}", {"channel": self.channel})
+        self._raw("reply", {k: message[k] for k in ("text", "blocks", "response_type") if k in message})
 
     def show(self) -> None:
         """Print everything the app sent since the last call; open modals prompt for input."""
-        self.buttons, self.button_context = [], []
         for kind, args in self.slack.take():
             if kind == "respond":
                 self._print_reply(args)
-            elif kind == "post":
+            elif kind in ("post", "update"):
                 channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel", "?"))
-                self.messages[args["ts"]] = args
-                if args.get("thread_ts"):
-                    self.say(f"[{channel}, in thread] " + mrkdwn(args.get("text", ""), CHANNELS))
-                    continue
-                self.say(f"[{channel}]")
-                where = {"channel": args.get("channel"), "ts": args["ts"], "message": {"ts": args["ts"], "blocks": args.get("blocks")}}
-                for line in render_message(args, buttons=self._buttons_for(where), channels=CHANNELS, indent="  "):
-                    self.say(line)
-            elif kind == "update":
-                channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel", "?"))
-                self.say(f"[{channel}, card updated]")
                 blocks = args.get("blocks")
                 blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+                if kind == "post":
+                    self.messages[args["ts"]] = args
+                    if args.get("thread_ts"):
+                        self.say(f"[{channel}, in thread] " + mrkdwn(args.get("text", ""), CHANNELS))
+                        self._raw("chat.postMessage", {"channel": args.get("channel"), "thread_ts": args["thread_ts"], "text": args.get("text"), "blocks": blocks})
+                        continue
+                self.say(f"[{channel}]" if kind == "post" else f"[{channel}, card updated]")
                 where = {"channel": args.get("channel"), "ts": args.get("ts"), "message": {"ts": args.get("ts"), "blocks": blocks}}
-                for line in render_message({**args, "blocks": blocks}, buttons=self._buttons_for(where), channels=CHANNELS, indent="  "):
-                    self.say(line)
+                self._render({**args, "blocks": blocks}, f"{args.get('channel')}:{args.get('ts')}", where)
+                self._raw("chat.postMessage" if kind == "post" else "chat.update", {"channel": args.get("channel"), "text": args.get("text"), "blocks": blocks})
             elif kind == "channel":
                 self.say(f"[#{args['name']} created]")
             elif kind == "file":
                 channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel") or "?")
-                self.say(f"[{channel}] (file) {args.get('title') or args.get('filename')}: saved as {args.get('path')}")
+                self.say(f"[{channel}] (file) {args.get('title') or args.get('filename')}: saved as {args.get('path')} (deleted when the shell ends)")
             elif kind == "home":
                 self.say("[App Home]")
-                for line in render_blocks(args["view"].get("blocks", []), buttons=self._buttons_for({"view": "home"}), channels=CHANNELS, indent="  "):
+                number = self._numbering("home", {"view": "home"})
+                for line in render_blocks(args["view"].get("blocks", []), buttons=[], channels=CHANNELS, indent="  ", number=number):
                     self.say(line)
+                self._raw("views.publish", args["view"])
             elif kind == "view":
-                self.fill_modal(args["id"], args["view"])
+                self._raw("views.open", args["view"])
+                try:
+                    self.fill_modal(args["id"], args["view"])
+                except FormCancelled:
+                    self.slack.take()  # whatever a half-filled form caused (a reload) is dropped with it
+                    self.say("  (form cancelled: nothing was submitted)")
                 return
 
     # --- modals -----------------------------------------------------------------------
 
+    def _ask(self, prompt: str) -> str:
+        """One answer in a form; `cancel` (or Ctrl-C) cancels the whole form."""
+        try:
+            raw = self.ask(prompt).strip()
+        except KeyboardInterrupt:
+            self.say("")
+            raise FormCancelled from None
+        if raw.lower() in CANCEL_WORDS:
+            raise FormCancelled
+        return raw
+
     def fill_modal(self, view_id: str, view: dict, answers: dict | None = None) -> None:
         answers = dict(answers or {})
-        self.say(f"[modal] {view['title']['text']}")
+        self.say(f"[modal] {view['title']['text']}  (type `cancel` to drop the form)")
         for block in view.get("blocks", []):
             if block.get("type") != "input":
                 for line in render_blocks([block], buttons=[], channels=CHANNELS, indent="  "):
@@ -328,27 +386,31 @@ class Shell:
             if block_id in answers:
                 continue
             element = block["element"]
-            label = block["label"]["text"] + ("" if not block.get("optional") else " (optional)")
+            optional = bool(block.get("optional"))
+            label = block["label"]["text"] + ("" if not optional else " (optional)")
+            if block.get("hint"):
+                self.say(f"    {mrkdwn(block['hint'].get('text', ''), CHANNELS)}")
             if element["type"] == "static_select":
                 options = element.get("options", [])
                 for i, option in enumerate(options, 1):
                     self.say(f"    {i}. {option['text']['text']}")
                 initial = element.get("initial_option")
+                default = f", Enter: {initial['text']['text']}" if initial else ""
                 chosen = None
                 for _ in range(3):
-                    raw = self.ask(f"  {label} [number or name]: ").strip()
+                    raw = self._ask(f"  {label} [number or name{default}]: ")
                     if not raw:
                         chosen = initial
-                        if chosen is not None or block.get("optional"):
+                        if chosen is not None or optional:
                             break
-                    else:
-                        chosen = _choose(options, raw)
-                        if chosen is not None:
-                            break
+                        self.say("  (required: type a number or a name, or `cancel` to drop the form)")
+                        continue
+                    chosen = _choose(options, raw)
+                    if chosen is not None:
+                        break
                     self.say(f"  (not a choice: type a number from 1 to {len(options)} or a name from the list)")
-                if chosen is None and not block.get("optional"):
-                    self.say("  (no choice; cancelled the form)")
-                    return
+                if chosen is None and not optional:
+                    raise FormCancelled
                 if chosen is None:
                     answers[block_id] = {element["action_id"]: {"type": "static_select", "selected_option": None}}
                     continue
@@ -364,9 +426,15 @@ class Shell:
                     )
                     updated = [a for k, a in self.slack.take() if k == "view"]
                     if updated:
+                        self._raw("views.update", updated[-1]["view"])
                         return self.fill_modal(view_id, updated[-1]["view"], answers)
             else:
-                value = self.ask(f"  {label}: ").strip()
+                example = (element.get("placeholder") or {}).get("text")
+                shown = f" [e.g. {example}]" if example and not optional else (f" [e.g. {example}, Enter to skip]" if example else "")
+                value = self._ask(f"  {label}{shown}: ")
+                while not value and not optional:
+                    self.say("  (required: type an answer, or `cancel` to drop the form)")
+                    value = self._ask(f"  {label}{shown}: ")
                 answers[block_id] = {element["action_id"]: {"type": "plain_text_input", "value": value or None}}
         payload = {
             "type": "view_submission", "user": {"id": self.user, "username": "you"}, "team": {"id": "T0SHELL"}, "api_app_id": "A0SHELL",
@@ -374,29 +442,38 @@ class Shell:
         }
         answer = self._payload(payload)
         if answer and answer.get("response_action") == "errors":
+            labels = {b.get("block_id"): b.get("label", {}).get("text", b.get("block_id")) for b in view.get("blocks", [])}
             for block_id, message in answer["errors"].items():
-                self.say(f"  ! {block_id}: {message}")
+                self.say(f"  ! {labels.get(block_id, block_id)}: {message}")
                 answers.pop(block_id, None)
             return self.fill_modal(view_id, view, answers)
         self.show()
 
 
+def _ranges(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
 HELP = """\
 Type a slash command as in Slack:  /deploy checkout 1.2.3   /incident declare sev2 checkout Checkout 5xx   /dora
-A number presses that button on the last card shown (a confirm dialog asks y/N); `home` opens App Home;
-`timeline <message text>` posts that message and runs the "Add to incident timeline" shortcut on it; `quit` leaves."""
+A number presses that button (a button keeps its number; a confirm dialog asks y/N); `home` opens App Home;
+`timeline <message text>` posts that message and runs the "Add to incident timeline" shortcut on it;
+in a form, `cancel` or Ctrl-C drops it; `quit` (or Ctrl-D) leaves."""
 
 
 def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, read_line: Callable[[str], str], interactive: bool,
-              deliver: Callable[[], object] | None = None) -> int:
-    shell = Shell(app, slack, executor, out=out, ask=read_line, deliver=deliver)
+              deliver: Callable[[], object] | None = None, user: str = USER, raw: bool = False) -> int:
+    shell = Shell(app, slack, executor, out=out, ask=read_line, deliver=deliver, user=user, raw=raw)
     if interactive:
-        shell.say("dora-bot shell: the real app, no Slack needed. " + HELP)
+        shell.say(f"dora-bot shell: the real app, no Slack needed; you are <@{user}>. " + HELP)
     while True:
         try:
             line = read_line("you> " if interactive else "").strip()
         except EOFError:
             return 0
+        except KeyboardInterrupt:  # at the prompt, Ctrl-C drops the line; quit or Ctrl-D leaves
+            shell.say("")
+            continue
         if not line or line.startswith("#"):
             continue
         if not interactive:
@@ -408,6 +485,8 @@ def run_shell(app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: T
         except EOFError:  # the input ended in the middle of a form
             shell.say("(input ended while a form was open: it was not submitted)")
             return 1
+        except KeyboardInterrupt:  # Ctrl-C while the app was working: back to the prompt
+            shell.say("\n(interrupted)")
 
 
 def _run_line(shell: Shell, line: str) -> None:
@@ -438,3 +517,54 @@ def _choose(options: list[dict], raw: str) -> dict | None:
         return exact[0]
     starting = [o for o in options if o["text"]["text"].lower().startswith(wanted)]
     return starting[0] if len(starting) == 1 else None
+
+
+# --- reading lines ----------------------------------------------------------------------
+
+def history_path() -> Path:
+    """Where the shell keeps its history: ``$XDG_STATE_HOME/dora-bot/shell_history`` (default
+    ``~/.local/state``, per the XDG Base Directory spec), never the folder it runs in."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "dora-bot" / "shell_history"
+
+
+def line_reader(interactive: bool, *, echo: Callable[[str], object]) -> tuple[Callable[[str], str], Callable[[], None]]:
+    """``(read_line, close)``: on a terminal, ``input`` with readline's line editing and a history
+    kept between sessions (slash commands only, not form answers); otherwise lines from stdin,
+    with form answers echoed so a scripted session reads like a conversation."""
+    if not interactive:
+        def read_piped(prompt: str) -> str:
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            line = line.rstrip("\n")
+            if prompt:
+                echo(f"{prompt}{line}")
+            return line
+
+        return read_piped, lambda: None
+    try:
+        import readline
+    except ImportError:  # no readline (Windows): plain input
+        return input, lambda: None
+    path = history_path()
+    try:
+        readline.read_history_file(path)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+
+    def read_tty(prompt: str) -> str:
+        line = input(prompt)
+        if line and prompt != "you> " and readline.get_current_history_length():  # a form answer: not worth recalling
+            readline.remove_history_item(readline.get_current_history_length() - 1)
+        return line
+
+    def close() -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(path)
+        except OSError:
+            pass
+
+    return read_tty, close

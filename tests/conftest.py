@@ -87,5 +87,34 @@ def sqlite_engine(tmp_path, sqlite_template):
     eng.dispose()
 
 
+
+
+# --- one line for the tests that need PostgreSQL ----------------------------------------------
+# Without TEST_DATABASE_URL every PostgreSQL test is skipped; `-ra` would list each of them
+# (hundreds of identical lines). They are counted into one line instead; other skips (and
+# failures, xfails) are listed as usual.
+
+def _needs_postgres(report) -> bool:
+    longrepr = getattr(report, "longrepr", None)
+    return bool(report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3 and "TEST_DATABASE_URL" in str(longrepr[2]))
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    postgres = [r for r in skipped if _needs_postgres(r)]
+    if postgres:
+        terminalreporter.stats["skipped"] = [r for r in skipped if not _needs_postgres(r)]
+    try:
+        yield
+    finally:
+        if postgres:
+            terminalreporter.stats["skipped"] = skipped  # the final count still includes them
+            terminalreporter.write_line(
+                f"SKIPPED {len(postgres)} PostgreSQL tests: set TEST_DATABASE_URL "
+                "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run them"
+            )
+
+
 # The fake Slack Web API (tests/fake_slack.py): ``fake_slack`` for any test that talks to Slack.
 from tests.fake_slack import fake_slack, fake_slack_server  # noqa: E402,F401

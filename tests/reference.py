@@ -200,8 +200,8 @@ def metrics(
 
     # --- deployment frequency
     n_deploys = len(window_deploys)
-    ever = bool(scoped)
-    days_per_week = df_tier = None
+    ever = any(d.deployed_at < end for d in scoped)
+    days_per_week = days_per_month = df_tier = None
     if ever and days >= 7:
         deploy_dates = {d.deployed_at.astimezone(tz).date() for d in window_deploys}
         last = (end - timedelta(microseconds=1)).astimezone(tz).date()
@@ -212,11 +212,13 @@ def metrics(
         weeks = [deploy_days(last - timedelta(days=7 * b), 7) for b in range(days // 7)]
         months = [deploy_days(last - timedelta(days=30 * b), 30) for b in range(max(1, days // 30))]
         days_per_week = float(statistics.median(weeks))
-        df_tier = frequency_tier(days_per_week, float(statistics.median(months)))
+        days_per_month = float(statistics.median(months))
+        df_tier = frequency_tier(days_per_week, days_per_month)
     deployment_frequency = {
         "deploys": n_deploys,
         "per_day": round(n_deploys / days, 4),
         "deploy_days_per_week": days_per_week,
+        "deploy_days_per_month": days_per_month,
         "tier": df_tier,
         "reason": None if df_tier else ("no production deploy ever" if not ever else "window under 7 days"),
     }

@@ -355,8 +355,8 @@ def test_dora_card_numbers_and_tiers():
     text, blocks = bk.dora_card(r, before)
     ok_message(text, blocks)
     body = all_text(blocks)
-    assert f"{r['deployment_frequency']['per_day']:.2f}/day" in body
-    assert "15.0% (6/40)" in body and "7.5% (3/40)" in body and "1h 30m" in body and "45m" in body
+    assert f"({r['deployment_frequency']['per_day']:.2f} deploys/day)" in body
+    assert "15.0% (6 of 40)" in body and "7.5% (3 of 40)" in body and "1h 30m" in body and "45m" in body
     for key in ("deployment_frequency", "lead_time", "change_failure_rate", "failed_deployment_recovery_time", "time_to_restore"):
         assert r[key]["tier"] and f"*{r[key]['tier']}*" in body
     assert "n=40 deploys" in body and "n=35 commits" in body and "n=4 incidents" in body and "n=2 incidents" in body

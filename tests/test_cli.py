@@ -40,7 +40,13 @@ def rows(db: Path, table: str) -> int:
 def test_demo_in_an_empty_folder_writes_the_default_file_and_prints_the_keys(tmp_path):
     out = cli(tmp_path, "demo")
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "dora-bot.db").exists() and (tmp_path / "dora-demo-trend.png").stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dora-bot.db"]  # no stray chart in the folder
+    assert "add --chart FILE.png to save it" in out.stdout
+    again = cli(tmp_path, "demo", "--chart", str(tmp_path / "out" / "trend.png"))
+    assert again.returncode == 2 and "--chart: no folder" in again.stderr and "Traceback" not in again.stderr
+    charted = cli(tmp_path, "demo", "--chart", "trend.png")
+    assert charted.returncode == 0 and (tmp_path / "trend.png").stat().st_size > 10_000
+    assert f"trend chart: {tmp_path / 'trend.png'}" in charted.stdout
     assert "DORA FIVE KEYS: ALL SERVICES" in out.stdout and "WEEKLY DORA DIGEST" in out.stdout
     assert "Throughput" in out.stdout and "Instability" in out.stdout and "Deployment rework rate" in out.stdout
     for tier in ("elite", "high", "medium", "low"):
@@ -104,8 +110,8 @@ def test_an_unknown_service_is_pointed_out(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     cli(tmp_path, "import", str(write_lines(tmp_path / "good.jsonl", GOOD)), **env)
     out = cli(tmp_path, "metrics", "--service", "chekout", "--json", **env)
-    assert out.returncode == 0 and json.loads(out.stdout)["deployment_frequency"]["deploys"] == 0
-    assert "No service called `chekout`" in out.stderr and "checkout" in out.stderr
+    assert out.returncode == 2 and out.stdout == ""
+    assert "No service called `chekout`. Known services: checkout." in out.stderr
 
 
 def test_an_end_without_offset_is_read_in_dora_timezone(tmp_path):

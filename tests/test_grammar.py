@@ -241,7 +241,7 @@ def test_dora_help(text):
 @pytest.mark.parametrize(
     "text, says",
     [
-        ("checkout payments", "unknown subcommand"),
+        ("checkout payments", "I read `checkout` as a service; `payments` is unexpected"),
         ("days=0", "days=0"),
         ("days=3661", "1 to 3660"),
         ("days=-1", "whole number"),

@@ -21,7 +21,7 @@ H = 3600
 D = 86400
 
 SECTION_KEYS = {
-    "deployment_frequency": {"deploys", "per_day", "deploy_days_per_week", "tier", "reason"},
+    "deployment_frequency": {"deploys", "per_day", "deploy_days_per_week", "deploy_days_per_month", "tier", "reason"},
     "lead_time": {"median_seconds", "p90_seconds", "samples", "invalid_samples", "tier", "reason"},
     "change_failure_rate": {"failed", "deploys", "rate", "unlinked_incidents", "not_change_incidents", "tier", "reason"},
     "deployment_rework_rate": {"rework", "deploys", "rate", "tier", "reason"},

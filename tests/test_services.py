@@ -195,10 +195,22 @@ def test_record_rollback_goes_back_to_the_previous_good_version(engine):
 
 
 def test_record_rollback_to_a_named_version(engine):
+    add_deploy(engine, "v0", at=NOW - 4 * HOUR, version="0.5")
     add_deploy(engine, "v1", at=NOW - 3 * HOUR, version="1.0")
     current = add_deploy(engine, "v2", at=NOW - 2 * HOUR, version="2.0")
     outcome = call(engine, record_rollback, service="checkout", now=NOW, to_version="0.5", actor=None)
     assert outcome.deploy.version == "0.5" and outcome.deploy.rollback_of_id == current.deploy.id
+
+
+def test_record_rollback_to_a_version_never_deployed_is_refused(engine):
+    add_deploy(engine, "v1", at=NOW - 3 * HOUR, version="1.0")
+    add_deploy(engine, "v1-stg", at=NOW - 3 * HOUR, version="0.9", environment="staging")
+    add_deploy(engine, "v2", at=NOW - 2 * HOUR, version="2.0")
+    for version in ("0.0.0-nonexistent", "0.9"):  # 0.9 ran in staging only
+        with pytest.raises(ValidationError) as err:
+            call(engine, record_rollback, service="checkout", now=NOW, to_version=version, actor=None)
+        assert f"never ran version `{version}` in production" in err.value.message and "Versions it ran before: 1.0." in err.value.message
+    assert row_counts(engine)["deploy"] == 3
 
 
 def test_record_rollback_without_an_earlier_good_version_is_not_found(engine):

@@ -40,8 +40,7 @@ def test_the_declare_form_is_filled_at_prompts_and_bad_answers_are_asked_again(t
         "/incident",
         "Ledger lagging",  # title
         "9",               # not one of the services: asked again
-        "payments",        # picked by name: the form reloads with its deploys
-        "",                # no service typed in
+        "payments",        # picked by name: the form reloads with its deploys (and asks for no typed name)
         "",                # severity: the default
         "",                # started: now
         "1",               # suspected deploy: D-1
@@ -69,18 +68,18 @@ def test_the_lifecycle_in_the_shell_buttons_confirm_prompts_shortcut_follow_ups_
         "3", "",   # ...and an empty answer is no too
         "/incident followup INC-1 add a canary",
         "/incident followups",
-        "1",  # Done
+        "7",  # Done: a new button, the next number (the card's keep 1-6)
         "timeline root cause: the <cfg> flag",  # the message shortcut on a message posted here
         "1",  # the incident, in the form
         "/incident postmortem INC-1",
-        "/incident channel INC-1",  # three cards now, five buttons each: 15 is Cancel on the new channel's card
-        "15", "y",  # confirmed: the reason form
+        "/incident channel INC-1",  # a third copy of the card: its buttons keep their numbers, 6 is Cancel
+        "6", "y",  # confirmed: the reason form
         "false alarm",
         "",
     ]))
     assert "[5] I'm the lead" in out and "Lead @U0SHELL" in out and "set the lead: @U0SHELL" in out
     assert out.count("[confirm] Resolve INC-1?") == 2 and out.count("(not done)") == 2 and "State Resolved" not in out
-    assert "[1] Done" in out and "F-1 done." in out and "finished a follow-up: F-1 add a canary" in out
+    assert "[7] Done" in out and "F-1 done." in out and "finished a follow-up: F-1 add a canary" in out
     assert "[modal] Add to timeline" in out and "added to the timeline: root cause: the <cfg> flag" in out
     assert "[#inc-1-checkout-5xx created]" in out and "[#inc-1-checkout-5xx]" in out
     assert "(file) Postmortem draft: INC-1 Checkout 5xx: saved as " in out

@@ -26,7 +26,7 @@ Times: ISO-8601 (`2026-11-24T09:30Z`) or how long ago (`15m`, `3h`, `2d`)."""
 
 INCIDENT_USAGE = """\
 `/incident` open the declare form
-`/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>]` (or just `/incident sev2 checkout ...`)
+`/incident declare <sev1|sev2|sev3|sev4> <service> <title...> [started=<time>] [cause=<D-n>|latest]` (or just `/incident sev2 checkout ...`)
 `/incident list` open incidents · `/incident show <INC-n>`
 `/incident ack <INC-n>` · `/incident update <INC-n> <text...>` · `/incident cause <INC-n> <D-n>`
 `/incident mitigate <INC-n> [note...]` impact is over (time to restore ends here) · `/incident resolve <INC-n> [note...]`
@@ -295,6 +295,9 @@ class IncidentModal:
     pass
 
 
+LATEST = "latest"  # `cause=latest`
+
+
 @dataclass(frozen=True)
 class IncidentDeclare:
     severity: str
@@ -342,7 +345,9 @@ def parse_incident_command(text: str):
             severity = "sev" + severity
         if severity not in ("sev1", "sev2", "sev3", "sev4"):
             raise UsageError(f"`{args[0]}` is not a severity; use sev1, sev2, sev3 or sev4", command=cmd)
-        cause = _deploy_ref(opts["cause"], command=cmd) if "cause" in opts else None
+        cause = opts.get("cause")
+        if cause is not None:  # `cause=latest`: the service's latest production deploy, the one just made
+            cause = LATEST if cause.lower() in ("latest", "last") else _deploy_ref(cause, command=cmd)
         return IncidentDeclare(severity=severity, service=args[1], title=" ".join(args[2:]), started=opts.get("started"), cause=cause)
     if head == "list":
         if rest:
@@ -370,7 +375,10 @@ def parse_incident_command(text: str):
                 raise UsageError("`/incident cause` needs one deploy, like `/incident cause INC-7 D-12`", command=cmd)
             return IncidentAction(verb=verb, ref=ref, deploy=_deploy_ref(extra, command=cmd))
         return IncidentAction(verb=verb, ref=ref, text=extra)
-    raise UsageError(f"unknown subcommand `{words[0]}`", command=cmd)
+    raise UsageError(
+        f"unknown subcommand `{words[0]}` (try declare, list, show, ack, update, cause, mitigate, resolve, cancel,"
+        " severity, lead, note, followup, followups, channel or postmortem)", command=cmd
+    )
 
 
 @dataclass(frozen=True)
@@ -488,6 +496,8 @@ def _parse_digest(text: str):
     if not words:
         raise UsageError("`/dora digest` needs add, list, remove or send", command=cmd)
     verb, rest = words[0].lower(), text.strip()[len(words[0]):].strip()
+    if verb in ("help", "-h", "--help"):
+        return Help(cmd)
     if verb == "list":
         if rest:
             raise UsageError("`/dora digest list` takes no arguments", command=cmd)
@@ -526,7 +536,7 @@ def _parse_digest(text: str):
         if cadence == "daily" and "day" in opts:
             raise UsageError("`day=` only goes with weekly digests", command=cmd)
         return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"), tz=opts.get("tz"), service=opts.get("service"))
-    raise UsageError(f"unknown digest subcommand `{words[0]}`", command=cmd)
+    raise UsageError(f"unknown digest subcommand `{words[0]}` (try add, list, remove, send or help)", command=cmd)
 
 
 @dataclass(frozen=True)
@@ -620,7 +630,10 @@ def parse_dora_command(text: str):
     if head == "watch":
         return _parse_watch(rest)
     args, opts = _split(text, command=cmd, options={"days"})
-    if len(args) > 1:
-        raise UsageError(f"unknown subcommand `{args[0]}`", command=cmd)
+    if len(args) > 1:  # `/dora checkout web`: the first word is taken as a service, the rest is not understood
+        raise UsageError(
+            f"I read `{args[0]}` as a service; `{' '.join(args[1:])}` is unexpected (one service at a time, like `/dora {args[0]} days=7`)",
+            command=cmd,
+        )
     days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
     return DoraCard(service=args[0] if args else None, days=days)

@@ -195,14 +195,16 @@ def build_report(
     # Deployment frequency
     df_reason = None
     days_per_week = None
+    days_per_month = None
     df_tier = None
     if not agg.any_deploy_ever:
-        df_reason = f"no production deploy has ever been recorded for {scope_name}"
+        df_reason = f"no production deploy was recorded for {scope_name} before the end of this window"
     elif n_days < 7:
         df_reason = "a deploy-days-per-week tier needs a window of at least 7 days"
     else:
         week_median, month_median = block_medians(window, agg.deploy_dates)
         days_per_week = float(week_median)
+        days_per_month = float(month_median)
         df_tier = frequency_tier(week_median, month_median)
 
     # Lead time for changes
@@ -269,6 +271,7 @@ def build_report(
             "deploys": int(agg.deploys),
             "per_day": round(agg.deploys / n_days, 4),
             "deploy_days_per_week": days_per_week,
+            "deploy_days_per_month": days_per_month,
             "tier": df_tier,
             "reason": df_reason,
         },

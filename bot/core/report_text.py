@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from bot.core.timeutil import format_duration
 
-TIER_MARK = {"elite": "elite", "high": "high", "medium": "medium", "low": "low", None: "-"}
+TIER_MARK = {"elite": "elite", "high": "high", "medium": "medium", "low": "low", None: "n/a"}
+NO_TIERS = "-"  # rework rate and time to acknowledge: DORA publishes no tiers for them
 
 # DORA's current names and grouping of the five software-delivery metrics (dora.dev metrics guide,
 # 2024 report): throughput and instability. Keys are the JSON sections of the report.
@@ -62,23 +63,37 @@ def scope_title(report: dict) -> str:
     scope = report["scope"]
     who = scope["service"] or "all services"
     tz = local_zone(scope)
-    return f"{who}, last {scope['days']} days to {window_end(scope)}" + (f" (dates in {tz})" if tz else "")
+    return f"{who}, last {counted(scope['days'], 'day')} to {window_end(scope)}" + (f" (dates in {tz})" if tz else "")
 
 
-def value_text(key: str, m: dict) -> str:
-    """One metric's value in words: ``1.37/day, 4 days/week``, ``7.3% (3 of 41)``, ``5h (p90 2d)``."""
+def frequency_text(m: dict, days: int) -> str:
+    """Deployment frequency in words, saying what gave its tier (the one wording of it, on cards,
+    the CLI, digests and App Home): ``4 deploy days/week (1.37 deploys/day)`` when the weekly median
+    decides; ``deploys on 2 of the last 30 days`` when the monthly fallback does (medium, low)."""
+    per_day = f"{m['per_day']:.2f} deploys/day"
+    week, month = m["deploy_days_per_week"], m.get("deploy_days_per_month")
+    if week is None:  # no tier: too short a window, or no deploy before its end
+        return f"{counted(m['deploys'], 'deploy')} ({per_day})"
+    if week >= 1 or month is None:
+        return f"{week:g} deploy day{'' if week == 1 else 's'}/week ({per_day})"
+    if days < 30:  # one 30-date block, of which only the window's dates can have deploys
+        return f"deploys on {month:g} of the last {days} days"
+    if days < 60:
+        return f"deploys on {month:g} of the last 30 days"
+    return f"deploys on {month:g} days in 30 (median of {days // 30} blocks; {counted(m['deploys'], 'deploy')} in {days} days)"
+
+
+def value_text(key: str, m: dict, *, days: int = 30, p90: bool = True) -> str:
+    """One metric's value in words: ``4 deploy days/week (1.37 deploys/day)``, ``7.3% (3 of 41)``,
+    ``5h (p90 2d)`` (``p90=False``: the median alone)."""
     if key == "deployment_frequency":
-        text = f"{m['per_day']:.2f}/day"
-        if m["deploy_days_per_week"] is not None:
-            days = m["deploy_days_per_week"]
-            text += f", {days:g} day{'' if days == 1 else 's'}/week"
-        return text
+        return frequency_text(m, days)
     if key in ("change_failure_rate", "deployment_rework_rate"):
         text = _pct(m["rate"])
         if m["rate"] is not None:
             text += f" ({m['failed' if key == 'change_failure_rate' else 'rework']} of {m['deploys']})"
         return text
-    return _dist(m["median_seconds"], m.get("p90_seconds"))
+    return _dist(m["median_seconds"], m.get("p90_seconds") if p90 else None)
 
 
 def sample_text(key: str, m: dict) -> str:
@@ -94,11 +109,13 @@ def rows(report: dict) -> list[tuple[str, str, str, str, str | None]]:
     """(metric, value, tier, sample size, reason) for each line of the table: the five keys by
     factor, then time to restore over all incidents and time to acknowledge."""
     out = []
+    days = report["scope"]["days"]
     for key, title in THROUGHPUT + INSTABILITY + (("time_to_restore", RESTORE_TITLE),):
         m = report[key]
-        out.append((title, value_text(key, m), TIER_MARK[m["tier"]], sample_text(key, m), m["reason"]))
+        tier = NO_TIERS if key == "deployment_rework_rate" else TIER_MARK[m["tier"]]
+        out.append((title, value_text(key, m, days=days), tier, sample_text(key, m), m["reason"]))
     mtta = report["mtta"]
-    out.append(("Time to acknowledge", _dist(mtta["median_seconds"]), "-", sample_text("mtta", mtta), None))
+    out.append(("Time to acknowledge", _dist(mtta["median_seconds"]), NO_TIERS, sample_text("mtta", mtta), None))
     return out
 
 
@@ -106,9 +123,9 @@ def render_report(report: dict) -> str:
     """The five keys as an aligned table (Throughput, Instability, then the secondary lines)."""
     table = rows(report)
     lines = [f"DORA five keys: {scope_title(report)}", BENCHMARK_NOTE[0].upper() + BENCHMARK_NOTE[1:] + ".", ""]
-    w0 = max(len(r[0]) for r in table)
-    w1 = max(len(r[1]) for r in table)
-    w2 = max(len(r[2]) for r in table)
+    w0 = max(len(r[0]) for r in [("metric",), *table])  # the headers count too: a short tier column still aligns
+    w1 = max(len(r[1]) for r in [("", "value"), *table])
+    w2 = max(len(r[2]) for r in [("", "", "tier"), *table])
     lines.append(f"{'metric':<{w0}}  {'value':<{w1}}  {'tier':<{w2}}  sample")
     starts = {0: "Throughput", len(THROUGHPUT): "Instability", len(THROUGHPUT) + len(INSTABILITY): "Also"}
     for i, (name, value, tier, n, _) in enumerate(table):
@@ -136,7 +153,7 @@ def render_report(report: dict) -> str:
 
 def render_service_table(reports: list[dict]) -> str:
     """One line per service: the five keys' values and tiers side by side."""
-    header = ("service", "lead time", "deploys/day", "recovery", "change fail", "rework")
+    header = ("service", "lead time", "deployment frequency", "recovery", "change fail", "rework")
     body = []
     for r in reports:
         lt, df, fdrt = r["lead_time"], r["deployment_frequency"], r["failed_deployment_recovery_time"]
@@ -145,7 +162,7 @@ def render_service_table(reports: list[dict]) -> str:
             (
                 r["scope"]["service"] or "all",
                 f"{_dist(lt['median_seconds'])} {TIER_MARK[lt['tier']]}",
-                f"{df['per_day']:.2f} {TIER_MARK[df['tier']]}",
+                f"{frequency_text(df, r['scope']['days'])} {TIER_MARK[df['tier']]}",
                 f"{_dist(fdrt['median_seconds'])} {TIER_MARK[fdrt['tier']]}",
                 f"{_pct(cfr['rate'])} {TIER_MARK[cfr['tier']]}",
                 _pct(rework["rate"]),

@@ -99,3 +99,12 @@ def blocks_gate(status: str | None, mitigated_at: datetime | None, resolved_at: 
     """An incident that closes the deploy gate: counted, still burning (neither mitigated nor
     resolved) and at or above the gate's severity."""
     return counts(status) and mitigated_at is None and resolved_at is None and severity in severities_at_or_above(threshold)
+
+
+def deployed_after_start(deployed_at: datetime, started_at: datetime) -> float | None:
+    """Seconds by which a suspected (or linked) deploy came after the incident began, else None.
+
+    Such a deploy is taken (clocks differ, a start can be guessed early) but shown with a note: a
+    change made after the impact began is seldom its cause.
+    """
+    return seconds_between(started_at, deployed_at) if deployed_at > started_at else None

@@ -209,10 +209,10 @@ def _fixed_incident(session: Session, data: DeployInput, *, external_first: bool
     try:
         incident = find_incident(session, data.fixes, external_first=external_first)
     except NotFound:
-        raise ValidationError(f"fixes: no incident `{data.fixes}` is stored", field="fixes") from None
+        raise ValidationError(f"no incident `{data.fixes}`", field="fixes") from None
     if incident.started_at > data.deployed_at:
         raise ValidationError(
-            f"fixes: {incident_ref(incident)} started after this deploy; a fix is deployed after the incident began",
+            f"{incident_ref(incident)} started after this deploy; a fix is deployed after the incident began",
             field="fixes",
         )
     return incident
@@ -222,7 +222,7 @@ def _rollback_target(session: Session, data: DeployInput, service_id: int) -> De
     try:
         target = find_deploy(session, data.rollback_of, external_first=True)
     except NotFound:
-        raise ValidationError(f"no deploy with id `{data.rollback_of}` is stored", field="rollback_of") from None
+        raise ValidationError(f"no deploy `{data.rollback_of}`", field="rollback_of") from None
     _check_rollback_target(target, service_id, data.deployed_at)
     return target
 
@@ -282,7 +282,7 @@ def record_deploy(
 def _check_rollback_target(target: Deploy, service_id: int, deployed_at: datetime) -> None:
     if target.service_id != service_id:
         raise ValidationError(
-            f"rollback_of: {deploy_ref(target)} is a deploy of another service; a rollback reverts a deploy of the same service",
+            f"{deploy_ref(target)} is a deploy of another service; a rollback reverts a deploy of the same service",
             field="rollback_of",
         )
     if target.deployed_at > deployed_at:
@@ -329,6 +329,21 @@ def previous_good_deploy(
     ).first()
 
 
+def _check_ran_before(session: Session, svc: Service, environment: str, version: str, current: Deploy) -> None:
+    """A rollback goes back to a version that ran: one deployed successfully to that environment
+    before the deploy it reverts (a typo like ``to=0.0.0-nonexistent`` is refused, nothing stored)."""
+    earlier = (
+        select(Deploy.version)
+        .where(Deploy.service_id == svc.id, Deploy.environment == environment, Deploy.status == "success",
+               col(Deploy.deployed_at) <= current.deployed_at, Deploy.id != current.id)
+    )
+    if session.exec(earlier.where(Deploy.version == version).limit(1)).first() is not None:
+        return
+    recent = list(dict.fromkeys(session.exec(earlier.order_by(col(Deploy.deployed_at).desc()).limit(20)).all()))[:5]
+    known = f" Versions it ran before: {', '.join(recent)}." if recent else ""
+    raise ValidationError(f"`{svc.name}` never ran version `{version}` in {environment} before {deploy_ref(current)}.{known}", field="to")
+
+
 def record_rollback(
     session: Session,
     *,
@@ -367,6 +382,7 @@ def record_rollback(
         to_version = good.version
     if to_version == current.version:
         raise ValidationError(f"{deploy_ref(current)} already runs version {to_version}; nothing to roll back to.")
+    _check_ran_before(session, svc, environment, to_version, current)
     deploy = Deploy(
         service_id=svc.id,
         environment=environment,

@@ -37,6 +37,7 @@ class Period:
     scheduled: datetime  # UTC instant the digest is due
     window_end: datetime  # the report window ends at local midnight of that date
     shift_days: int  # 7 for weekly, 1 for daily: the span the digest's counts cover
+    manual: bool = False  # `/dora digest send`: the window ends when it was asked for, not at midnight
 
 
 def parse_weekday(value: str) -> int:
@@ -131,6 +132,29 @@ def period_by_key(sub: DigestSubscription, key: str) -> Period:
     )
 
 
+def period_until(sub: DigestSubscription, until: datetime) -> Period:
+    """A digest sent now (``/dora digest send``): its 7 (or 1) days end at ``until``, so it covers
+    everything up to the moment it was asked for, and its open incidents are those open then."""
+    local = until.astimezone(ZoneInfo(sub.timezone))
+    return Period(
+        key=f"{local:%Y-%m-%d %H:%M}", scheduled=until, window_end=until,
+        shift_days=7 if sub.cadence == "weekly" else 1, manual=True,
+    )
+
+
+def span_words(sub: DigestSubscription, period: Period, *, now: datetime) -> str:
+    """What the digest's counts cover, in words that stay true whenever it is read: "yesterday"
+    only when that day is yesterday (in the digest's time zone) at ``now``."""
+    if period.manual:
+        return "in the last 7 days" if period.shift_days == 7 else "in the last 24 hours"
+    tz = ZoneInfo(sub.timezone)
+    last = (period.window_end - timedelta(microseconds=1)).astimezone(tz).date()
+    if period.shift_days == 1:
+        return "yesterday" if last == now.astimezone(tz).date() - timedelta(days=1) else f"on {last:%a %d %b}"
+    first = last - timedelta(days=6)
+    return f"from {first:%a %d %b} to {last:%a %d %b}"
+
+
 def due_subscriptions(session: Session, now: datetime) -> list[tuple[DigestSubscription, Period]]:
     """Subscriptions whose current period has not been delivered yet."""
     due = []
@@ -157,10 +181,10 @@ def deliver(session: Session, sub: DigestSubscription, period_key: str, *, now: 
             session.flush()
     except IntegrityError:
         return False
-    outbox.enqueue(
-        session, kind=outbox.Kind.DIGEST_POST, key=f"digest:{sub.id}",
-        payload={"subscription": sub.id, "period": period_key, "channel": sub.channel}, now=now,
-    )
+    payload = {"subscription": sub.id, "period": period_key, "channel": sub.channel}
+    if manual:  # sent now: the digest covers the days up to this instant (period_until)
+        payload["until"] = now.astimezone(UTC).isoformat()
+    outbox.enqueue(session, kind=outbox.Kind.DIGEST_POST, key=f"digest:{sub.id}", payload=payload, now=now)
     return True
 
 

@@ -62,11 +62,11 @@ def _cause_for(session: Session, incident_service_id: int, ref: str, *, external
     try:
         cause = find_deploy(session, ref, external_first=external_first)
     except NotFound:
-        raise ValidationError(f"{field}: no deploy `{ref}` is stored", field=field) from None
+        raise ValidationError(f"no deploy `{ref}`", field=field) from None
     if cause.service_id != incident_service_id:
         other = session.get(Service, cause.service_id)
         raise ValidationError(
-            f"{field}: {deploy_ref(cause)} is a deploy of `{other.name}`, not of this incident's service",
+            f"{deploy_ref(cause)} is a deploy of `{other.name}`, not of this incident's service",
             field=field,
         )
     return cause

@@ -39,8 +39,10 @@ from bot.core.report_text import (
     counted,
     local_zone,
     sample_text,
+    value_text,
     window_end,
 )
+from bot.core.rules import deployed_after_start
 from bot.core.timeutil import format_duration
 from bot.slack.ids import Action, Block, View
 from bot.store.models import Deploy, Incident, IncidentEvent
@@ -268,12 +270,18 @@ def incident_card(
         fields.append("*Cancelled*\nnot counted in any metric")
     else:
         fields.append(f"*Open for*\n{format_duration((now - incident.started_at).total_seconds())}")
+    def cause_field(name: str, deploy: Deploy) -> str:
+        field = f"*{name}*\nD-{deploy.id} {esc(clip(deploy.version, 40))}"
+        if (late := deployed_after_start(deploy.deployed_at, incident.started_at)) is not None:
+            field += f"\n:warning: deployed {format_duration(late)} after the incident started"
+        return field
+
     if cause is not None:
-        fields.append(f"*Caused by*\nD-{cause.id} {esc(clip(cause.version, 40))}")
+        fields.append(cause_field("Caused by", cause))
     elif incident.not_caused_by_change:
         fields.append("*Caused by*\nnot a deploy")
     elif suspect is not None:
-        fields.append(f"*Suspected deploy*\nD-{suspect.id} {esc(clip(suspect.version, 40))}")
+        fields.append(cause_field("Suspected deploy", suspect))
     section = SectionBlock(fields=[MarkdownTextObject(text=clip(f, 2000)) for f in fields[:10]])
     blocks = [header(title), section]
     facts = [f"Started {ts(incident.started_at)}"]
@@ -421,16 +429,17 @@ def declare_modal(
                 element=StaticSelectElement(action_id=Action.DECLARE_SERVICE, options=options, initial_option=initial, placeholder=PlainTextObject(text="Pick a service")),
             )
         )
-        blocks.append(
-            InputBlock(
-                block_id=Block.NEW_SERVICE,
-                label=PlainTextObject(text="…or type its name"),
-                optional=True,
-                hint=PlainTextObject(text="For a service not in the list (a new one is created)."),
-                element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="checkout"), max_length=100,
-                                              initial_value=values.get("new_service") or None),
+        if service is None:  # once a service is picked, the form does not ask to type one as well
+            blocks.append(
+                InputBlock(
+                    block_id=Block.NEW_SERVICE,
+                    label=PlainTextObject(text="…or type its name"),
+                    optional=True,
+                    hint=PlainTextObject(text="For a service not in the list (a new one is created)."),
+                    element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="checkout"), max_length=100,
+                                                  initial_value=values.get("new_service") or None),
+                )
             )
-        )
     else:
         blocks.append(
             InputBlock(
@@ -506,17 +515,8 @@ LOWER_IS_BETTER = {"lead_time", "failed_deployment_recovery_time", "change_failu
 RATES = {"change_failure_rate", "deployment_rework_rate"}
 
 
-def _value(key: str, m: dict) -> str:
-    if key == "deployment_frequency":
-        text = f"{m['per_day']:.2f}/day"
-        if m["deploy_days_per_week"] is not None:
-            days = m["deploy_days_per_week"]
-            text += f" · {days:g} day{'' if days == 1 else 's'}/week"
-        return text
-    if key in RATES:
-        part = m["failed"] if key == "change_failure_rate" else m["rework"]
-        return "n/a" if m["rate"] is None else f"{m['rate'] * 100:.1f}% ({part}/{m['deploys']})"
-    return format_duration(m["median_seconds"]) if m["median_seconds"] is not None else "n/a"
+def _value(key: str, m: dict, days: int = 30) -> str:
+    return value_text(key, m, days=days, p90=False)  # the CLI's words: one wording everywhere
 
 
 def _sample(key: str, m: dict) -> str:
@@ -551,9 +551,9 @@ def _change(key: str, now: dict, before: dict | None) -> str:
     return f"{arrow} {delta} vs previous ({mark})"
 
 
-def _key_blocks(key: str, title: str, m: dict, before: dict | None) -> list:
+def _key_blocks(key: str, title: str, m: dict, before: dict | None, days: int = 30) -> list:
     tier = m["tier"]
-    line = f"{TIER_ICON[tier]} *{title}*: {_value(key, m)}"
+    line = f"{TIER_ICON[tier]} *{title}*: {_value(key, m, days)}"
     line += f" · *{tier}*" if tier else ""
     detail = [_sample(key, m)]
     change = _change(key, m, before)
@@ -576,17 +576,17 @@ def dora_card(report: dict, previous: dict | None = None, *, title: str = "DORA 
     name = title
     blocks = [header(f"{name}: {scope['service'] or 'all services'}")]
     dates = f" · dates in {tz}" if (tz := local_zone(scope)) else ""
-    blocks.append(context(f"Last {scope['days']} days to {window_end(scope)}{dates} · {BENCHMARK_NOTE}"))
+    blocks.append(context(f"Last {counted(scope['days'], 'day')} to {window_end(scope)}{dates} · {BENCHMARK_NOTE}"))
     summary = []
     for factor, keys in FACTORS:
         blocks.append(md(f"*{factor}*"))
         for key, title in keys:
             m = report[key]
-            blocks.extend(_key_blocks(key, title, m, previous[key] if previous else None))
-            summary.append(f"{title} {_value(key, m)} ({m['tier'] or 'n/a'})")
+            blocks.extend(_key_blocks(key, title, m, previous[key] if previous else None, scope["days"]))
+            summary.append(f"{title} {_value(key, m, scope['days'])} ({m['tier'] or 'n/a'})")
     blocks.append(DividerBlock())
     ttr = report["time_to_restore"]
-    blocks.extend(_key_blocks("time_to_restore", RESTORE_TITLE, ttr, previous["time_to_restore"] if previous else None))
+    blocks.extend(_key_blocks("time_to_restore", RESTORE_TITLE, ttr, previous["time_to_restore"] if previous else None, scope["days"]))
     extra = []
     if ttr["open_incidents"]:
         extra.append(f":rotating_light: {ttr['open_incidents']} open, oldest {format_duration(ttr['oldest_open_seconds'])}")
@@ -633,7 +633,7 @@ def home_view(org: dict, mine: Sequence[tuple[str, dict]], open_incidents: Seque
     if mine:
         blocks.append(header("Your services").to_dict())
         for name, report in mine:
-            parts = [f"*{title}* {_value(key, report[key])} ({report[key]['tier'] or 'n/a'})" for key, title in KEY_TITLES.items()]
+            parts = [f"*{title}* {_value(key, report[key], report['scope']['days'])} ({report[key]['tier'] or 'n/a'})" for key, title in KEY_TITLES.items()]
             blocks.append(md(f"`{name}`\n" + " · ".join(parts)).to_dict())
     blocks.append(header("Open incidents").to_dict())
     blocks.extend(incident_list(open_incidents, now=now)[1])

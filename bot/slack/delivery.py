@@ -259,8 +259,10 @@ class OutboxSender:
 
     def _digest_data(self, payload: dict):
         """The digest's numbers, or None when its subscription was removed meanwhile."""
+        from datetime import datetime
+
         from bot.core.errors import NotFound
-        from bot.services.digests import digest_data, get_subscription, period_by_key
+        from bot.services.digests import digest_data, get_subscription, period_by_key, period_until
 
         with session_scope(self.engine, write=False) as session:
             try:
@@ -268,7 +270,10 @@ class OutboxSender:
             except NotFound:
                 log.info("digest %s was removed before it was sent; dropping it", payload["subscription"])
                 return None
-            period = period_by_key(sub, payload["period"])
+            if payload.get("until"):  # `/dora digest send`: up to the moment it was asked for
+                period = period_until(sub, datetime.fromisoformat(payload["until"]))
+            else:
+                period = period_by_key(sub, payload["period"])
             return digest_data(session, sub, period, production_environments=self.production_environments)
 
     def send_digest(self, attempt: Attempt) -> None:
@@ -277,7 +282,7 @@ class OutboxSender:
         data = self._digest_data(attempt.payload)
         if data is None:
             return
-        text, blocks = digest_message(data)
+        text, blocks = digest_message(data, now=self.clock())
         self.post_once(attempt, channel=attempt.payload["channel"], text=text, blocks=blocks)
         # The chart goes out as its own outbox message (same key, so after this one), queued in the
         # transaction that marks this one sent: a failed upload retries only the upload.
@@ -285,6 +290,8 @@ class OutboxSender:
 
     @staticmethod
     def chart_name(payload: dict, scope: str) -> str:
+        if payload.get("until"):  # a manual send: its own file name, so two sends are told apart
+            return f"dora-trend-{scope}-to-{payload['until'][:19].replace(':', '')}.png"
         return f"dora-trend-{scope}-{payload['period']}.png"
 
     def _find_uploaded(self, attempt: Attempt, channel: str, filename: str) -> bool:
@@ -307,7 +314,7 @@ class OutboxSender:
             return
         self.client.files_upload_v2(
             channel=payload["channel"], file=trend_chart_png(data), filename=filename,
-            title=f"DORA trend, {scope}, to {payload['period']}",
+            title=f"DORA trend, {scope}, to {data.period.key}",
         )
 
     def send_response(self, attempt: Attempt) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
@@ -41,8 +42,11 @@ def _text(obj: dict | None, channels) -> str:
     return mrkdwn(obj.get("text", ""), channels)
 
 
-def render_blocks(blocks: list[dict], *, buttons: list[tuple[str, dict]], channels: dict[str, str] | None = None, indent: str = "") -> list[str]:
-    """Lines for ``blocks``; every button is appended to ``buttons`` and shown as ``[n] label``."""
+def render_blocks(blocks: list[dict], *, buttons: list[tuple[str, dict]], channels: dict[str, str] | None = None, indent: str = "",
+                  number: Callable[[str, dict], int] | None = None) -> list[str]:
+    """Lines for ``blocks``; every button is appended to ``buttons`` and shown as ``[n] label``:
+    ``n`` is its place in ``buttons``, or what ``number(block_id, button)`` says (the shell keeps
+    a button's number across updates)."""
     lines: list[str] = []
     for block in blocks:
         kind = block.get("type")
@@ -51,12 +55,14 @@ def render_blocks(blocks: list[dict], *, buttons: list[tuple[str, dict]], channe
         elif kind == "section":
             if block.get("text"):
                 lines.extend(_text(block["text"], channels).splitlines())
-            for field in block.get("fields", []):
-                lines.append(" ".join(_text(field, channels).split("\n", 1)).replace("*", "", 2) if "\n" in field.get("text", "") else _text(field, channels))
+            for field in block.get("fields", []):  # "*Name*\nvalue\nnote" -> "Name value · note"
+                name, _, value = _text(field, channels).partition("\n")
+                lines.append(f"{name} {value.replace(chr(10), ' · ')}" if value else name)
             accessory = block.get("accessory") or {}
             if accessory.get("type") == "button":  # a button beside the text (a follow-up's Done)
                 buttons.append((block.get("block_id", ""), accessory))
-                lines.append(f"  [{len(buttons)}] {_text(accessory.get('text'), channels)}")
+                n = number(block.get("block_id", ""), accessory) if number else len(buttons)
+                lines.append(f"  [{n}] {_text(accessory.get('text'), channels)}")
         elif kind == "context":
             text = "  ".join(_text(e, channels) for e in block.get("elements", []) if e.get("type") != "image")
             lines.extend("  " + line for line in text.splitlines())
@@ -67,12 +73,14 @@ def render_blocks(blocks: list[dict], *, buttons: list[tuple[str, dict]], channe
             for element in block.get("elements", []):
                 if element.get("type") == "button":
                     buttons.append((block.get("block_id", ""), element))
-                    labels.append(f"[{len(buttons)}] {_text(element.get('text'), channels)}")
+                    n = number(block.get("block_id", ""), element) if number else len(buttons)
+                    labels.append(f"[{n}] {_text(element.get('text'), channels)}")
             lines.append("  ".join(labels))
     return [indent + line for line in lines]
 
 
-def render_message(message: dict, *, buttons: list[tuple[str, dict]], channels: dict[str, str] | None = None, indent: str = "") -> list[str]:
+def render_message(message: dict, *, buttons: list[tuple[str, dict]], channels: dict[str, str] | None = None, indent: str = "",
+                   number: Callable[[str, dict], int] | None = None) -> list[str]:
     if message.get("blocks"):
-        return render_blocks(message["blocks"], buttons=buttons, channels=channels, indent=indent)
+        return render_blocks(message["blocks"], buttons=buttons, channels=channels, indent=indent, number=number)
     return [indent + line for line in mrkdwn(message.get("text", ""), channels).splitlines()]

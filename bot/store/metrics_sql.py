@@ -353,7 +353,8 @@ def aggregates(
             func.coalesce(func.sum(func.cast(deploy_t.c.rework, Integer)), 0),
         ).where(qualifying, rules.in_window(deploy_t.c.deployed_at, start, end))
     ).one()
-    ever = deploys > 0 or conn.execute(select(exists().where(qualifying))).scalar()
+    # "ever" is before `end`: a window wholly before the history is n/a, not low (docs/metrics.md)
+    ever = deploys > 0 or conn.execute(select(exists().where(qualifying, deploy_t.c.deployed_at < end))).scalar()
     dates = deploy_dates(conn, window, envs, service_id) if ever and window.days >= 7 else frozenset()
 
     # Lead time: samples whose first qualifying deploy is in the window.

@@ -184,10 +184,11 @@ def test_deploy_rollback_reverts_the_latest_deploy_to_the_previous_good_version(
 
 def test_deploy_rollback_to_a_named_version(slack_app):
     slack = slack_app.slack
+    slack.command("/deploy", "checkout 1.0")
     slack.command("/deploy", "checkout 1.1")
     slack.command("/deploy", "rollback checkout to=1.0")
-    _, rollback = slack_app.all(Deploy)
-    assert rollback.version == "1.0" and rollback.rollback_of_id == 1
+    _, _, rollback = slack_app.all(Deploy)
+    assert rollback.version == "1.0" and rollback.rollback_of_id == 2
 
 
 def test_deploy_rollback_errors_store_nothing(slack_app):

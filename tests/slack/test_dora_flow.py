@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.core.report_text import frequency_text
 from bot.core.timeutil import format_duration, isoformat_z
 from bot.services.app_settings import ALERT_CHANNEL, get_alert_channel
 from bot.services.importer import import_jsonl
@@ -75,12 +76,12 @@ def expected_bits(m: dict) -> list[str]:
     df, lt, cfr, ttr = m["deployment_frequency"], m["lead_time"], m["change_failure_rate"], m["time_to_restore"]
     rr = m["deployment_rework_rate"]
     bits = [
-        "n/a" if rr["rate"] is None else f"{rr['rate'] * 100:.1f}% ({rr['rework']}/{rr['deploys']})",
-        f"{df['per_day']:.2f}/day",
+        "n/a" if rr["rate"] is None else f"{rr['rate'] * 100:.1f}% ({rr['rework']} of {rr['deploys']})",
+        frequency_text(df, m["scope"]["days"]),
         sample(df["deploys"], "deploy"),
         sample(lt["samples"], "commit"),
         sample(ttr["incidents"], "incident"),
-        "n/a" if cfr["rate"] is None else f"{cfr['rate'] * 100:.1f}% ({cfr['failed']}/{cfr['deploys']})",
+        "n/a" if cfr["rate"] is None else f"{cfr['rate'] * 100:.1f}% ({cfr['failed']} of {cfr['deploys']})",
         format_duration(lt["median_seconds"]),
         format_duration(ttr["median_seconds"]),
     ]
@@ -134,7 +135,7 @@ def test_dora_errors(seeded):
     unknown = message_text(ephemeral_answer(app.slack.command("/dora", "nosuch")))
     assert "No service called `nosuch`" in unknown and "checkout" in unknown
     assert_usage_error(app.slack.command("/dora", "checkout days=0"), "/dora [service] [days=N]", says="days")
-    assert_usage_error(app.slack.command("/dora", "checkout payments"), "/dora explain", says="unknown subcommand")
+    assert_usage_error(app.slack.command("/dora", "checkout payments"), "/dora [service] [days=N]", says="I read `checkout` as a service; `payments` is unexpected")
     assert_usage_error(app.slack.command("/dora", "explain xyz"), "/dora explain", says="df, lt, cfr, rework, ttr")
 
 

@@ -242,7 +242,7 @@ def test_incident_subcommands_edit_the_card_and_thread(slack_app):
         ("declare sev2 checkout Broken cause=checkout", USAGE, "not a deploy"),
         ("declare sev2 checkout Broken started=soonish", None, "not a time"),
         ("declare sev2 checkout Broken started=2099-01-01T00:00Z", None, "future"),
-        ("bogus", USAGE, "unknown subcommand"),
+        ("bogus", "`/incident help` shows every form", "unknown subcommand `bogus` (try declare, list, show"),
         ("ack", "/incident ack <INC-n>", None),
         ("ack checkout", "/incident ack <INC-n>", "not an incident"),
         ("update INC-1", "/incident update", "text"),

@@ -99,7 +99,7 @@ def test_deploy_fixes_an_incident_and_hotfix_are_rework_and_explained(slack_app)
     assert "2 of 3 deploys were rework" in body
     assert "D-2 `checkout` 1.0.1: fixes INC-1" in body and "D-3 `checkout` 1.0.2: marked as a hotfix" in body
     card = message_text(app.slack.command("/dora", "").reply())
-    assert "Deployment rework rate" in card and "66.7% (2/3)" in card
+    assert "Deployment rework rate" in card and "66.7% (2 of 3)" in card
 
     assert_usage_error(app.slack.command("/deploy", "checkout 1.1 fixes=banana"), "/deploy", says="not an incident")
     r = app.slack.command("/deploy", "checkout 1.1 fixes=INC-99")

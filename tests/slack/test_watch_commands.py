@@ -95,7 +95,9 @@ def test_watch_changes_are_for_admins(make_slack_app):
     ],
 )
 def test_bad_watch_input_says_what_is_wrong_and_stores_nothing(slack_app, text, says):
-    assert_usage_error(slack_app.slack.command("/dora", text), "/dora watch add <metric><op><value>", says=says)
+    # the hint line is the form of the subcommand typed (newcomer: one line, not the whole usage)
+    form = "/dora watch remove <id>" if text.startswith("watch remove") else "/dora watch add <metric><op><value>"
+    assert_usage_error(slack_app.slack.command("/dora", text), form, says=says)
     assert slack_app.all(Watch) == []
 
 

@@ -109,7 +109,8 @@ def handle_digest(context, parsed, *, user: str | None, respond) -> None:
             sub = digests.get_subscription(session, parsed.id)
             period = digests.current_period(sub, now)
             digests.deliver(session, sub, period.key, now=now, manual=True)  # the outbox worker posts it
-        reply(respond, f"Sending digest #{parsed.id} to <#{sub.channel}>.")
+        span = "7 days" if sub.cadence == "weekly" else "24 hours"
+        reply(respond, f"Sending digest #{parsed.id} to <#{sub.channel}>: the last {span} up to now, and the incidents open now.")
 
 
 def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, list[dict]]:

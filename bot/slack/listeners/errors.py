@@ -17,18 +17,20 @@ import uuid
 from slack_bolt import App, BoltResponse
 
 from bot.core import grammar as g
-from bot.core.errors import DoraError, NotFound, StateError
+from bot.core.errors import DoraError, NotFound, StateError, ValidationError
 from bot.services.requests import AlreadyHandled
 from bot.slack import blocks as bk
 from bot.slack.listeners.common import FieldErrors
+from bot.slack.wording import error_text, usage_hint
 
 log = logging.getLogger("bot.slack")
 FIELD_ERROR_LEN = 150  # what fits under a modal field
 
 
 def _usage_of(body: dict) -> str | None:
+    """The one hint line under an error of a slash command (not the whole usage: that is `help`)."""
     command = (body or {}).get("command")
-    return g.USAGE.get(command.lstrip("/")) if isinstance(command, str) else None
+    return usage_hint(command, body.get("text")) if isinstance(command, str) else None
 
 
 def _first_input(view: dict) -> str | None:
@@ -54,9 +56,11 @@ def handle_error(error: Exception, body: dict, response: BoltResponse | None, re
         return
     error_id = None
     if isinstance(error, g.UsageError):
-        message, usage = error.message, error.usage
+        message, usage = error.message, _usage_of(body) or usage_hint(error.command, None)
     elif isinstance(error, (NotFound, StateError, FieldErrors)):  # the request was fine; the usage would not help
         message, usage = error.message, None
+    elif isinstance(error, ValidationError):  # in people's words, not the API's field names
+        message, usage = error_text(error), _usage_of(body)
     elif isinstance(error, DoraError):
         message, usage = error.message, _usage_of(body)
     else:

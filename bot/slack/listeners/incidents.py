@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.core import grammar as g
+from bot.core import rules as rules_core
 from bot.core.errors import DoraError
 from bot.core.inputs import IncidentInput, normalize_service, service_key
 from bot.core.numbers import MAX_ID, parse_int
@@ -85,11 +86,21 @@ def handle(context, parsed, *, command: dict, respond) -> None:
             raise g.UsageError("`started=` is in the future", command="incident")
         data = IncidentInput(service=normalize_service(parsed.service), started_at=started, severity=parsed.severity, title=parsed.title)
         with transaction(context) as session:
+            cause = parsed.cause
+            if cause == g.LATEST:
+                latest = recent_deploys(session, data.service, rt.settings.production_environments, limit=1)
+                if not latest:
+                    raise g.UsageError(f"`cause=latest`: `{data.service}` has no production deploy yet", command="incident")
+                cause = f"D-{latest[0].id}"
             outcome = declare_incident(session, data=data, now=now, source="slack", actor=user)
-            if parsed.cause:  # shown on the new card; no thread line before the card exists
-                link_cause(session, ref=outcome.ref, deploy=parsed.cause, now=now, actor=user, announce=False)
+            if cause:  # shown on the new card; no thread line before the card exists
+                link_cause(session, ref=outcome.ref, deploy=cause, now=now, actor=user, announce=False)
             outbox.announce_incident(session, outcome.incident.id, now=now, default_alert_channel=rt.settings.alert_channel, declared_in=channel)
-        reply(respond, f":rotating_light: Declared {outcome.ref}. The card with recovery buttons is in the channel.")
+            note = ""
+            linked = session.get(Deploy, outcome.incident.caused_by_id) if outcome.incident.caused_by_id else None
+            if linked is not None and (late := rules_core.deployed_after_start(linked.deployed_at, started)) is not None:
+                note = f" Note: D-{linked.id} was deployed {format_duration(late)} after the incident started; check the cause."
+        reply(respond, f":rotating_light: Declared {outcome.ref}. The card with recovery buttons is in the channel.{note}")
     elif isinstance(parsed, g.IncidentList):
         with session_scope(rt.engine, write=False) as session:
             reply(respond, *bk.incident_list(list_open_incidents(session), now=now))

@@ -1,0 +1,85 @@
+"""Running `dora-bot` as a newcomer does: a process per command, in a folder of its own."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent  # the venv's `dora-bot` script sits next to its python
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clean_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DORA_", "DATABASE_URL", "INGEST_", "LOG_", "XDG_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["HOME"] = str(tmp_path / "home")
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'dora-bot.db'}"
+    env.update(overrides)
+    return env
+
+
+def run(tmp_path: Path, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["dora-bot", *args], input=stdin, capture_output=True, text=True, env=clean_env(tmp_path, **env),
+                          cwd=tmp_path, timeout=240)
+
+
+def shell(tmp_path: Path, script: str, *args: str, returncode: int = 0, **env: str) -> str:
+    out = run(tmp_path, "shell", *args, stdin=script, **env)
+    assert out.returncode == returncode, out.stdout + out.stderr
+    return out.stdout
+
+
+class Terminal:
+    """`dora-bot shell` on a pseudo-terminal, as a person types at it (readline, Ctrl-C, arrows)."""
+
+    def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
+        import pty
+
+        self.master, slave = pty.openpty()
+        def controlling_terminal() -> None:  # so Ctrl-C on the terminal is a SIGINT, as in a real one
+            import fcntl
+            import termios
+
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(["dora-bot", "shell", *args], stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path,
+                                     env={**clean_env(tmp_path, **env), "TERM": "xterm"}, close_fds=True, preexec_fn=controlling_terminal)
+        os.close(slave)
+        self.seen = ""
+        self.pos = 0  # what `expect` has already matched
+
+    def expect(self, text: str, timeout: float = 60) -> str:
+        """Read until ``text`` appears after the last match (the event we wait for, not a fixed
+        time); returns the output between the two."""
+        deadline = time.monotonic() + timeout
+        while text not in self.seen[self.pos:]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"never saw {text!r}; the terminal shows:\n{self.seen}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"the shell ended before {text!r}:\n{self.seen}")
+                self.seen += chunk.decode(errors="replace")
+        start = self.pos
+        self.pos = self.seen.index(text, self.pos) + len(text)
+        return self.seen[start:self.pos]
+
+    def send(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def close(self) -> int:
+        self.send("\x04")  # Ctrl-D at the prompt leaves
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            os.close(self.master)
