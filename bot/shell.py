@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlencode
 
 from slack_bolt import App, BoltRequest
 
+from bot.core.numbers import is_digits
 from bot.slack.render_text import mrkdwn, render_blocks, render_message
 
 USER = "U0SHELL"
@@ -497,7 +498,7 @@ def _run_line(shell: Shell, line: str) -> None:
         event = {"type": "event_callback", "team_id": "T0SHELL", "api_app_id": "A0SHELL", "event_id": f"Ev{next(shell.triggers)}", "event_time": int(time.time()), "event": {"type": "app_home_opened", "user": shell.user, "channel": "D0SHELL", "tab": "home"}}
         shell._dispatch(json.dumps(event), "application/json")
         shell.show()
-    elif line.isdigit():
+    elif is_digits(line):
         shell.press(int(line))
     elif line.split(" ", 1)[0] == "timeline":
         shell.shortcut("add_to_timeline", line.partition(" ")[2].strip())
@@ -509,7 +510,7 @@ def _run_line(shell: Shell, line: str) -> None:
 
 def _choose(options: list[dict], raw: str) -> dict | None:
     """The option a typed answer means: its number, its value, or the start of its label (if only one fits)."""
-    if raw.isdigit():
+    if is_digits(raw):
         return options[int(raw) - 1] if 1 <= int(raw) <= len(options) else None
     wanted = raw.lower()
     exact = [o for o in options if wanted in (o["value"].lower(), o["text"]["text"].lower())]

@@ -341,7 +341,7 @@ def parse_incident_command(text: str):
                 command=cmd,
             )
         severity = args[0].lower()
-        if severity.isdigit():
+        if is_digits(severity):
             severity = "sev" + severity
         if severity not in ("sev1", "sev2", "sev3", "sev4"):
             raise UsageError(f"`{args[0]}` is not a severity; use sev1, sev2, sev3 or sev4", command=cmd)
@@ -414,7 +414,7 @@ def parse_lifecycle(head: str, rest: str) -> IncidentLifecycle:
         return IncidentLifecycle(verb=verb, ref=ref)
     if verb == "severity":
         severity = extra.lower()
-        if severity.isdigit():
+        if is_digits(severity):
             severity = "sev" + severity
         if severity not in ("sev1", "sev2", "sev3", "sev4"):
             raise UsageError(f"`{extra or '(nothing)'}` is not a severity; use sev1, sev2, sev3 or sev4, like `/incident severity INC-7 sev1`",
@@ -504,7 +504,7 @@ def _parse_digest(text: str):
         return DigestList()
     if verb in ("remove", "send"):
         args = rest.split()
-        if len(args) != 1 or not is_digits(args[0].lstrip("#")):
+        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no watch"
             raise UsageError(f"`/dora digest {verb}` needs the digest's number from `/dora digest list`", command=cmd)
         return (DigestRemove if verb == "remove" else DigestSend)(id=args[0].lstrip("#"))
     if verb == "add":
@@ -573,7 +573,7 @@ def _parse_watch(text: str):
         return WatchList()
     if verb == "remove":
         args = rest.split()
-        if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no watch"
             raise UsageError("`/dora watch remove` needs the watch's number from `/dora watch list`", command=cmd)
         return WatchRemove(id=args[0].lstrip("#"))
     if verb != "add":

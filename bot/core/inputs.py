@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from bot.core.errors import ValidationError
+from bot.core.numbers import is_digits
 from bot.core.timeutil import parse_instant
 
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
@@ -158,7 +159,7 @@ def check_url(value: Any, field: str = "url") -> str:
 
 def normalize_severity(value: Any) -> str:
     text = str(value).strip().lower() if value is not None else ""
-    if text.isdigit():
+    if is_digits(text):
         text = "sev" + text
     if text not in SEVERITIES:
         raise ValidationError(f"`{value}` is not a severity: use sev1, sev2, sev3 or sev4", field="severity")

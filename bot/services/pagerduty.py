@@ -15,6 +15,7 @@ import json
 import urllib.error
 import urllib.request
 
+from bot.core.numbers import is_digits
 from bot.services.lifecycle import dedup_key
 from bot.store.models import Incident
 
@@ -64,5 +65,5 @@ def send_event(url: str, body: dict, *, timeout: float = TIMEOUT) -> None:
         retryable = exc.code == 429 or exc.code >= 500
         raise PagerDutyError(
             f"PagerDuty answered HTTP {exc.code}: {detail.strip()[:300]}", permanent=not retryable,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            retry_after=float(retry_after) if is_digits(retry_after) else None,
         ) from None

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from bot.core import watches as watch_rules
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import normalize_service, service_key
+from bot.core.numbers import is_digits
 from bot.core.timeutil import UTC, isoformat_z
 from bot.services import outbox
 from bot.services.lookup import find_service
@@ -131,7 +132,7 @@ def list_watches(session: Session) -> list[Watch]:
 
 def get_watch(session: Session, watch_id: int | str) -> Watch:
     text = str(watch_id).strip().lstrip("#")
-    watch = session.get(Watch, int(text)) if text.isdigit() and len(text) < 10 else None
+    watch = session.get(Watch, int(text)) if is_digits(text) and len(text) < 10 else None
     if watch is None:
         raise NotFound(f"No watch `{watch_id}`; `/dora watch list` shows them.")
     return watch

@@ -90,6 +90,7 @@ def test_watch_changes_are_for_admins(make_slack_app):
         ("watch add cfr&gt;15% #Bad_Name!", "not a channel"),
         ("watch remove", "number"),
         ("watch remove D-1", "number"),
+        ("watch remove ²", "number"),  # str.isdigit says yes, int() says no: one digits rule
         ("watch frobnicate", "unknown watch subcommand"),
         ("watch add cfr&gt;15%&lt;script&gt; <#C1>", "percentage"),
     ],

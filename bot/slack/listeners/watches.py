@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.core import grammar as g
 from bot.core.errors import ValidationError
+from bot.core.numbers import is_digits
 from bot.services import nudges, outbox, watches
 from bot.slack import blocks as bk
 from bot.slack.listeners.common import actor, reply, runtime, transaction
@@ -47,7 +48,7 @@ def _nudge_value(body: dict) -> tuple[int, int | None]:
     """``"<nudge id>:<deploy id>"`` or ``"<nudge id>"``, checked (a forged value gets a clear answer)."""
     value = str((body.get("actions") or [{}])[0].get("value") or "")
     parts = value.split(":")
-    if not 1 <= len(parts) <= 2 or not all(p.isdigit() and len(p) < 10 for p in parts):
+    if not 1 <= len(parts) <= 2 or not all(is_digits(p) and len(p) < 10 for p in parts):
         raise ValidationError("That button is not one of mine.", field="answer")
     return int(parts[0]), int(parts[1]) if len(parts) == 2 else None
 
