@@ -79,14 +79,18 @@ def _require_existing_sqlite(settings: Settings) -> None:
 
 @main.command()
 @click.option("--service", "-s", help="One service; all services when omitted.")
+@click.option("--team", "-t", help="One team: the pooled events of its services.")
 @click.option("--days", "-d", type=click.IntRange(1, 3660), default=30, show_default=True, help="Window length in days.")
 @click.option("--end", help="End of the window (exclusive): ISO-8601 or how long ago (7d, 12h); default now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics JSON instead of a table.")
 @click.pass_context
-def metrics(ctx: click.Context, service: str | None, days: int, end: str | None, as_json: bool) -> None:
-    """DORA's five keys (and time to restore) for a service or all services."""
+def metrics(ctx: click.Context, service: str | None, team: str | None, days: int, end: str | None, as_json: bool) -> None:
+    """DORA's five keys (and time to restore) for a service, a team or all services."""
     from bot.core.timeutil import parse_time
     from bot.runtime import utc_now
+
+    if service and team:
+        raise click.UsageError("give --service or --team, not both")
     from bot.services.metrics import build_metrics
     from bot.store.db import session_scope
 
@@ -110,11 +114,20 @@ def metrics(ctx: click.Context, service: str | None, days: int, end: str | None,
         report = build_metrics(
             session,
             service=service,
+            team=team,
             days=days,
             end=end_at,
             timezone_name=rt.settings.timezone_name,
             production_environments=rt.settings.production_environments,
         )
+        if team:
+            from bot.core.errors import NotFound
+            from bot.services.teams import find_team
+
+            try:
+                find_team(session, team)
+            except NotFound as exc:
+                click.echo(f"note: {exc.message}", err=True)
     click.echo(json.dumps(report, indent=2) if as_json else render_report(report))
 
 
@@ -161,6 +174,11 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
     if not report.committed:
         _fail(f"import rolled back, nothing stored: {counted(report.invalid, 'bad line')}. Fix them or use --skip-invalid.")
     click.echo(summary)
+    if report.created_services:
+        shown = ", ".join(report.created_services[:20]) + (f" and {len(report.created_services) - 20} more" if len(report.created_services) > 20 else "")
+        click.echo(f"new services created: {shown}")
+    if report.teams:
+        click.echo(f"teams set for {counted(len(report.teams), 'service')}: " + ", ".join(f"{s} -> {t}" for s, t in list(report.teams.items())[:20]))
     if report.invalid:
         sys.exit(3)
 

@@ -34,6 +34,8 @@ class Runtime:
     telemetry: Any = None  # bot.telemetry.Telemetry when serving
     # Whether Slack answered the start-up auth.test yet (set by the Slack adapter; for /readyz).
     slack_identity: Any = None
+    # Slack user groups by team (bot.slack.usergroups.UsergroupCache), made on first use.
+    usergroups: Any = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -8,7 +8,9 @@ Anyone with an ingest token can create services, so the per-service gauges are b
 the services active in the window (a deploy in any environment, an incident started in it, or one
 still open), at most ``MAX_GAUGE_SERVICES`` of them, the most active first; ``service="all"``
 always counts everything. A service that drops out loses its series, so ``/metrics`` stays small
-and a refresh costs at most that many reports, however many names were ever posted.
+and a refresh costs at most that many reports, however many names were ever posted. Each series
+carries the ``team`` that owns the service (empty for none, and for ``service="all"``); a service
+that changes team moves its series to the new label.
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ def active_services(session, *, since: datetime, limit: int = MAX_GAUGE_SERVICES
     return [name for name, _ in session.exec(query).all()]
 
 
+def teams_of_services(session, names: list[str]) -> dict[str, str]:
+    """Service name -> the name of the team that owns it (services with a team only)."""
+    from sqlmodel import col
+
+    from bot.store.models import Service, Team
+
+    if not names:
+        return {}
+    rows = session.exec(select(Service.name, Team.name).join(Team, Team.id == Service.team_id).where(col(Service.name).in_(names))).all()
+    return dict(rows)
+
+
 class Telemetry:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
@@ -62,7 +76,7 @@ class Telemetry:
         self.outbox_age = Gauge("dora_outbox_oldest_age_seconds", "Age of the oldest waiting outbox message", registry=r)
         self.job_runs = Counter("dora_job_runs_total", "Scheduler job runs", ["job", "outcome"], registry=r)
         self.scheduler_leader = Gauge("dora_scheduler_leader", "1 when this process runs the scheduler", registry=r)
-        labels = ["service"]
+        labels = ["service", "team"]
         self.df = Gauge("dora_deployment_frequency_per_day", "Production deploys per day, last 30 days", labels, registry=r)
         self.deploy_days = Gauge(
             "dora_deploy_days_per_week", "Median days a week with a production deploy (the frequency tier's input), last 30 days",
@@ -76,7 +90,7 @@ class Telemetry:
         )
         self.rework = Gauge("dora_deployment_rework_rate", "Deployment rework rate (0-1), last 30 days", labels, registry=r)
         self.gauges_updated = Gauge("dora_metrics_computed_timestamp_seconds", "When the four-key gauges were last computed", registry=r)
-        self._gauge_labels: set[str] = set()  # the service labels the four-key gauges carry now
+        self._gauge_labels: set[tuple[str, str]] = set()  # the (service, team) labels the key gauges carry now
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -97,11 +111,12 @@ class Telemetry:
         settings = rt.settings
         with session_scope(rt.engine, write=False) as session:
             names = active_services(session, since=now - timedelta(days=WINDOW_DAYS), limit=MAX_GAUGE_SERVICES)
-            labels = {"all", *names}
-            for label in self._gauge_labels - labels:  # inactive now: its series go
+            team_of = teams_of_services(session, names)
+            labels = {("all", ""), *((n, team_of.get(n, "")) for n in names)}
+            for label in self._gauge_labels - labels:  # inactive now (or moved to another team): its series go
                 for gauge in (self.df, self.deploy_days, self.lt, self.cfr, self.ttr, self.fdrt, self.rework):
                     try:
-                        gauge.remove(label)
+                        gauge.remove(*label)
                     except KeyError:
                         pass
             self._gauge_labels = labels
@@ -110,8 +125,8 @@ class Telemetry:
                     session, service=name, days=WINDOW_DAYS, end=now, timezone_name=settings.timezone_name,
                     production_environments=settings.production_environments,
                 )
-                label = name or "all"
-                self.df.labels(label).set(report["deployment_frequency"]["per_day"])
+                label = (name, team_of.get(name, "")) if name else ("all", "")
+                self.df.labels(*label).set(report["deployment_frequency"]["per_day"])
                 for gauge, value in (
                     (self.deploy_days, report["deployment_frequency"]["deploy_days_per_week"]),
                     (self.lt, report["lead_time"]["median_seconds"]),
@@ -122,11 +137,11 @@ class Telemetry:
                 ):
                     if value is None:
                         try:
-                            gauge.remove(label)  # no data: no sample, rather than a misleading 0
+                            gauge.remove(*label)  # no data: no sample, rather than a misleading 0
                         except KeyError:
                             pass
                     else:
-                        gauge.labels(label).set(value)
+                        gauge.labels(*label).set(value)
         self.gauges_updated.set(now.timestamp())
 
 

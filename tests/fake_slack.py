@@ -492,6 +492,8 @@ class FakeSlack:
                 {"id": "C0ALERTS", "name": "alerts", "is_member": True},
                 {"id": "C1", "name": "general", "is_member": True},
             ]
+            # User groups (usergroups.list / usergroups.users.list): {"id", "handle", "name", "users"}
+            self.usergroups: list[dict] = []
             self.page_size: int | None = None  # conversations.list page size (None: the `limit` asked for)
             self.not_in_channel: set[str] = set()  # chat.postMessage answers not_in_channel until joined
             self.token = "xoxb-test"
@@ -529,6 +531,10 @@ class FakeSlack:
     def set_channels(self, channels: list[dict | tuple[str, str]]) -> None:
         with self.lock:
             self.channels = [c if isinstance(c, dict) else {"id": c[0], "name": c[1], "is_member": True} for c in channels]
+
+    def set_usergroups(self, groups: list[dict]) -> None:
+        with self.lock:
+            self.usergroups = [dict(g) for g in groups]
 
     def new_response_url(self) -> str:
         with self.lock:
@@ -780,6 +786,22 @@ class FakeSlack:
         page = self.channels[start:start + size]
         nxt = f"dGVhbTpD{start + size}" if start + size < len(self.channels) else ""
         return {"ok": True, "channels": [dict(c, is_channel=True, is_archived=False) for c in page], "response_metadata": {"next_cursor": nxt}}
+
+    def _api_usergroups_list(self, params: dict) -> dict:
+        # https://docs.slack.dev/reference/methods/usergroups.list: users only with include_users
+        groups = []
+        for g in self.usergroups:
+            shown = {"id": g["id"], "team_id": self.team_id, "handle": g["handle"], "name": g["name"], "is_usergroup": True}
+            if self._flag(params.get("include_users")):
+                shown["users"] = list(g.get("users") or [])
+            groups.append(shown)
+        return {"ok": True, "usergroups": groups}
+
+    def _api_usergroups_users_list(self, params: dict) -> dict:
+        for g in self.usergroups:
+            if g["id"] == params.get("usergroup"):
+                return {"ok": True, "users": list(g.get("users") or [])}
+        return {"ok": False, "error": "no_such_subteam"}
 
     @staticmethod
     def _flag(value: Any) -> bool:

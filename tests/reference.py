@@ -167,13 +167,17 @@ def metrics(
     end: datetime,
     timezone_name: str = "UTC",
     production_environments: Sequence[str] = ("production", "prod"),
+    services: Iterable[str] | None = None,
 ) -> dict:
-    """The metrics JSON of ``docs/metrics.md`` for ``service`` (None: every service) over ``[end - days, end)``."""
+    """The metrics JSON of ``docs/metrics.md`` for ``service`` (None: every service) over ``[end - days, end)``.
+
+    ``services``: a team's services instead; their raw events are pooled, as for every service."""
     tz = ZoneInfo(timezone_name)
     end = end.astimezone(UTC)
     start = end - timedelta(days=days)
     production = {e.strip().lower() for e in production_environments}
     scope = _key(service) if service else None
+    pool = None if services is None else {_key(s) for s in services}
 
     all_deploys = [_Deploy(d, i) for i, d in enumerate(deploys)]
     # A cancelled incident takes part in nothing: not even its cause counts.
@@ -187,6 +191,8 @@ def metrics(
         return d.status == "success" and d.environment in production
 
     def in_scope(svc: str) -> bool:
+        if pool is not None:
+            return svc in pool
         return scope is None or svc == scope
 
     scoped = [d for d in all_deploys if qualifying(d) and in_scope(d.service)]

@@ -98,6 +98,7 @@ def test_empty_database_is_na_with_reasons_zero_counts_and_every_key(engine):
             assert m[section][key] == 0 and type(m[section][key]) is int, (section, key)
     assert m["scope"] == {
         "service": None,
+        "team": None,
         "environments": ["production", "prod"],
         "start": "2026-10-26T00:00:00Z",
         "end": "2026-11-25T00:00:00Z",

@@ -18,7 +18,23 @@ def shell(tmp_path: Path, script: str, *, returncode: int = 0) -> str:
     return out.stdout
 
 
+def known_services(tmp_path: Path, *names: str) -> None:
+    """The shell's database with these services in the catalogue (a new name is asked about first)."""
+    from datetime import UTC, datetime
+
+    from bot.services.lookup import get_or_create_service
+    from bot.store.db import make_engine, session_scope, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'shell.db'}")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        for name in names:
+            get_or_create_service(session, name, now=datetime.now(UTC))
+    engine.dispose()
+
+
 def test_a_scripted_session_records_declares_presses_buttons_and_shows_the_keys(tmp_path):
+    known_services(tmp_path, "checkout")
     out = shell(tmp_path, "\n".join([
         "/deploy checkout 1.4.2 commit=9fceb02 committed=3h",
         "/incident declare sev2 checkout Checkout 5xx cause=D-1",
@@ -35,6 +51,7 @@ def test_a_scripted_session_records_declares_presses_buttons_and_shows_the_keys(
 
 
 def test_the_declare_form_is_filled_at_prompts_and_bad_answers_are_asked_again(tmp_path):
+    known_services(tmp_path, "payments")
     out = shell(tmp_path, "\n".join([
         "/deploy payments 7.0",
         "/incident",
@@ -61,6 +78,7 @@ def test_input_that_ends_inside_a_form_says_so_stores_nothing_and_fails(tmp_path
 
 
 def test_the_lifecycle_in_the_shell_buttons_confirm_prompts_shortcut_follow_ups_and_channel(tmp_path):
+    known_services(tmp_path, "checkout")
     out = shell(tmp_path, "\n".join([
         "/incident declare sev2 checkout Checkout 5xx",
         "5",  # I'm the lead (alert channel's card)

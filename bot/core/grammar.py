@@ -36,13 +36,15 @@ INCIDENT_USAGE = """\
 `/incident help` this help"""
 
 DORA_USAGE = """\
-`/dora [service] [days=N]` DORA's five keys (default: all services, 30 days)
-`/dora explain <df|lt|cfr|rework|ttr> [service] [days=N]` what was counted and why
+`/dora [service] [days=N]` DORA's five keys (default: all services, 30 days); `/dora team=<team>` a team's services pooled
+`/dora explain <df|lt|cfr|rework|ttr> [service] [days=N]` what was counted and why (`team=<team>` too)
 `/dora alerts <#channel>` where incident alerts go (admins)
-`/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` (admins; `fri 16:30 Europe/Berlin` works too)
+`/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` or `team=...` (admins; `fri 16:30 Europe/Berlin` works too)
 `/dora digest list` · `/dora digest remove <id>` (admins) · `/dora digest send <id>` (now)
 `/dora watch add <metric><op><value> [service=...] [days=30] <#channel>` post when a number crosses a line: `cfr>15%`, `lt>2d`, `ttr>4h`, `df<1/day`, `rework>10%` (admins)
 `/dora watch list` · `/dora watch remove <id>` (admins)
+`/dora team set <team> <service>[,<service>...]` (admins) · `/dora team list` · `/dora team remove <team>` (admins)
+`/dora service rename <old> <new>` · `/dora service merge <from> <into>` (admins; fixes a history split by a typo)
 `/dora help` this help"""
 
 USAGE = {"deploy": DEPLOY_USAGE, "incident": INCIDENT_USAGE, "dora": DORA_USAGE}
@@ -450,6 +452,7 @@ EXPLAIN_KEYS = {
 class DoraCard:
     service: str | None = None
     days: int = 30
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -457,6 +460,7 @@ class DoraExplain:
     key: str
     service: str | None = None
     days: int = 30
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -467,6 +471,7 @@ class DigestAdd:
     time: str = "09:00"
     tz: str | None = None
     service: str | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -508,7 +513,9 @@ def _parse_digest(text: str):
             raise UsageError(f"`/dora digest {verb}` needs the digest's number from `/dora digest list`", command=cmd)
         return (DigestRemove if verb == "remove" else DigestSend)(id=args[0].lstrip("#"))
     if verb == "add":
-        args, opts = _split(rest, command=cmd, options={"day", "time", "tz", "service"})
+        args, opts = _split(rest, command=cmd, options={"day", "time", "tz", "service", "team"})
+        if "service" in opts and "team" in opts:
+            raise UsageError("a digest is for a service or a team, not both", command=cmd)
         if not args:
             raise UsageError("`/dora digest add` needs a channel, like `/dora digest add #eng-leads`", command=cmd)
         channel = parse_channel(args[0], command=cmd)
@@ -535,7 +542,7 @@ def _parse_digest(text: str):
             opts[name] = _WEEKDAYS[low] if name == "day" else word
         if cadence == "daily" and "day" in opts:
             raise UsageError("`day=` only goes with weekly digests", command=cmd)
-        return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"), tz=opts.get("tz"), service=opts.get("service"))
+        return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"), tz=opts.get("tz"), service=opts.get("service"), team=opts.get("team"))
     raise UsageError(f"unknown digest subcommand `{words[0]}` (try add, list, remove, send or help)", command=cmd)
 
 
@@ -617,23 +624,96 @@ def parse_dora_command(text: str):
         if len(args) > 1:
             raise UsageError("`/dora alerts` takes one channel", command=cmd)
         return DoraAlerts(channel=parse_channel(args[0], command=cmd) if args else None)
+    if head == "team":
+        return _parse_team(rest)
+    if head == "service":
+        return _parse_service(rest)
     if head == "explain":
-        args, opts = _split(rest, command=cmd, options={"days"})
+        args, opts = _split(rest, command=cmd, options={"days", "team"})
         if not args or args[0].lower() not in EXPLAIN_KEYS:
             raise UsageError("`/dora explain` needs one of df, lt, cfr, rework, ttr", command=cmd)
         if len(args) > 2:
             raise UsageError(f"`/dora explain` takes one service, got `{' '.join(args[1:])}`", command=cmd)
         days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
-        return DoraExplain(key=args[0].lower(), service=args[1] if len(args) > 1 else None, days=days)
+        if len(args) > 1 and "team" in opts:
+            raise UsageError("`/dora explain` takes a service or a team, not both", command=cmd)
+        return DoraExplain(key=args[0].lower(), service=args[1] if len(args) > 1 else None, days=days, team=opts.get("team"))
     if head == "digest":
         return _parse_digest(rest)
     if head == "watch":
         return _parse_watch(rest)
-    args, opts = _split(text, command=cmd, options={"days"})
+    args, opts = _split(text, command=cmd, options={"days", "team"})
     if len(args) > 1:  # `/dora checkout web`: the first word is taken as a service, the rest is not understood
         raise UsageError(
             f"I read `{args[0]}` as a service; `{' '.join(args[1:])}` is unexpected (one service at a time, like `/dora {args[0]} days=7`)",
             command=cmd,
         )
+    if args and "team" in opts:
+        raise UsageError("`/dora` takes a service or a team, not both", command=cmd)
     days = _int(opts["days"], name="days", lo=1, hi=3660, command=cmd) if "days" in opts else 30
-    return DoraCard(service=args[0] if args else None, days=days)
+    return DoraCard(service=args[0] if args else None, days=days, team=opts.get("team"))
+
+
+# --- /dora team, /dora service ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TeamSet:
+    team: str
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TeamList:
+    pass
+
+
+@dataclass(frozen=True)
+class TeamRemove:
+    team: str
+
+
+@dataclass(frozen=True)
+class ServiceRename:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class ServiceMerge:
+    source: str
+    into: str
+
+
+def _parse_team(text: str):
+    cmd = "dora"
+    words = text.split()
+    verb = words[0].lower() if words else ""
+    if verb == "list":
+        if len(words) > 1:
+            raise UsageError("`/dora team list` takes no arguments", command=cmd)
+        return TeamList()
+    if verb == "remove":
+        if len(words) != 2:
+            raise UsageError("`/dora team remove` needs one team, like `/dora team remove payments`", command=cmd)
+        return TeamRemove(team=words[1])
+    if verb == "set":
+        # `/dora team set payments checkout,billing` (spaces after the commas are fine too)
+        if len(words) < 3:
+            raise UsageError("`/dora team set` needs a team and its services, like `/dora team set payments checkout,billing`", command=cmd)
+        services = tuple(s for s in (p.strip() for p in " ".join(words[2:]).split(",")) if s)
+        if not services or any(" " in s for s in services):
+            raise UsageError("separate the services with commas, like `/dora team set payments checkout,billing`", command=cmd)
+        return TeamSet(team=words[1], services=services)
+    raise UsageError("`/dora team` needs set, list or remove", command=cmd)
+
+
+def _parse_service(text: str):
+    cmd = "dora"
+    words = text.split()
+    verb = words[0].lower() if words else ""
+    if verb in ("rename", "merge"):
+        if len(words) != 3:
+            example = "rename chekout checkout" if verb == "rename" else "merge chekout checkout"
+            raise UsageError(f"`/dora service {verb}` needs two services, like `/dora service {example}`", command=cmd)
+        return ServiceRename(old=words[1], new=words[2]) if verb == "rename" else ServiceMerge(source=words[1], into=words[2])
+    raise UsageError("`/dora service` needs rename or merge", command=cmd)

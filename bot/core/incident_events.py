@@ -23,4 +23,5 @@ class EventKind(StrEnum):
     FOLLOWUP_DONE = "followup_done"
     CHANNEL = "channel"  # the dedicated channel was created
     POSTMORTEM = "postmortem"  # a postmortem draft was asked for
+    SERVICE = "service"  # the incident's service was renamed or merged into another (the catalogue)
     SNOOZED = "snoozed"  # reminders snoozed: not a change of the incident, no thread line

@@ -47,7 +47,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 _DEPLOY_FIELDS = {
     "type", "id", "service", "environment", "version", "deployed_at", "status", "commits",
-    "rollback_of", "change_failure", "url", "note", "fixes", "rework",
+    "rollback_of", "change_failure", "url", "note", "fixes", "rework", "team",
 }
 _INCIDENT_FIELDS = {
     "type", "id", "service", "environment", "severity", "title", "started_at", "acknowledged_at",
@@ -77,6 +77,7 @@ class DeployInput:
     note: str | None = None
     fixes: str | None = None  # an incident id: this deploy fixes it (rework)
     rework: bool = False  # marked as unplanned work (a hotfix)
+    team: str | None = None  # the team owning the service (created, or the service moved to it)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,14 @@ def normalize_service(value: Any) -> str:
             field="service",
         )
     return name
+
+
+def normalize_team(value: Any) -> str:
+    """A team name in its display form: the rules of a service name (matched by ``service_key`` too)."""
+    try:
+        return normalize_service(value)
+    except ValidationError as exc:
+        raise ValidationError(str(exc).replace("service name", "team name"), field="team") from None
 
 
 def service_key(name: str) -> str:
@@ -337,6 +346,7 @@ def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = Tr
         col.add("rollback_of", "a deploy cannot roll back itself")
     fixes = _ref(obj.get("fixes"), "fixes", col, what="an incident id")
     rework = _flag(obj.get("rework"), "rework", col)
+    team = col.take("team", normalize_team, obj["team"]) if obj.get("team") is not None else None
     col.raise_if_any()
     if not version:
         version = commits[0].sha[:12] if commits else "unversioned"
@@ -354,6 +364,7 @@ def parse_deploy(obj: Any, *, now: datetime | None = None, require_id: bool = Tr
         note=note,
         fixes=fixes,
         rework=rework,
+        team=team,
     )
 
 

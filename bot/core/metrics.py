@@ -187,9 +187,11 @@ def build_report(
     environments: Sequence[str],
     timezone_name: str,
     agg: Aggregates,
+    team: str | None = None,
 ) -> dict:
-    """The JSON shape of ``docs/metrics.md`` from the aggregates of one scope and window."""
-    scope_name = f"`{service}`" if service else "any service"
+    """The JSON shape of ``docs/metrics.md`` from the aggregates of one scope and window (a
+    service, a ``team``'s services pooled, or every service)."""
+    scope_name = f"`{service}`" if service else (f"team `{team}`" if team else "any service")
     n_days = window.days
 
     # Deployment frequency
@@ -260,6 +262,7 @@ def build_report(
     return {
         "scope": {
             "service": service,
+            "team": team,
             "environments": list(environments),
             "start": isoformat_z(window.start),
             "end": isoformat_z(window.end),

@@ -59,9 +59,18 @@ def window_end(scope: dict) -> str:
     return f"{end:%Y-%m-%d %H:%M} {scope['timezone']}"
 
 
+def scope_label(scope: dict, *, code: bool = False) -> str:
+    """What a report is about in words: the service, ``team payments``, or all services."""
+    if scope.get("service"):
+        return f"`{scope['service']}`" if code else scope["service"]
+    if scope.get("team"):
+        return f"team `{scope['team']}`" if code else f"team {scope['team']}"
+    return "all services"
+
+
 def scope_title(report: dict) -> str:
     scope = report["scope"]
-    who = scope["service"] or "all services"
+    who = scope_label(scope)
     tz = local_zone(scope)
     return f"{who}, last {counted(scope['days'], 'day')} to {window_end(scope)}" + (f" (dates in {tz})" if tz else "")
 
@@ -160,7 +169,7 @@ def render_service_table(reports: list[dict]) -> str:
         cfr, rework = r["change_failure_rate"], r["deployment_rework_rate"]
         body.append(
             (
-                r["scope"]["service"] or "all",
+                r["scope"]["service"] or (f"team {r['scope']['team']}" if r["scope"].get("team") else "all"),
                 f"{_dist(lt['median_seconds'])} {TIER_MARK[lt['tier']]}",
                 f"{frequency_text(df, r['scope']['days'])} {TIER_MARK[df['tier']]}",
                 f"{_dist(fdrt['median_seconds'])} {TIER_MARK[fdrt['tier']]}",

@@ -11,6 +11,7 @@ import base64
 from datetime import datetime, tzinfo
 from typing import Any, Callable
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -57,6 +58,7 @@ from bot.services.incidents import (
 )
 from bot.services.lookup import find_incident
 from bot.services.metrics import build_metrics
+from bot.services.teams import assign_team
 from bot.store.db import connection_scope, session_scope
 from bot.store.models import Deploy, Incident, Service
 
@@ -141,6 +143,18 @@ def _time_param(request: Request, name: str, tz: tzinfo) -> datetime | None:
         raise ValidationError(exc.message, field=name) from None
 
 
+def created_with(session: Session, record) -> list[str]:
+    """``created_services`` of a stored deploy or incident: its service when the request that
+    stored it created the service too (same instant), so a retry answers what the first did."""
+    service = session.get(Service, record.service_id)
+    if service is None or service.created_at != record.created_at:
+        return []
+    own, other = (Deploy, Incident) if isinstance(record, Deploy) else (Incident, Deploy)
+    first = session.exec(select(func.min(own.id)).where(own.service_id == service.id)).one()
+    before = session.exec(select(func.count()).select_from(other).where(other.service_id == service.id, other.created_at <= record.created_at)).one()
+    return [service.name] if first == record.id and before == 0 else []
+
+
 def routes(rt: Runtime) -> list[Route]:
     settings = rt.settings
 
@@ -155,7 +169,13 @@ def routes(rt: Runtime) -> list[Route]:
             )
             if not written.created:
                 with Session(bind=conn) as session:
-                    return JSONResponse(deploy_public(session, session.get(Deploy, written.id)), status_code=200)
+                    stored = session.get(Deploy, written.id)
+                    body = {**deploy_public(session, stored), "created_services": created_with(session, stored)}
+                    return JSONResponse(body, status_code=200)
+            if data.team is not None:  # the service joins the team (created if new)
+                with Session(bind=conn) as session:
+                    assign_team(session, written.service_id, data.team, now=now)
+                    session.flush()
         # A new deploy is answered from what was written, after the commit, without reading it back.
         target = written.rollback_target
         body = deploy_document(
@@ -166,6 +186,7 @@ def routes(rt: Runtime) -> list[Route]:
             fixes=incident_link(written.fixed) if written.fixed is not None else None,
             rework=rules.is_rework(rollback_of=target, fixes=written.fixed, marked_rework=data.rework),
         )
+        body["created_services"] = [written.service_name or data.service] if written.created_service else []
         return JSONResponse(body, status_code=201)
 
     def post_incident(request: Request, payload: Any) -> Response:
@@ -180,6 +201,7 @@ def routes(rt: Runtime) -> list[Route]:
             if outcome.changed:  # its card is queued with it (a retry with the same id queues nothing)
                 outbox.announce_incident(session, outcome.incident.id, now=now, default_alert_channel=settings.alert_channel)
             body = incident_public(session, outcome.incident)
+            body["created_services"] = created_with(session, outcome.incident)
         return JSONResponse(body, status_code=201 if outcome.changed else 200)
 
     def patch_incident(request: Request, payload: Any) -> Response:
@@ -273,12 +295,12 @@ def routes(rt: Runtime) -> list[Route]:
         return Response(text, media_type="text/markdown; charset=utf-8")
 
     def get_metrics(request: Request, _: Any) -> Response:
-        _known_params(request, "service", "days", "end")
+        _known_params(request, "service", "team", "days", "end")
         days = parse_int(_param(request, "days", "30"), field="days", lo=1, hi=MAX_DAYS)
         end = _time_param(request, "end", settings.tz) or rt.now()
         with session_scope(rt.engine, write=False) as session:
             report = build_metrics(
-                session, service=_param(request, "service"), days=days, end=end,
+                session, service=_param(request, "service"), team=_param(request, "team"), days=days, end=end,
                 timezone_name=settings.timezone_name, production_environments=settings.production_environments,
             )
         return JSONResponse(report)

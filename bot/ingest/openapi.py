@@ -145,6 +145,7 @@ def openapi_document() -> dict:
                     "summary": "The five key metrics (and time to restore) for a scope",
                     "parameters": [
                         _q("service", _NAME, "One service; all when omitted"),
+                        _q("team", _NAME, "One team: the pooled events of its services (not with service)"),
                         _q("days", {"type": "integer", "minimum": 1, "maximum": 3660, "default": 30}, "Window length"),
                         _q("end", _TIME, "Window end (exclusive); default now"),
                     ],
@@ -191,6 +192,7 @@ def openapi_document() -> dict:
                         "url": {"type": ["string", "null"], "format": "uri", "maxLength": MAX_URL,
                                 "description": "an http(s) link with a host; no spaces, quotes, <, > or |"},
                         "note": {"type": ["string", "null"], "maxLength": LIMITS["note"]},
+                        "team": {"type": ["string", "null"], "maxLength": 100, "description": "the team owning the service (created if new; the service moves to it)"},
                     },
                 },
                 "Deploy": {
@@ -201,6 +203,7 @@ def openapi_document() -> dict:
                         "commits": {"type": "array", "items": {"$ref": "#/components/schemas/Commit"}},
                         "rollback_of": _LINK, "rollback_of_ref": _LINK_REF, "change_failure": {"type": "boolean"},
                         "fixes": _NSTR, "fixes_ref": _NSTR, "rework": {"type": "boolean", "description": "a rollback, a fix or a hotfix"},
+                        "created_services": {"type": "array", "items": {"type": "string"}, "description": "services this request created (POST only)"},
                         "url": _NSTR, "note": _NSTR,
                         "source": {"type": "string"}, "created_at": _TIME,
                     },
@@ -251,6 +254,7 @@ def openapi_document() -> dict:
                         "status": {"enum": ["cancelled", None]}, "cancel_reason": _NSTR, "not_caused_by_change": {"type": "boolean"},
                         "caused_by": _LINK, "caused_by_ref": _LINK_REF,
                         "time_to_restore_seconds": {"type": ["number", "null"]}, "lead": _NSTR, "source": {"type": "string"}, "created_at": _TIME,
+                        "created_services": {"type": "array", "items": {"type": "string"}, "description": "services this request created (POST only)"},
                     },
                 },
                 "IncidentPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}, "next_cursor": _NSTR}},

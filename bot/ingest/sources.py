@@ -30,6 +30,7 @@ from bot.ingest.bodies import SpooledBody, large_body_turn, raw_text
 from bot.ingest.http import HTTPProblem, from_domain_error, parse_json, problem_response, read_body, require_bearer, token_matches
 from bot.runtime import Runtime
 from bot.services import alertmanager, argocd, github, gitlab, opsgenie, outbox, pagerduty_webhook
+from bot.services.lookup import created_services
 from bot.services.webhooks import process_delivery
 
 MAX_KEY = 200  # webhook_delivery.delivery_id
@@ -261,10 +262,16 @@ SOURCES: tuple[Source, ...] = (
 
 
 def route(rt: Runtime, source: Source) -> Route:
+    def applying(session, delivery: Delivery):
+        result, note = source.handle(rt, session, delivery)
+        if result is not None:  # the services this delivery created (the catalogue reports them)
+            result = {**result, "created_services": created_services(session)}
+        return result, note
+
     def process(delivery: Delivery) -> Response:
         done = process_delivery(
             rt.engine, source=source.name, delivery_id=delivery.key, event=delivery.event[:64], body=delivery.body,
-            now=rt.now(), apply=lambda session: source.handle(rt, session, delivery),
+            now=rt.now(), apply=lambda session: applying(session, delivery),
         )
         if done.status == "duplicate":
             return JSONResponse({"status": "duplicate", "delivery": delivery.key, "previous": done.previous})

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from bot.core import rules
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import DeployInput, check_text, normalize_environment, normalize_service, service_key
-from bot.services.lookup import deploy_ref, find_deploy, find_incident, find_service, incident_ref
+from bot.services.lookup import deploy_ref, find_deploy, find_incident, find_service, incident_ref, note_created_service
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure, stored_instant, upsert_stored_lead_samples
 from bot.store.models import Deploy, Incident, Service
@@ -41,6 +41,7 @@ class WrittenDeploy:
     rollback_target: Deploy | None = None
     service_name: str | None = None  # the service's display name (it may be spelled otherwise in the request)
     fixed: Incident | None = None
+    created_service: bool = False  # this write created the service
 
 
 def open_incidents_of(session: Session, service_id: int) -> list[Incident]:
@@ -131,8 +132,12 @@ def write_deploy(
             row = cursor.fetchone()
             return None if row is None else row[0]
 
+        created_service = False
+
         def ensure_service() -> None:
+            nonlocal created_service
             cursor.execute(sql.insert_service, (data.service, key, instant(now)))
+            created_service = created_service or cursor.rowcount == 1
 
         target = fixed = None
         if data.external_id is not None and conn.dialect.name == "postgresql":
@@ -201,7 +206,10 @@ def write_deploy(
         cursor.close()
     if target is not None:
         refresh_change_failure(conn, [target.id])
-    return WrittenDeploy(deploy_id, service_id, created=True, rollback_target=target, service_name=service_name, fixed=fixed)
+    return WrittenDeploy(
+        deploy_id, service_id, created=True, rollback_target=target, service_name=service_name, fixed=fixed,
+        created_service=created_service,
+    )
 
 
 def _fixed_incident(session: Session, data: DeployInput, *, external_first: bool) -> Incident:
@@ -248,6 +256,12 @@ def record_deploy(
     if not written.created:
         existing = session.get(Deploy, written.id)
         return DeployOutcome(deploy=existing, service=session.get(Service, existing.service_id), created=False)
+    if written.created_service:
+        note_created_service(session, written.service_name or data.service)
+    if data.team is not None:
+        from bot.services.teams import assign_team
+
+        assign_team(session, written.service_id, data.team, now=now)
     if written.rollback_target is not None:
         session.refresh(written.rollback_target)
     deploy = Deploy(  # what was written; not attached to the session

@@ -65,14 +65,21 @@ def check_timezone(value: str) -> str:
 def add_subscription(
     session: Session, *, channel: str, cadence: str = "weekly", weekday: int = 0, time_of_day: str = "09:00",
     timezone: str = "UTC", service: str | None = None, actor: str | None = None, now: datetime,
+    team: str | None = None,
 ) -> DigestSubscription:
     if cadence not in ("weekly", "daily"):
         raise ValidationError("cadence must be weekly or daily", field="cadence")
+    if service and team:
+        raise ValidationError("a digest is for a service or a team, not both", field="team")
     if service:
         service = find_service(session, normalize_service(service)).name
+    if team:
+        from bot.services.teams import find_team
+
+        team = find_team(session, team).name
     sub = DigestSubscription(
         channel=channel, cadence=cadence, weekday=weekday, time_of_day=parse_time_of_day(time_of_day),
-        timezone=check_timezone(timezone), service=service, created_by=actor, created_at=now,
+        timezone=check_timezone(timezone), service=service, team=team, created_by=actor, created_at=now,
     )
     session.add(sub)
     session.flush()
@@ -100,7 +107,7 @@ def remove_subscription(session: Session, sub_id: int | str) -> DigestSubscripti
 
 def describe(sub: DigestSubscription) -> str:
     when = f"{WEEKDAYS[sub.weekday].capitalize()} {sub.time_of_day}" if sub.cadence == "weekly" else f"daily {sub.time_of_day}"
-    scope = f"`{sub.service}`" if sub.service else "all services"
+    scope = f"`{sub.service}`" if sub.service else (f"team `{sub.team}`" if sub.team else "all services")
     return f"#{sub.id}: {scope} to <#{sub.channel}>, {when} {sub.timezone}"
 
 
@@ -214,18 +221,18 @@ class DigestData:
 def digest_data(session: Session, sub: DigestSubscription, period: Period, *, production_environments, timezone_name: str | None = None) -> DigestData:
     """The numbers of one digest: the 7 days to the period's window end, and the week before."""
     from bot.services.incidents import list_open_incidents
-    from bot.services.metrics import build_metrics
+    from bot.services.metrics import build_metrics, resolve_scope
     from bot.store.models import Incident, Service
 
     tz_name = timezone_name or sub.timezone
-    kw = dict(service=sub.service, timezone_name=tz_name, production_environments=production_environments)
+    scope = resolve_scope(session, service=sub.service, team=sub.team)  # one scope for every number below
+    kw = dict(scope=scope, timezone_name=tz_name, production_environments=production_environments)
     current = build_metrics(session, days=7, end=period.window_end, **kw)
     # week-over-week for daily digests too: the 7 days before, not the same week shifted a day
     previous = build_metrics(session, days=7, end=period.window_end - timedelta(days=7), **kw)
     span_start = period.window_end - timedelta(days=period.shift_days)
-    service_id = find_service(session, sub.service).id if sub.service else None
     inc_q = select(Incident, Service.name).join(Service, Service.id == Incident.service_id).where(
-        rules.incident_in_scope(production_environments, service_id)
+        rules.incident_in_scope(production_environments, scope)
     )
     started = session.exec(inc_q.where(rules.in_window(Incident.started_at, span_start, period.window_end))).all()
     # the longest restore among incidents recovered in the period (as time to restore counts them)
@@ -233,12 +240,15 @@ def digest_data(session: Session, sub: DigestSubscription, period: Period, *, pr
         inc_q.where(rules.in_window(Incident.recovered_at, span_start, period.window_end)).order_by(col(Incident.restore_seconds).desc()).limit(1)
     ).first()
     deploys = build_metrics(session, days=period.shift_days, end=period.window_end, **kw)["deployment_frequency"]["deploys"]
-    open_now = [(i, name) for i, name in list_open_incidents(session, service_id=service_id) if i.started_at < period.scheduled]
+    open_now = [(i, name) for i, name in list_open_incidents(session, service_id=scope) if i.started_at < period.scheduled]
     trend = [build_metrics(session, days=7, end=period.window_end - timedelta(days=7 * w), **kw) for w in range(TREND_WEEKS - 1, -1, -1)]
     from bot.services.watches import firing_in_scope
 
     return DigestData(
         subscription=sub, period=period, current=current, previous=previous, deploys=deploys,
         incidents=len(started), longest=tuple(longest) if longest else None, open_incidents=open_now, trend=trend,
-        firing=[text for _, text in firing_in_scope(session, service_id=service_id)],
+        firing=[text for _, text in firing_in_scope(
+            session, service_id=(scope.single or -1) if scope.kind == "service" else None,  # an unknown service: none
+            team=scope.name if scope.kind == "team" else None,
+        )],
     )

@@ -16,12 +16,14 @@ from bot.core import rules as core_rules
 from bot.core.metrics import Window
 from bot.store import rules
 from bot.store.models import Deploy, Incident, LeadSample, Service
+from bot.store.scope import Scope, as_scope
 
 LIMIT = 20
 
 
-def _svc(service_id: int | None, column):
-    return [] if service_id is None else [column == service_id]
+def _svc(service_id: Scope | int | None, column):
+    """The rows of the scope (a ``Scope``: a service, a team's services, the org; or a service id)."""
+    return [] if service_id is None else [as_scope(service_id).condition(column)]
 
 
 def _in_window(column, window: Window):
@@ -37,7 +39,7 @@ class Explained:
     reasons: list[str]
 
 
-def counted_deploys(session: Session, *, window: Window, environments: Sequence[str], service_id: int | None) -> list[tuple]:
+def counted_deploys(session: Session, *, window: Window, environments: Sequence[str], service_id: Scope | int | None) -> list[tuple]:
     """Qualifying deploys in the window, newest first: (deploy, service name)."""
     q = (
         select(Deploy, Service.name)
@@ -49,7 +51,7 @@ def counted_deploys(session: Session, *, window: Window, environments: Sequence[
     return list(session.execute(q).all())
 
 
-def lead_samples(session: Session, *, window: Window, service_id: int | None) -> list[tuple]:
+def lead_samples(session: Session, *, window: Window, service_id: Scope | int | None) -> list[tuple]:
     """The slowest commits first deployed in the window: (sample, service name, deploy)."""
     q = (
         select(LeadSample, Service.name)
@@ -61,7 +63,7 @@ def lead_samples(session: Session, *, window: Window, service_id: int | None) ->
     return list(session.execute(q).all())
 
 
-def failed_deploys(session: Session, *, window: Window, environments: Sequence[str], service_id: int | None) -> list[Explained]:
+def failed_deploys(session: Session, *, window: Window, environments: Sequence[str], service_id: Scope | int | None) -> list[Explained]:
     """Change failures in the window, newest first, each with why it is one."""
     q = (
         select(Deploy, Service.name)
@@ -85,7 +87,7 @@ def failed_deploys(session: Session, *, window: Window, environments: Sequence[s
     return out
 
 
-def rework_deploys(session: Session, *, window: Window, environments: Sequence[str], service_id: int | None) -> list[Explained]:
+def rework_deploys(session: Session, *, window: Window, environments: Sequence[str], service_id: Scope | int | None) -> list[Explained]:
     """Rework in the window (rollbacks, fixes, hotfixes), newest first, each with why it counts."""
     q = (
         select(Deploy, Service.name)
@@ -105,7 +107,7 @@ def rework_deploys(session: Session, *, window: Window, environments: Sequence[s
     return out
 
 
-def recovered_incidents(session: Session, *, window: Window, environments: Sequence[str], service_id: int | None) -> list[tuple]:
+def recovered_incidents(session: Session, *, window: Window, environments: Sequence[str], service_id: Scope | int | None) -> list[tuple]:
     """Counted incidents recovered (mitigated, else resolved) in the window, longest first:
     (incident, service name)."""
     q = (

@@ -114,6 +114,8 @@ class ImportReport:
     # skip_invalid: lines whose references were rejected after their rows were in; the pass is
     # rolled back and the file imported again without them, so that they use up no D-/INC- number.
     rejected_after_insert: dict[int, str] = field(default_factory=dict)
+    created_services: list[str] = field(default_factory=list)  # services the import created
+    teams: dict[str, str] = field(default_factory=dict)  # service -> team, from the deploy lines' "team"
 
     def error(self, line_no: int, message: str) -> None:
         self.invalid += 1
@@ -136,6 +138,8 @@ class _Loader:
         self.now = self.instant(now)
         self.batch_size = batch_size
         self.services: dict[str, int] = dict(conn.execute(select(service_t.c.key, service_t.c.id)).all())  # by key
+        self.created_services: list[str] = []
+        self.teams: dict[int, tuple[str, str]] = {}  # service id -> (service name, team): the last line's team wins
         self.deploys: list[tuple[int, DeployInput]] = []
         self.incidents: list[tuple[int, IncidentInput]] = []
         self.added_deploys = 0
@@ -153,9 +157,11 @@ class _Loader:
         key = service_key(name)
         sid = self.services.get(key)
         if sid is None:
-            stmt = _insert(self.conn, service_t).on_conflict_do_nothing(index_elements=["key"])
-            self.conn.execute(stmt, {"name": name, "key": key, "created_at": self.now_aware})
-            sid = self.conn.execute(select(service_t.c.id).where(service_t.c.key == key)).scalar_one()
+            stmt = _insert(self.conn, service_t).values(name=name, key=key, created_at=self.now_aware)
+            created = self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]).returning(service_t.c.id)).first()
+            if created is not None:
+                self.created_services.append(name)
+            sid = created[0] if created is not None else self.conn.execute(select(service_t.c.id).where(service_t.c.key == key)).scalar_one()
             self.services[key] = sid
         return sid
 
@@ -207,6 +213,8 @@ class _Loader:
             if d.external_id in seen:  # the same id twice in one batch: a retry
                 continue
             seen.add(d.external_id)
+            if d.team is not None:
+                self.teams[self.service_id(d.service)] = (d.service, d.team)
             rows.append(
                 (
                     d.external_id, self.service_id(d.service), d.environment, d.version, ts(d.deployed_at),
@@ -349,6 +357,21 @@ def _reference_errors(conn: Connection, rejected: dict[str, int] | None = None):
             yield row.line_no, f"fixes: no incident with id `{row.ref}` in this file or already stored", "fixes", row.row_id
         elif row.started_at > row.deployed_at:
             yield row.line_no, f"fixes: incident `{row.ref}` started after this deploy; a fix is deployed after the incident began", "fixes", row.row_id
+
+
+def _apply_teams(conn: Connection, teams: dict[int, tuple[str, str]], now: datetime) -> dict[str, str]:
+    """The deploy lines' ``"team"``: each service joins its team (created if new)."""
+    from bot.store.models import Team
+
+    team_t = Team.__table__
+    out = {}
+    for service_id, (service, team) in teams.items():
+        key = service_key(team)
+        conn.execute(_insert(conn, team_t).on_conflict_do_nothing(index_elements=["key"]), {"name": team, "key": key, "created_at": now})
+        team_id = conn.execute(select(team_t.c.id).where(team_t.c.key == key)).scalar_one()
+        conn.execute(update(service_t).where(service_t.c.id == service_id).values(team_id=team_id))
+        out[service] = team
+    return out
 
 
 def _chunks(ids: list[int], size: int = 500):
@@ -545,6 +568,8 @@ def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, productio
             report.deploys_added = loader.added_deploys - len(bad_deploys)
             report.incidents_added = loader.added_incidents - len(bad_incidents)
             report.already_stored = loader.existing
+            report.created_services = loader.created_services
+            report.teams = _apply_teams(conn, loader.teams, now)
             report.committed = True
         if conn.dialect.name == "postgresql" and (report.deploys_added or report.incidents_added):
             # Fresh planner statistics: right after a big backfill, before autovacuum's first

@@ -24,6 +24,7 @@ from bot.store import rules as store_rules
 from bot.store.db import lock_external_id
 from bot.store.derived import refresh_change_failure
 from bot.store.models import Deploy, Incident, IncidentEvent, Service
+from bot.store.scope import Scope, as_scope
 
 
 @dataclass
@@ -407,14 +408,14 @@ def _cause(session: Session, incident: Incident) -> Deploy | None:
     return session.get(Deploy, incident.caused_by_id) if incident.caused_by_id else None
 
 
-def list_open_incidents(session: Session, *, service_id: int | None = None, limit: int = 50) -> list[tuple[Incident, str]]:
+def list_open_incidents(session: Session, *, service_id: "Scope | int | None" = None, limit: int = 50) -> list[tuple[Incident, str]]:
     query = (
         select(Incident, Service.name)
         .join(Service, Service.id == Incident.service_id)
         .where(col(Incident.resolved_at).is_(None), col(Incident.status).is_(None))
     )
-    if service_id is not None:
-        query = query.where(Incident.service_id == service_id)
+    if service_id is not None:  # a service id, or a Scope (a team's services)
+        query = query.where(as_scope(service_id).condition(Incident.service_id))
     query = query.order_by(Incident.severity, Incident.started_at).limit(limit)
     return [(i, name) for i, name in session.exec(query).all()]
 

@@ -28,6 +28,21 @@ def incident_ref(incident: Incident) -> str:
     return f"INC-{incident.id}"
 
 
+_CREATED = "dora.created_services"
+
+
+def note_created_service(session: Session, name: str) -> None:
+    """Remember that this unit of work created the service ``name`` (machines' answers list them)."""
+    names = session.info.setdefault(_CREATED, [])
+    if name not in names:
+        names.append(name)
+
+
+def created_services(session: Session) -> list[str]:
+    """The services this unit of work created, in order: the ``created_services`` of an answer."""
+    return list(session.info.get(_CREATED, []))
+
+
 def get_or_create_service(session: Session, name: str, *, now: datetime) -> Service:
     """The service ``name`` (already normalized) means, created with that display name on first use."""
     key = service_key(name)
@@ -39,7 +54,8 @@ def get_or_create_service(session: Session, name: str, *, now: datetime) -> Serv
             service = Service(name=name, key=key, created_at=now)
             session.add(service)
     except IntegrityError:  # created concurrently by another request
-        service = session.exec(select(Service).where(Service.key == key)).one()
+        return session.exec(select(Service).where(Service.key == key)).one()
+    note_created_service(session, name)
     return service
 
 

@@ -38,11 +38,7 @@ MAX_WATCHES = 200
 
 @dataclass(frozen=True)
 class Scope:
-    """What a watch looks at: the org (all services), one service, or (later) a team.
-
-    A team scope plugs in here: ``kind="team"`` with its name, a ``report`` that pools the team's
-    services and ``explain_args`` of ``team=<name>``.
-    """
+    """What a watch looks at: the org (all services), one service, or a team (its services pooled)."""
 
     kind: str  # org | service | team
     name: str | None = None
@@ -71,7 +67,9 @@ def _resolve_scope(session: Session, *, service: str | None, team: str | None) -
     if service and team:
         raise ValidationError("a watch is for a service or a team, not both", field="service")
     if team:
-        raise ValidationError("team=: teams are not set up in this version; watch a service (service=) or all services", field="team")
+        from bot.services.teams import find_team
+
+        return Scope("team", find_team(session, team).name)
     if service:
         found = find_service(session, normalize_service(service))
         return Scope("service", found.name, found.id)
@@ -80,10 +78,9 @@ def _resolve_scope(session: Session, *, service: str | None, team: str | None) -
 
 def scope_report(session: Session, scope: Scope, *, end: datetime, days: int, timezone_name: str, production_environments: Sequence[str]) -> dict:
     """The metrics report of the scope for ``[end - days, end)``."""
-    if scope.kind == "team":
-        raise ValidationError("teams are not set up in this version", field="team")
-    return build_metrics(
-        session, service=scope.name if scope.kind == "service" else None, days=days, end=end,
+    return build_metrics(  # a team: the pooled events of its services (bot.store.scope)
+        session, service=scope.name if scope.kind == "service" else None, team=scope.name if scope.kind == "team" else None,
+        days=days, end=end,
         timezone_name=timezone_name, production_environments=production_environments,
     )
 
@@ -235,12 +232,14 @@ def check_all(engine: Engine, *, now: datetime, timezone_name: str, production_e
 
 # --- what digests show -----------------------------------------------------------------------
 
-def firing_in_scope(session: Session, *, service_id: int | None) -> list[tuple[Watch, str]]:
+def firing_in_scope(session: Session, *, service_id: int | None, team: str | None = None) -> list[tuple[Watch, str]]:
     """Firing watches a digest shows, with their descriptions: a service's digest shows that
-    service's watches, an all-services digest every firing watch."""
+    service's watches, a team's digest the team's, an all-services digest every firing watch."""
     query = select(Watch).where(Watch.state == watch_rules.FIRING).order_by(Watch.id)
     if service_id is not None:
         query = query.where(Watch.service_id == service_id)
+    elif team is not None:
+        query = query.where(Watch.team == team)
     out = []
     for watch in session.exec(query).all():
         condition = condition_of(watch)

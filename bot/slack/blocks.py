@@ -39,6 +39,7 @@ from bot.core.report_text import (
     counted,
     local_zone,
     sample_text,
+    scope_label,
     value_text,
     window_end,
 )
@@ -345,6 +346,7 @@ EVENT_TEXT = {
     EventKind.FOLLOWUP_DONE: ":heavy_check_mark: {who} finished a follow-up",
     EventKind.CHANNEL: ":hash: Incident channel created",
     EventKind.POSTMORTEM: ":memo: {who} asked for the postmortem draft",
+    EventKind.SERVICE: ":label: {who} changed the service's name",
 }
 BOT_TEXT = (EventKind.CHANNEL, EventKind.LEAD)  # text the bot wrote (mentions of users and channels)
 
@@ -572,9 +574,9 @@ def dora_card(report: dict, previous: dict | None = None, *, title: str = "DORA 
     ``title``: what the card is (the digest calls itself "Weekly DORA digest").
     """
     scope = report["scope"]
-    who_ = f"`{scope['service']}`" if scope["service"] else "all services"
+    who_ = scope_label(scope, code=True)
     name = title
-    blocks = [header(f"{name}: {scope['service'] or 'all services'}")]
+    blocks = [header(f"{name}: {scope_label(scope)}")]
     dates = f" · dates in {tz}" if (tz := local_zone(scope)) else ""
     blocks.append(context(f"Last {counted(scope['days'], 'day')} to {window_end(scope)}{dates} · {BENCHMARK_NOTE}"))
     summary = []
@@ -621,6 +623,11 @@ def explain_message(head: str, lines: Sequence[str], note: str, *, limit: int) -
     lines = list(lines) or ["_nothing counted in this window_"]
     shown = f" Showing at most {limit}." if len(lines) >= limit else ""
     return head.replace("*", ""), dicts([md(head), md("\n".join(lines)), context(note + shown)])
+
+
+def key_line(report: dict) -> str:
+    """One line of a report's five keys with their tiers."""
+    return " · ".join(f"*{title}* {_value(key, report[key])} ({report[key]['tier'] or 'n/a'})" for key, title in KEY_TITLES.items())
 
 
 def home_view(org: dict, mine: Sequence[tuple[str, dict]], open_incidents: Sequence[tuple[Incident, str]], *, now: datetime,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.core.metrics import CHANGE_FAILURE_PERCENT_LIMITS, LEAD_TIME_LIMITS, RESTORE_LIMITS
+from bot.core.report_text import scope_label
 from bot.core.timeutil import format_duration
 from bot.services.digests import DigestData, describe, span_words
 from bot.slack import blocks as bk
@@ -95,7 +96,7 @@ def trend_figure(data: DigestData):
     fig = Figure(figsize=(10, 6), dpi=CHART_DPI)  # no pyplot: nothing global, safe in worker threads
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 2, sharex=True)
-    title = data.subscription.service or "all services"
+    title = scope_label(data.current["scope"])
     last_day = datetime.fromisoformat(data.trend[-1]["scope"]["end"].replace("Z", "+00:00")) - timedelta(microseconds=1)
     last_day = last_day.astimezone(weeks[-1].tzinfo)
     fig.suptitle(f"DORA trend, {title}: {len(weeks)} weeks, {weeks[0]:%a %b %d} to {last_day:%a %b %d %Y}", fontsize=12)

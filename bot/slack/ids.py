@@ -17,6 +17,10 @@ class Action(StrEnum):
     FOLLOWUP_DONE = "followup_done"  # value: the follow-up id
     NUDGE_CAUSE = "nudge_cause"  # + "_<deploy id>" (unique in its block); value "<nudge id>:<deploy id>"
     NUDGE_NOT_CAUSED = "nudge_not_caused"  # value "<nudge id>"
+    CATALOGUE_USE = "catalogue_use"  # + "_<n>": use a known service for the command that named an unknown one
+    CATALOGUE_CREATE = "catalogue_create"  # create the service the command named, and run it
+    SERVICE_CHANGE = "service_change"  # rename / merge confirmed in its dialog
+    HOME_TEAMS = "home_teams"  # the teams a viewer picked in App Home
 
 
 class View(StrEnum):

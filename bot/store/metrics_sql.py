@@ -37,6 +37,7 @@ from bot.core.metrics import Aggregates, Distribution, Window, percentile_positi
 from bot.store import rules
 from bot.store.derived import stored_instant
 from bot.store.models import Deploy, Incident, LeadSample, Service
+from bot.store.scope import Scope, as_scope
 from bot.store.types import UTCDateTime
 
 deploy_t = Deploy.__table__
@@ -108,13 +109,27 @@ def _distribution(conn: Connection, values_query, ps: Sequence[float]) -> tuple[
     return int(n), out
 
 
-def _lead(conn: Connection, window: Window, service_id: int | None) -> tuple[int, int, list[float | None]]:
+def _own(scope: Scope) -> tuple[str, dict]:
+    """The scope as SQL text for a ``service_id`` column (``""`` for the org), and its parameters."""
+    if scope.service_ids is None:
+        return "", {}
+    if scope.single is not None:
+        return "service_id = :service_id", {"service_id": scope.single}
+    return "service_id IN :service_ids", {"service_ids": list(scope.service_ids)}
+
+
+def _bind_own(stmt, params: dict):
+    """Bind the scope's parameters (an expanding list for a team's services)."""
+    if "service_ids" in params:
+        stmt = stmt.bindparams(bindparam("service_ids", expanding=True))
+    return stmt
+
+
+def _lead(conn: Connection, window: Window, scope: Scope) -> tuple[int, int, list[float | None]]:
     """Lead time in the window: (valid samples, invalid samples, [median, p90])."""
     if conn.dialect.name == "sqlite":
-        return _SqliteLead(conn, window, service_id).compute((0.5, 0.9))
-    scope = [sample_t.c.deployed_at >= window.start, sample_t.c.deployed_at < window.end]
-    if service_id is not None:
-        scope.append(sample_t.c.service_id == service_id)
+        return _SqliteLead(conn, window, scope).compute((0.5, 0.9))
+    scope = [sample_t.c.deployed_at >= window.start, sample_t.c.deployed_at < window.end, scope.condition(sample_t.c.service_id)]
     valid_n, invalid_n = conn.execute(
         select(
             func.count().filter(sample_t.c.lead_seconds >= 0),
@@ -134,7 +149,8 @@ class _SqliteLead:
       few with no lead time or a negative one (short ranges at the start of the lead-time index).
     * A percentile is the value at a rank of the window's samples in lead-time order. SQLite's
       sort is slow, so instead the lead-time index (``ix_lead_sample_lead``, per service
-      ``ix_lead_sample_service_lead``) is walked in order, counting only the window's samples:
+      ``ix_lead_sample_service_lead``) is walked in order, counting only the window's samples
+      (a team of several services walks ``ix_lead_sample_lead``, counting only its services):
       - from the nearer end of all samples, when the window holds a good share of them;
       - otherwise from a pivot just short of the wanted rank: pivots are read off a small sorted
         sample of the window (every m-th row), one pass counts the window's samples beyond them,
@@ -143,19 +159,21 @@ class _SqliteLead:
       - a small window is simply ranked (sorted).
     """
 
-    def __init__(self, conn: Connection, window: Window, service_id: int | None):
+    def __init__(self, conn: Connection, window: Window, scope: Scope):
         self.conn = conn
         self.window = window
-        self.service_id = service_id
-        own = "service_id = :service_id AND " if service_id is not None else ""
-        self.in_window = f"{own}deployed_at >= :start AND deployed_at < :end"
-        self.by_date = "ix_lead_sample_service_window" if service_id is not None else "ix_lead_sample_window"
-        self.by_lead = "ix_lead_sample_service_lead" if service_id is not None else "ix_lead_sample_lead"
+        self.scope = scope
+        own, self.own_params = _own(scope)
+        self.own = own
+        self.in_window = f"{own + ' AND ' if own else ''}deployed_at >= :start AND deployed_at < :end"
+        self.several = scope.service_ids is not None and scope.single is None
+        self.by_date = "ix_lead_sample_service_window" if own else "ix_lead_sample_window"
+        self.by_lead = "ix_lead_sample_service_lead" if scope.single is not None else "ix_lead_sample_lead"
 
     def _text(self, sql: str, **params):
         """The statement with its parameters bound (instants the way the column stores them)."""
-        params.update(start=self.window.start, end=self.window.end, service_id=self.service_id)
-        stmt = text(sql)
+        params.update(start=self.window.start, end=self.window.end, **self.own_params)
+        stmt = _bind_own(text(sql), self.own_params if ":service_ids" in sql else {})
         for name in ("start", "end"):
             if f":{name}" in sql:
                 stmt = stmt.bindparams(bindparam(name, type_=UTCDateTime))
@@ -175,7 +193,8 @@ class _SqliteLead:
             return 0, invalid, [None for _ in ps]
         if n < PIVOT_MIN:
             return n, invalid, self._ranked(n, ps)
-        if self._window_is_large():
+        if not self.several and self._window_is_large():
+            # (not for several services: a walk from the end would pass every other service's samples)
             return n, invalid, [self._walk(n, p, None, 0) for p in ps]
         return n, invalid, self._from_pivots(n, ps)
 
@@ -253,7 +272,7 @@ class _SqliteLead:
     def _window_is_large(self) -> bool:
         """Does the window span at least 1/WALK_SHARE of the time the scope has samples for?"""
         # Two single-aggregate subqueries: each is one index seek (min and max in one would scan).
-        own = "WHERE service_id = :service_id" if self.service_id is not None else ""
+        own = f"WHERE {self.own}" if self.own else ""
         ((first, last),) = self._rows(
             f"SELECT (SELECT min(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}),"
             f" (SELECT max(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own})"
@@ -274,7 +293,7 @@ def _instant(value, conn: Connection) -> datetime:
 
 
 def deploy_dates(
-    conn: Connection, window: Window, environments: Sequence[str], service_id: int | None
+    conn: Connection, window: Window, environments: Sequence[str], service_id: Scope | int | None
 ) -> frozenset[date]:
     """The local dates (that a block looks at) with at least one qualifying deploy in the window.
 
@@ -314,21 +333,21 @@ def _days(conn: Connection, rows: list[tuple[int, datetime, datetime]]):
     return table.columns(column("i", Integer), column("lo", String), column("hi", String)).cte("days")
 
 
-def _still_open(conn: Connection, envs: list[str], service_id: int | None, end: datetime) -> tuple[int, datetime | None]:
+def _still_open(conn: Connection, envs: list[str], scope: Scope, end: datetime) -> tuple[int, datetime | None]:
     """Incidents in scope open at ``end`` (never resolved, or resolved at or after it): how many,
     and when the oldest started. Two disjoint parts, each a short range of the resolved_at index,
     rather than every incident that started before ``end``."""
     if conn.dialect.name == "sqlite":  # SQL text, for the INDEXED BY the planner would not pick
-        own = " AND service_id = :service_id" if service_id is not None else ""
-        scope = f"environment IN :envs{own} AND status IS NULL AND started_at < :end"  # rules.counted_incident
+        own, own_params = _own(scope)
+        where = f"environment IN :envs{' AND ' + own if own else ''} AND status IS NULL AND started_at < :end"  # rules.counted_incident
         query = text(
-            f"SELECT count(*), min(started_at) FROM (SELECT started_at FROM incident WHERE {scope} AND resolved_at IS NULL"
-            f" UNION ALL SELECT started_at FROM incident INDEXED BY ix_incident_resolved WHERE {scope} AND resolved_at >= :end)"
+            f"SELECT count(*), min(started_at) FROM (SELECT started_at FROM incident WHERE {where} AND resolved_at IS NULL"
+            f" UNION ALL SELECT started_at FROM incident INDEXED BY ix_incident_resolved WHERE {where} AND resolved_at >= :end)"
         ).bindparams(bindparam("envs", expanding=True), bindparam("end", type_=UTCDateTime))
-        params = {"envs": envs, "end": end, **({"service_id": service_id} if service_id is not None else {})}
-        open_n, oldest = conn.execute(query.bindparams(**params)).one()
+        query = _bind_own(query, own_params)
+        open_n, oldest = conn.execute(query.bindparams(envs=envs, end=end, **own_params)).one()
     else:
-        scope = [rules.incident_in_scope(envs, service_id), incident_t.c.started_at < end]
+        scope = [rules.incident_in_scope(envs, scope), incident_t.c.started_at < end]
         still_open = union_all(
             select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at.is_(None)),
             select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at >= end),
@@ -338,12 +357,16 @@ def _still_open(conn: Connection, envs: list[str], service_id: int | None, end: 
 
 
 def aggregates(
-    conn: Connection, window: Window, environments: Sequence[str], service_id: int | None
+    conn: Connection, window: Window, environments: Sequence[str], service_id: Scope | int | None
 ) -> Aggregates:
-    """Every aggregate one report needs, for one scope and window."""
+    """Every aggregate one report needs, for one scope (a ``Scope``, or a service id / None for
+    the org) and window."""
     start, end = window.start, window.end
     envs = list(environments)
-    qualifying = rules.qualifying(envs, service_id)
+    scope = as_scope(service_id)
+    if scope.empty:
+        return Aggregates()  # a team with no service: every key is n/a
+    qualifying = rules.qualifying(envs, scope)
 
     # Deployment frequency, change fail rate and rework rate: one pass over the covering index.
     deploys, failed, rework = conn.execute(
@@ -355,13 +378,13 @@ def aggregates(
     ).one()
     # "ever" is before `end`: a window wholly before the history is n/a, not low (docs/metrics.md)
     ever = deploys > 0 or conn.execute(select(exists().where(qualifying, deploy_t.c.deployed_at < end))).scalar()
-    dates = deploy_dates(conn, window, envs, service_id) if ever and window.days >= 7 else frozenset()
+    dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
 
     # Lead time: samples whose first qualifying deploy is in the window.
-    valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, service_id)
+    valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, scope)
 
-    # Incidents in scope: counted (not cancelled), of the service (if any), in production.
-    inc_scope = [rules.incident_in_scope(envs, service_id)]
+    # Incidents in scope: counted (not cancelled), of the scope's services, in production.
+    inc_scope = [rules.incident_in_scope(envs, scope)]
 
     not_caused = incident_t.c.not_caused_by_change == true()
     unlinked, not_change = conn.execute(
@@ -380,7 +403,7 @@ def aggregates(
         select(incident_t.c.recovery_seconds.label("v")).where(*recovered_scope, incident_t.c.caused_by_id.is_not(None)),
         (0.5,),
     )
-    open_n, oldest = _still_open(conn, envs, service_id, end)
+    open_n, oldest = _still_open(conn, envs, scope, end)
 
     ack_scope = [*inc_scope, rules.in_window(incident_t.c.acknowledged_at, start, end)]
     ack_n, (ack_median,) = _distribution(conn, select(incident_t.c.ack_seconds.label("v")).where(*ack_scope), (0.5,))

@@ -40,6 +40,31 @@ def _service_key_default(context) -> str:
     return service_key(context.get_current_parameters()["name"])
 
 
+class Team(SQLModel, table=True):
+    """A team owning services (``service.team_id``); ``key`` matches names like a service's."""
+
+    __tablename__ = "team"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(NAME_LEN), unique=True, nullable=False)
+    key: str = Field(
+        default=None,
+        sa_column=Column(String(NAME_LEN), unique=True, nullable=False, default=_service_key_default),
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class TeamMember(SQLModel, table=True):
+    """A Slack user who picked a team in App Home (user groups named like a team count too)."""
+
+    __tablename__ = "team_member"
+
+    team_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("team.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    )
+    user: str = Field(sa_column=Column(String(32), primary_key=True))
+
+
 class Service(SQLModel, table=True):
     """A service; ``name`` is its display form, ``key`` (``service_key(name)``) what names match."""
 
@@ -52,6 +77,8 @@ class Service(SQLModel, table=True):
         sa_column=Column(String(NAME_LEN), unique=True, nullable=False, default=_service_key_default),
     )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # The team that owns it (at most one).
+    team_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("team.id"), nullable=True, index=True))
 
 
 class Deploy(SQLModel, table=True):
@@ -329,6 +356,7 @@ class DigestSubscription(SQLModel, table=True):
     time_of_day: str = Field(sa_type=String(5), nullable=False, default="09:00")
     timezone: str = Field(sa_type=String(64), nullable=False, default="UTC")
     service: str | None = Field(default=None, sa_type=String(NAME_LEN))
+    team: str | None = Field(default=None, sa_type=String(NAME_LEN))  # a team's digest (display name)
     created_by: str | None = Field(default=None, sa_type=String(100))
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 

@@ -13,16 +13,18 @@ from sqlalchemy import and_, exists, or_, true
 
 from bot.core.rules import SUCCESS, severities_at_or_above
 from bot.store.models import Deploy, Incident
+from bot.store.scope import Scope, as_scope
 
 deploy_t = Deploy.__table__
 incident_t = Incident.__table__
 
 
-def qualifying(environments: Sequence[str], service_id: int | None = None, table=deploy_t):
-    """A qualifying deploy (status success, environment in the production set), optionally of one service."""
+def qualifying(environments: Sequence[str], service_id: Scope | int | None = None, table=deploy_t):
+    """A qualifying deploy (status success, environment in the production set), optionally of a
+    scope (a service id, or a ``Scope``: a service, a team's services)."""
     conds = [table.c.status == SUCCESS, table.c.environment.in_(list(environments))]
     if service_id is not None:
-        conds.append(table.c.service_id == service_id)
+        conds.append(as_scope(service_id).condition(table.c.service_id))
     return and_(*conds)
 
 
@@ -32,11 +34,11 @@ def counted_incident(table=incident_t):
     return table.c.status.is_(None)
 
 
-def incident_in_scope(environments: Sequence[str], service_id: int | None = None, table=incident_t):
-    """A counted incident in a production environment, optionally of one service."""
+def incident_in_scope(environments: Sequence[str], service_id: Scope | int | None = None, table=incident_t):
+    """A counted incident in a production environment, optionally of a scope (as ``qualifying``)."""
     conds = [table.c.environment.in_(list(environments)), counted_incident(table)]
     if service_id is not None:
-        conds.append(table.c.service_id == service_id)
+        conds.append(as_scope(service_id).condition(table.c.service_id))
     return and_(*conds)
 
 

@@ -150,6 +150,7 @@ def served(engine, slack, bound_jobs):
     clock = Clock(NOW)
     rt = Runtime(settings=settings, engine=engine, clock=clock)
     rt.prepare(migrate=False)
+    known_services(engine, "checkout")  # /incident declare naming an unknown service asks first
     jobs.bind(rt)
     executor = TrackingExecutor()
     bolt = create_app(rt, listener_executor=executor)
@@ -166,6 +167,21 @@ def served(engine, slack, bound_jobs):
             server.stop()
             executor.shutdown(wait=True)
             worker.stop()
+
+
+def known_services(engine_or_url, *names: str) -> None:
+    """Services in the catalogue before a test talks to Slack (a new name would be asked about)."""
+    from bot.services.lookup import get_or_create_service
+    from bot.store.db import make_engine, session_scope
+
+    engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    try:
+        with session_scope(engine) as session:
+            for name in names:
+                get_or_create_service(session, name, now=NOW)
+    finally:
+        if isinstance(engine_or_url, str):
+            engine.dispose()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.store.db import make_engine
-from tests.scheduler.conftest import ALERTS
+from tests.scheduler.conftest import ALERTS, known_services
 from tests.scheduler.procs import DORA_BOT, Replica, cli_env, wait_until
 from tests.slack.harness import SIGNING_SECRET
 
@@ -136,6 +136,7 @@ def test_kill_9_during_an_outage_then_every_card_and_thread_line_exactly_once(da
 
 def test_a_cold_start_with_slack_down_takes_a_command_and_readyz_says_slack_is_not_reachable(database, slack, tmp_path):
     slack.set_down(True)
+    known_services(database, "checkout")
     replica = start("serve-cold", env_for(database, slack), tmp_path)
     try:
         body, headers = signed_command(slack, "/deploy", "checkout 4.2")
@@ -158,6 +159,7 @@ def test_a_replayed_command_on_two_replicas_records_one_deploy(replica_db, slack
     env = env_for(url, slack)
     done = subprocess.run([DORA_BOT, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    known_services(url, "checkout")
     a, b = start("replica-a", env, tmp_path), start("replica-b", env, tmp_path)
     try:
         body, headers = signed_command(slack, "/deploy", "checkout 5.0")

@@ -15,8 +15,10 @@ import pytest
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.server import create_asgi_app
+from bot.services.lookup import get_or_create_service
 from bot.slack.app import create_app
 from bot.slack.delivery import start_worker
+from bot.store.db import session_scope
 from tests.conftest import NOW, PRODUCTION
 from tests.slack.harness import (
     SIGNING_SECRET,
@@ -41,12 +43,16 @@ def shared_server():
     server.stop()
 
 
+# Services the catalogue knows at the start of a test (``services=()`` for an empty one).
+KNOWN_SERVICES = ("checkout", "payments", "search", "billing")
+
+
 @pytest.fixture
 def make_slack_app(engine, fake_slack, shared_server):
     apps: list[SlackApp] = []
     own_servers: list[LiveServer] = []
 
-    def make(with_worker: bool = True, **overrides) -> SlackApp:
+    def make(with_worker: bool = True, services: tuple[str, ...] = KNOWN_SERVICES, **overrides) -> SlackApp:
         settings = Settings(
             database_url=engine.url.render_as_string(hide_password=False),
             slack_bot_token="xoxb-test",
@@ -60,6 +66,9 @@ def make_slack_app(engine, fake_slack, shared_server):
         clock = Clock(NOW)
         rt = Runtime(settings=settings, engine=engine, clock=clock)
         rt.prepare(migrate=False)
+        with session_scope(engine) as session:  # the catalogue: a /deploy naming another service asks first
+            for name in services:
+                get_or_create_service(session, name, now=NOW)
         executor = TrackingExecutor()
         bolt = create_app(rt, listener_executor=executor)
         # As `serve` runs it: woken by every commit that queued a message. The poll is long so a

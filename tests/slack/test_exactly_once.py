@@ -16,7 +16,7 @@ from bot.services import outbox
 from bot.slack.client import make_web_client
 from bot.slack.delivery import METADATA_EVENT, OutboxSender, make_sender
 from bot.store.models import Deploy, HandledRequest, OutboxMessage, SlackMessage
-from tests.slack.conftest import ALERTS
+from tests.slack.conftest import ALERTS, KNOWN_SERVICES
 from tests.slack.harness import message_text
 
 INGEST = "exactly-once-ingest-token-0123456789"
@@ -191,7 +191,7 @@ def test_a_429_storm_keeps_every_ack_fast_and_loses_nothing(slack_app):
     lock = threading.Lock()
 
     def one(i):
-        r = app.slack.command("/deploy", f"svc{i % 4} 1.{i}", settle=False)
+        r = app.slack.command("/deploy", f"{KNOWN_SERVICES[i % 4]} 1.{i}", settle=False)
         with lock:
             answers.append(r)
 

@@ -15,6 +15,7 @@ from slack_bolt import BoltResponse
 from bot.config import Settings
 from bot.core import grammar as g
 from bot.runtime import Runtime
+from bot.services.lookup import get_or_create_service
 from bot.services.requests import AlreadyHandled
 from bot.slack.ids import Block
 from bot.slack.listeners import deploy_command, incidents
@@ -55,6 +56,8 @@ def context(engine):
                         production_environments=PRODUCTION, run_scheduler=False)
     rt = Runtime(settings=settings, engine=engine, clock=Clock(NOW))
     rt.prepare(migrate=False)
+    with session_scope(engine) as s:  # a known service: /deploy naming an unknown one asks first
+        get_or_create_service(s, "checkout", now=NOW)
     return {"rt": rt, "messenger": FakeMessenger()}
 
 

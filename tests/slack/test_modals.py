@@ -5,11 +5,28 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs
 
+import pytest
+
+from bot.services.lookup import get_or_create_service
 from bot.slack.ids import Action, Block, View
+from bot.store.db import session_scope
 from bot.store.models import Deploy, Incident, IncidentEvent
 from tests.conftest import NOW
 from tests.slack.conftest import ALERTS
 from tests.slack.harness import button_labels, message_text
+
+
+@pytest.fixture
+def slack_app(make_slack_app):
+    """An empty catalogue: the form asks for a service name (the picker appears once there are services)."""
+    return make_slack_app(services=())
+
+
+def known(app, *names):
+    """Services in the catalogue, so that /deploy and /incident naming them do not ask first."""
+    with session_scope(app.engine) as session:
+        for name in names:
+            get_or_create_service(session, name, now=NOW)
 
 
 def open_declare_modal(app, channel="C1"):
@@ -81,6 +98,7 @@ def test_severity_defaults_to_the_initial_option(slack_app):
 
 def test_picking_a_service_reloads_the_form_with_its_deploys_and_the_suspect_can_be_rolled_back(slack_app):
     app, slack, clock, fake = slack_app, slack_app.slack, slack_app.clock, slack_app.fake
+    known(app, "checkout", "payments")
     slack.command("/deploy", "checkout 1.0")
     clock.advance(hours=1)
     slack.command("/deploy", "checkout 1.1")
@@ -130,6 +148,7 @@ def test_picking_a_service_reloads_the_form_with_its_deploys_and_the_suspect_can
 
 def test_picking_a_service_without_deploys_says_so(slack_app):
     app = slack_app
+    known(app, "checkout")
     app.slack.command("/deploy", "checkout 1.0 env=staging")
     view = open_declare_modal(app)
     app.slack.select(view, Block.SERVICE, "checkout")
@@ -140,6 +159,7 @@ def test_picking_a_service_without_deploys_says_so(slack_app):
 
 def test_post_update_button_opens_a_modal_and_its_submission_adds_a_thread_line(slack_app):
     app, slack, fake = slack_app, slack_app.slack, slack_app.fake
+    known(app, "checkout")
     slack.command("/incident", "declare sev2 checkout Checkout 5xx")
     card = fake.top_level(ALERTS)[0]
     local = fake.top_level("C1")[0]
@@ -166,6 +186,7 @@ def test_post_update_button_opens_a_modal_and_its_submission_adds_a_thread_line(
 
 def test_a_service_not_in_the_list_can_be_typed_into_the_form(slack_app):
     app, slack = slack_app, slack_app.slack
+    known(app, "checkout")
     slack.command("/deploy", "checkout 1.0")
     view = open_declare_modal(app)
     assert block_ids(view)[:3] == [Block.TITLE, Block.SERVICE, Block.NEW_SERVICE]

@@ -107,7 +107,7 @@ def test_unknown_service_and_team_scopes_are_refused_clearly(slack_app):
     answer = message_text(ephemeral_answer(slack_app.slack.command("/dora", "watch add cfr&gt;15% service=chekout <#C1>")))
     assert "No service called `chekout`" in answer and "checkout" in answer
     answer = message_text(ephemeral_answer(slack_app.slack.command("/dora", "watch add cfr&gt;15% team=payments <#C1>")))
-    assert "team=" in answer and "teams" in answer
+    assert "No team called `payments`" in answer
     remove = message_text(ephemeral_answer(slack_app.slack.command("/dora", "watch remove 99999999999999999999")))
     assert "No watch" in remove
     assert slack_app.all(Watch) == []
@@ -135,3 +135,12 @@ def test_a_firing_watch_gets_a_line_in_the_digest_of_its_scope(slack_app, bound_
     listing = message_text(app.slack.command("/dora", "watch list").reply())
     assert "firing since" in listing and "ok (last n/a)" in listing
     assert app.fake.escaping == [], "\n".join(app.fake.escaping)
+
+
+def test_a_team_watch_reads_the_teams_pooled_numbers(slack_app):
+    seed(slack_app)
+    slack_app.slack.command("/dora", "team set payments checkout")
+    answer = message_text(ephemeral_answer(slack_app.slack.command("/dora", "watch add cfr&gt;15% team=Payments <#C1>")))
+    assert "team `payments`" in answer, answer
+    (watch,) = slack_app.all(Watch)
+    assert watch.team == "payments" and watch.service_id is None

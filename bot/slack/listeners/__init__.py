@@ -16,7 +16,18 @@ from bot.slack.ids import Action, Shortcut, View
 
 
 def register_all(app: App, rt: Runtime) -> None:
-    from bot.slack.listeners import common, deploy_command, dora_command, errors, home, incidents, lifecycle, watches
+    from bot.slack.listeners import (
+        catalogue,
+        common,
+        deploy_command,
+        dora_command,
+        errors,
+        home,
+        incidents,
+        lifecycle,
+        teams,
+        watches,
+    )
 
     common.install(app, rt)
     guard = errors.answering_errors_after_ack
@@ -40,6 +51,10 @@ def register_all(app: App, rt: Runtime) -> None:
         (Action.FOLLOWUP_DONE, lifecycle.followup_done_pressed),
         (re.compile(f"^{Action.NUDGE_CAUSE}_\\d+$"), watches.nudge_cause_pressed),
         (Action.NUDGE_NOT_CAUSED, watches.nudge_not_caused_pressed),
+        (re.compile(f"^{Action.CATALOGUE_USE}_\\d+$"), catalogue.picked),
+        (Action.CATALOGUE_CREATE, catalogue.picked),
+        (Action.SERVICE_CHANGE, teams.service_change_confirmed),
+        (Action.HOME_TEAMS, home.teams_picked),
     ):
         app.action(action)(guard(listener))
     app.view(View.CANCEL)(guard(lifecycle.cancel_submitted))

@@ -9,6 +9,7 @@ from bot.services import gate, outbox
 from bot.services.deploys import list_deploys, mark_change_failure, record_deploy, record_rollback
 from bot.slack import blocks as bk
 from bot.slack.listeners import freeze
+from bot.slack.listeners.catalogue import ask_if_unknown
 from bot.slack.listeners.common import reply, runtime, transaction
 from bot.store.db import session_scope
 
@@ -19,11 +20,13 @@ def deploy_command(ack, command, respond, context) -> None:
     handle(context, parsed, command=command, respond=respond)
 
 
-def handle(context, parsed, *, command: dict, respond) -> None:
+def handle(context, parsed, *, command: dict, respond, now=None, confirmed: bool = False) -> None:
+    """``now``/``confirmed``: the command replayed from the catalogue's question (its own instant,
+    the service already chosen)."""
     rt = runtime(context)
     user, channel = command.get("user_id"), command.get("channel_id")
     settings = rt.settings
-    now = rt.now()
+    now = now or rt.now()
     if isinstance(parsed, g.Help):
         reply(respond, *bk.help_message("/deploy", g.DEPLOY_USAGE))
     elif isinstance(parsed, (g.DeployFreeze, g.DeployUnfreeze, g.DeployFreezes)):
@@ -59,6 +62,10 @@ def handle(context, parsed, *, command: dict, respond) -> None:
             now=now,
             require_id=False,
         )
+        if not confirmed and ask_if_unknown(
+            context, respond, command="deploy", text=command.get("text") or "", service=data.service, channel=channel, now=now
+        ):
+            return  # a typo never splits a service's history: nothing is stored until the user picks
         with transaction(context) as session:
             outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now, source="slack", actor=user)
             outbox.post_cards(session, "deploy", outcome.deploy.id, [channel], now=now)

@@ -32,6 +32,7 @@ from bot.services.lookup import find_incident
 from bot.services.reminders import snooze
 from bot.slack import blocks as bk
 from bot.slack.ids import Action, Block
+from bot.slack.listeners.catalogue import ask_if_unknown
 from bot.slack.listeners.common import FieldErrors, actor, messenger, reply, runtime, transaction
 from bot.store import rules
 from bot.store.db import session_scope
@@ -66,10 +67,11 @@ def incident_command(ack, command, respond, context) -> None:
     handle(context, parsed, command=command, respond=respond)
 
 
-def handle(context, parsed, *, command: dict, respond) -> None:
+def handle(context, parsed, *, command: dict, respond, now=None, confirmed: bool = False) -> None:
+    """``now``/``confirmed``: a declaration replayed from the catalogue's question."""
     rt = runtime(context)
     user, channel = command.get("user_id"), command.get("channel_id")
-    now = rt.now()
+    now = now or rt.now()
     if isinstance(parsed, g.Help):
         reply(respond, *bk.help_message("/incident", g.INCIDENT_USAGE))
     elif isinstance(parsed, g.IncidentLifecycle):
@@ -85,6 +87,10 @@ def handle(context, parsed, *, command: dict, respond) -> None:
         if started > now:
             raise g.UsageError("`started=` is in the future", command="incident")
         data = IncidentInput(service=normalize_service(parsed.service), started_at=started, severity=parsed.severity, title=parsed.title)
+        if not confirmed and ask_if_unknown(
+            context, respond, command="incident", text=command.get("text") or "", service=data.service, channel=channel, now=now
+        ):
+            return  # nothing is stored until the user picks the service
         with transaction(context) as session:
             cause = parsed.cause
             if cause == g.LATEST:
