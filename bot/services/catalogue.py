@@ -27,8 +27,10 @@ from bot.store.models import (
     Incident,
     IncidentEvent,
     LeadSample,
+    Nudge,
     PendingCommit,
     Service,
+    Watch,
 )
 
 SUGGESTIONS = 3
@@ -139,7 +141,7 @@ def rename_service(session: Session, *, old: str, new: str, actor: str | None, n
 
 
 def merge_services(session: Session, *, source: str, into: str, actor: str | None, now: datetime) -> CatalogueChange:
-    """Move every deploy, incident, lead sample, pending commit, freeze and digest of ``source`` to
+    """Move every deploy, incident, lead sample, pending commit, freeze, watch, nudge and digest of ``source`` to
     ``into``, then delete ``source``. A commit both services deployed keeps one lead sample: the
     one at its first deploy, as if the history had been recorded under one name."""
     src, dst = check_merge(session, source, into)
@@ -166,6 +168,9 @@ def merge_services(session: Session, *, source: str, into: str, actor: str | Non
     session.execute(update(pending_t).where(pending_t.c.service_id == src.id).values(service_id=dst.id))
     session.execute(update(CommitPush).where(CommitPush.service_id == src.id).values(service_id=dst.id))
     session.execute(update(DeployFreeze).where(DeployFreeze.service_id == src.id).values(service_id=dst.id))  # its freezes hold on
+    # Watches and answered nudges follow the service (their foreign keys cascade: a delete would drop them).
+    session.execute(update(Watch).where(Watch.service_id == src.id).values(service_id=dst.id))
+    session.execute(update(Nudge).where(Nudge.service_id == src.id).values(service_id=dst.id))
 
     change.digests = _rename_digests(session, src.key, dst.name)
     if dst.team_id is None and src.team_id is not None:

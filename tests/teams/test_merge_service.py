@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from bot.services import catalogue, gate
+from bot.services import catalogue, gate, watches
 from bot.store.db import session_scope
-from bot.store.models import Deploy, DeployFreeze, LeadSample, Service
+from bot.store.models import Deploy, DeployFreeze, LeadSample, Service, Watch
 from tests.conftest import NOW
 from tests.dbutil import load, metrics, wipe
 
@@ -35,6 +35,7 @@ def test_merge_keeps_every_deploy_and_the_first_sample_of_a_shared_commit(engine
     assert load(engine, HISTORY, now=NOW).committed
     with session_scope(engine) as session:
         gate.freeze(session, target="chekout", until=None, reason="release week", actor="U1", now=NOW)
+        watches.add_watch(session, condition="cfr>15%", channel="C1", service="chekout", now=NOW)
     with session_scope(engine) as session:
         change = catalogue.merge_services(session, source="chekout", into="checkout", actor="U1", now=NOW)
     assert (change.deploys, change.incidents) == (2, 0)
@@ -46,6 +47,7 @@ def test_merge_keeps_every_deploy_and_the_first_sample_of_a_shared_commit(engine
         b1 = session.exec(select(Deploy).where(Deploy.external_id == "b1")).one().id
         assert samples.keys() == {"aaaa0010", "5ba4ed1", "bbbb0020"} and samples["5ba4ed1"] == b1
         assert [f.service_id for f in session.exec(select(DeployFreeze))] == [checkout.id], "the freeze holds on"
+        assert [w.service_id for w in session.exec(select(Watch))] == [checkout.id], "the watch follows the service"
     merged = metrics(engine, service="checkout", end=END)
 
     # The same history recorded under one name gives the same numbers.
