@@ -577,3 +577,11 @@ def _import(engine: Engine, stream: BinaryIO, report: ImportReport, *, productio
             # empty tables (a 730-day /dora took 46 s instead of 1 s on a million deploys).
             with conn.begin():
                 conn.execute(text("ANALYZE deploy, deploy_commit, lead_sample, incident, incident_event"))
+        elif conn.dialect.name == "sqlite" and report.incidents_added:
+            # Statistics for the incident table only (a quarter of a second at 65k incidents): without
+            # them SQLite reads a team's incidents through the (service_id, resolved_at) index for
+            # every window, all of their history, instead of the window's time index (30 days of
+            # three services' acks: 76 ms -> 11 ms on the 1M-deploy history). The deploy and lead
+            # time queries name their indexes and are not affected.
+            with conn.begin():
+                conn.execute(text("ANALYZE incident"))
