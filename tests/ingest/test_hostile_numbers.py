@@ -1,0 +1,35 @@
+"""Numbers too big for a row id or a date, sent to the JSON API and a webhook over real HTTP: a clear
+4xx naming what was wrong, never a 500, and nothing stored."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.ingest.test_pagerduty_webhook import event, send
+
+HUGE = "99999999999999999999"
+
+
+def test_an_incident_id_too_big_is_404_on_every_route(ingest):
+    before = ingest.stored_counts()
+    for method, path, body in (
+        ("GET", f"/api/v1/incidents/INC-{HUGE}/postmortem", None),
+        ("PATCH", f"/api/v1/incidents/INC-{HUGE}", {"severity": "sev1"}),
+        ("PATCH", f"/api/v1/incidents/{HUGE}", {"severity": "sev1"}),
+    ):
+        r = ingest.client.request(method, path, body=body) if body is not None else ingest.client.get(path)
+        assert r.status == 404, (method, path, r)
+        assert HUGE.encode() in r.body, r
+    r = ingest.client.post("/api/v1/deploys", {"id": "ci-1", "service": "checkout", "version": "1.0",
+                                             "deployed_at": "2026-11-25T11:00:00Z", "fixes": f"INC-{HUGE}"})
+    assert r.status == 422 and "fixes" in r.fields(), r
+    assert ingest.stored_counts() == before
+
+
+def test_a_time_past_the_year_9999_in_a_webhook_is_422_naming_the_field(ingest):
+    body = event("incident.triggered", created="9999-12-31T23:59:59-12:00", event_id=str(uuid.uuid4()))
+    r = send(ingest, body)
+    assert r.status == 422, r
+    assert json.loads(r.body)["errors"][0]["field"] == "event.data.created_at"
+    assert ingest.count("incident") == 0
