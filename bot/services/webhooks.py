@@ -8,6 +8,7 @@ body and error; a redelivery of that id replaces the body and is tried again.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -22,6 +23,14 @@ from bot.store.models import WebhookDelivery
 MAX_ID = 200
 
 
+def stored_id(delivery_id: str) -> str:
+    """The delivery id as the 200-character column keeps it: a longer one is cut and ends with a
+    hash of the whole id, so two long ids that share their first 200 characters stay apart."""
+    if len(delivery_id) <= MAX_ID:
+        return delivery_id
+    return delivery_id[: MAX_ID - 65] + "#" + hashlib.sha256(delivery_id.encode()).hexdigest()
+
+
 @dataclass
 class Processed:
     status: str  # processed | ignored | duplicate
@@ -34,7 +43,7 @@ def _text(body: bytes | str) -> str:
 
 
 def _row(session: Session, source: str, delivery_id: str, *, lock: bool = False) -> WebhookDelivery | None:
-    query = select(WebhookDelivery).where(WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery_id[:MAX_ID])
+    query = select(WebhookDelivery).where(WebhookDelivery.source == source, WebhookDelivery.delivery_id == stored_id(delivery_id))
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     return session.exec(query).first()
@@ -62,7 +71,7 @@ def process_delivery(
             if row is None:
                 try:
                     with session.begin_nested():
-                        row = WebhookDelivery(source=source, delivery_id=delivery_id[:MAX_ID], event=event, received_at=now, body=_text(body))
+                        row = WebhookDelivery(source=source, delivery_id=stored_id(delivery_id), event=event, received_at=now, body=_text(body))
                         session.add(row)
                         session.flush()
                 except IntegrityError:  # a concurrent copy committed first (PostgreSQL waited for it)
@@ -89,7 +98,7 @@ def record_failure(engine: Engine, *, source: str, delivery_id: str, event: str 
             with session_scope(engine) as session:
                 row = _row(session, source, delivery_id, lock=True)
                 if row is None:
-                    row = WebhookDelivery(source=source, delivery_id=delivery_id[:MAX_ID], event=event, received_at=now, body=_text(body))
+                    row = WebhookDelivery(source=source, delivery_id=stored_id(delivery_id), event=event, received_at=now, body=_text(body))
                 elif row.status in ("processed", "ignored"):
                     return  # a concurrent copy succeeded meanwhile
                 else:

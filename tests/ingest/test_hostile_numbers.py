@@ -33,3 +33,24 @@ def test_a_time_past_the_year_9999_in_a_webhook_is_422_naming_the_field(ingest):
     assert r.status == 422, r
     assert json.loads(r.body)["errors"][0]["field"] == "event.data.created_at"
     assert ingest.count("incident") == 0
+
+
+def test_a_delivery_id_longer_than_the_column_is_still_idempotent(ingest):
+    """A sender's delivery id is stored in a 200-character column: a longer one (a hostile header or
+    body) must not fail the insert on PostgreSQL; a redelivery with it is still a duplicate."""
+    from tests.ingest.test_gitlab import send as gitlab_send
+
+    long_id = "e" * 500
+    body = event("incident.triggered", event_id=long_id)
+    first = send(ingest, body)
+    assert first.status == 200, first
+    again = send(ingest, body)
+    assert again.status == 200 and again.json()["status"] == "duplicate", again
+    other = send(ingest, event("incident.triggered", pd_id="OTHER", event_id="e" * 499 + "f"))
+    assert other.status == 200 and other.json()["status"] == "processed", other
+    assert ingest.count("incident") == 2
+
+    r = gitlab_send(ingest, "Push Hook", {"object_kind": "push"}, uuid_="u" * 300)
+    assert r.status in (200, 202, 422), r
+    r2 = gitlab_send(ingest, "Push Hook", {"object_kind": "push"}, uuid_="u" * 300)
+    assert r2.status == 200 and r2.json()["status"] == "duplicate", r2
