@@ -334,14 +334,18 @@ class Shell:
                 blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
                 if kind == "post":
                     self.messages[args["ts"]] = args
-                    if args.get("thread_ts"):
+                    if args.get("thread_ts") and not _has_buttons(blocks):
                         self.say(f"[{channel}, in thread] " + mrkdwn(args.get("text", ""), CHANNELS))
                         self._raw("chat.postMessage", {"channel": args.get("channel"), "thread_ts": args["thread_ts"], "text": args.get("text"), "blocks": blocks})
                         continue
-                self.say(f"[{channel}]" if kind == "post" else f"[{channel}, card updated]")
+                # A thread message with buttons (the cause question after Resolve) is shown whole, so
+                # its buttons can be pressed like a card's.
+                in_thread = kind == "post" and args.get("thread_ts")
+                self.say(f"[{channel}, in thread]" if in_thread else f"[{channel}]" if kind == "post" else f"[{channel}, card updated]")
                 where = {"channel": args.get("channel"), "ts": args.get("ts"), "message": {"ts": args.get("ts"), "blocks": blocks}}
                 self._render({**args, "blocks": blocks}, f"{args.get('channel')}:{args.get('ts')}", where)
-                self._raw("chat.postMessage" if kind == "post" else "chat.update", {"channel": args.get("channel"), "text": args.get("text"), "blocks": blocks})
+                self._raw("chat.postMessage" if kind == "post" else "chat.update", {"channel": args.get("channel"), "text": args.get("text"), "blocks": blocks,
+                                                                                   **({"thread_ts": args["thread_ts"]} if in_thread else {})})
             elif kind == "channel":
                 self.say(f"[#{args['name']} created]")
             elif kind == "file":
@@ -569,3 +573,13 @@ def line_reader(interactive: bool, *, echo: Callable[[str], object]) -> tuple[Ca
             pass
 
     return read_tty, close
+
+
+def _has_buttons(blocks) -> bool:
+    """Whether a message has buttons to press (in an actions block or as a section's accessory)."""
+    return any(
+        el.get("type") == "button"
+        for block in (blocks or []) if isinstance(block, dict)
+        for el in [*(block.get("elements") or [] if block.get("type") == "actions" else []), block.get("accessory") or {}]
+        if isinstance(el, dict)
+    )
