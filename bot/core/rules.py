@@ -108,3 +108,12 @@ def deployed_after_start(deployed_at: datetime, started_at: datetime) -> float |
     change made after the impact began is seldom its cause.
     """
     return seconds_between(started_at, deployed_at) if deployed_at > started_at else None
+
+
+# An incident a PagerDuty webhook declared keeps the PagerDuty incident id in its external id; its
+# responders are paged by PagerDuty already, so the Events API hand-off never pages it again.
+PAGERDUTY_EXTERNAL_PREFIX = "pagerduty-"
+
+
+def came_from_pagerduty(external_id: str | None) -> bool:
+    return bool(external_id) and external_id.startswith(PAGERDUTY_EXTERNAL_PREFIX)

@@ -89,13 +89,17 @@ def is_live(incident: Incident) -> bool:
     return incident.resolved_at is None and rules.counts(incident.status)
 
 
-def after_change(session: Session, incident_id: int, *, now: datetime, declared: bool = False) -> None:
-    """What the deployment's policy asks of an incident that just changed (or was declared)."""
+def after_change(session: Session, incident_id: int, *, now: datetime, declared: bool = False, severity_changed: bool = False) -> None:
+    """What the deployment's policy asks of an incident that just changed (or was declared).
+
+    The dedicated channel comes with a declaration at or above ``DORA_INCIDENT_CHANNELS``, or with
+    a severity change that brings a live, not yet mitigated incident there (a sev3 raised to sev1
+    gets its war room as a sev1 declared would). An incident from PagerDuty is not paged back."""
     policy = policy_for(session)
     incident = session.get(Incident, incident_id)
     if incident is None:
         return
-    if policy.paging:
+    if policy.paging and not rules.came_from_pagerduty(incident.external_id):
         if incident.paged is None and is_live(incident) and at_or_above(incident.severity, policy.paging_severity):
             incident.paged = PAGED_TRIGGERED
             session.add(incident)
@@ -106,7 +110,9 @@ def after_change(session: Session, incident_id: int, *, now: datetime, declared:
             session.add(incident)
             outbox.enqueue(session, kind=outbox.Kind.PAGERDUTY, key=pagerduty_key(incident.id),
                            payload={"id": incident.id, "action": "resolve"}, now=now)
-    if declared and is_live(incident) and incident.channel_name is None and at_or_above(incident.severity, policy.incident_channels):
+    raised = severity_changed and incident.mitigated_at is None
+    if (declared or raised) and is_live(incident) and incident.channel_name is None \
+            and at_or_above(incident.severity, policy.incident_channels):
         _queue_channel(session, incident, now=now)
 
 

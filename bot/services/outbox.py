@@ -127,9 +127,12 @@ def incident_event(session: Session, incident_id: int, event_id: int, *, now: da
         session, kind=Kind.THREAD_POST, key=card_key("incident", incident_id),
         payload={"object": "incident", "id": incident_id, "event": event_id}, now=now,
     )
+    from bot.core.incident_events import EventKind
     from bot.services import lifecycle  # paging: a severity raise triggers, a resolution resolves
+    from bot.store.models import IncidentEvent
 
-    lifecycle.after_change(session, incident_id, now=now)
+    event = session.get(IncidentEvent, event_id)
+    lifecycle.after_change(session, incident_id, now=now, severity_changed=event is not None and event.kind == EventKind.SEVERITY)
 
 
 # --- waking the workers ------------------------------------------------------------------------

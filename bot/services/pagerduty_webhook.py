@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.core import rules
 from bot.core.errors import ValidationError
 from bot.core.inputs import LIMITS, IncidentInput, normalize_environment, normalize_service
 from bot.core.timeutil import parse_instant
@@ -75,7 +76,7 @@ def apply(session: Session, *, payload: Any, now: datetime) -> SourceOutcome | N
     pd_id = data.get("id")
     if not isinstance(pd_id, str) or not pd_id.strip():
         raise ValidationError("is required (the PagerDuty incident id)", field="event.data.id")
-    external_id = f"pagerduty-{pd_id.strip()}"[: LIMITS["id"]]
+    external_id = f"{rules.PAGERDUTY_EXTERNAL_PREFIX}{pd_id.strip()}"[: LIMITS["id"]]
     occurred = _instant(event.get("occurred_at"), "event.occurred_at")
     notes: list[str] = []
     existing = own_incident(session, data) or by_external_id(session, external_id)
