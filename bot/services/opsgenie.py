@@ -36,12 +36,13 @@ def epoch(value: Any, field: str) -> datetime | None:
     """An epoch time in milliseconds (or, by magnitude, micro- or nanoseconds); None when absent."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValidationError("must be an epoch time in milliseconds", field=field)
-    ms = float(value)
-    while ms > _YEAR_2100_MS:  # microseconds or nanoseconds
-        ms /= 1000
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValidationError("must be an epoch time in milliseconds", field=field)  # NaN fails the test too
+    for scale in (1, 1000, 1_000_000):  # milliseconds, or by magnitude micro- or nanoseconds
+        ms = float(value) / scale
+        if ms <= _YEAR_2100_MS:
+            return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    raise ValidationError("must be an epoch time in milliseconds (before the year 2100)", field=field)
 
 
 def service_of(alert: dict, notes: list[str]) -> str:

@@ -54,3 +54,25 @@ def test_a_delivery_id_longer_than_the_column_is_still_idempotent(ingest):
     assert r.status in (200, 202, 422), r
     r2 = gitlab_send(ingest, "Push Hook", {"object_kind": "push"}, uuid_="u" * 300)
     assert r2.status == 200 and r2.json()["status"] == "duplicate", r2
+
+
+def test_an_opsgenie_time_that_is_no_epoch_time_is_422_naming_the_field(ingest):
+    """``createdAt`` must be epoch milli-, micro- or nanoseconds of a real date: 1e20 or 1e300 is not
+    read as 1973 or 2001 (an incident 50 years long), and ``Infinity``/``NaN`` (which Python's JSON
+    reader accepts) neither hang the request nor fail it with a 500."""
+    from tests.ingest.test_opsgenie import body as opsgenie_body
+    from tests.ingest.test_opsgenie import send as opsgenie_send
+
+    for n, value in enumerate(("1e20", "1e300", "Infinity", "-Infinity", "NaN", "99999999999999999999")):
+        raw = json.dumps(opsgenie_body("Create", alert_id=f"og-{n}")).encode()
+        raw = raw.replace(b'"createdAt": ', b'"createdAt": ' + value.encode() + b', "was": ', 1)
+        r = opsgenie_send(ingest, raw=raw)
+        assert r.status == 422, (value, r)
+        assert "alert.createdAt" in r.fields() or r.fields() == [None], (value, r)
+    assert ingest.count("incident") == 0
+
+
+def test_nan_and_infinity_are_not_json(ingest):
+    r = ingest.client.request("POST", "/api/v1/deploys", raw=b'{"id": "ci-1", "service": "checkout", "version": NaN}')
+    assert r.status == 422 and b"NaN is not a JSON number" in r.body, r
+    assert ingest.stored_counts()["deploy"] == 0
