@@ -55,10 +55,16 @@ def check_tree(obj: Any, *, max_depth: int = MAX_DEPTH) -> None:
             stack.extend((item, [*path, i]) for i, item in enumerate(value))
 
 
+def _no_constant(name: str) -> Any:
+    """``json`` also reads ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON (RFC 8259) and
+    which no sender means: refused, before a handler compares or loops on them."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse and check one JSON document; a ``ValidationError`` says what is wrong and where."""
     try:
-        obj = json.loads(data)
+        obj = json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise ValidationError(f"is not accepted: JSON nested deeper than {max_depth} levels") from None
     except UnicodeDecodeError:
