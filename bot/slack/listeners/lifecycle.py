@@ -14,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import select
 
 from bot.core import grammar as g
-from bot.core.errors import DoraError
-from bot.core.inputs import is_link
+from bot.core.errors import DoraError, ValidationError
+from bot.core.inputs import is_link, row_id
 from bot.services.incidents import cancel_incident, list_open_incidents, mitigate_incident, set_severity
 from bot.services.lifecycle import (
     add_followup,
@@ -145,8 +145,11 @@ def followup_done_pressed(ack, body, respond, context) -> None:
     ack()
     rt = runtime(context)
     user = actor(body)
+    followup_id = row_id((body.get("actions") or [{}])[0].get("value") or "")
+    if followup_id is None:  # only a forged request carries another value
+        raise ValidationError("That button is not one of mine.", field="followup")
     with transaction(context) as session:
-        followup, changed = complete_followup(session, followup_id=int(body["actions"][0]["value"]), now=rt.now(), actor=user)
+        followup, changed = complete_followup(session, followup_id=followup_id, now=rt.now(), actor=user)
         label, who = f"F-{followup.id}", followup.done_by
     if (body.get("container") or {}).get("type") == "view":  # App Home: show it without the finished one
         from bot.slack.listeners.home import home_view
