@@ -42,3 +42,26 @@ def test_import_keeps_the_lead_and_refuses_one_that_is_not_a_slack_user(engine):
         assert session.exec(select(Incident.lead)).all() == ["U0LEAD1"]
     bad = load(engine, [dict(line, id="i2", lead="ana")], now=NOW)
     assert not bad.committed and "lead" in str(bad.errors)
+
+
+def test_the_timeline_reads_as_text_not_slack_markup(engine):
+    """The draft is a Markdown file people edit outside Slack: the lead, follow-up owners and the
+    incident channel read ``@U…`` and ``#inc-…``, not Slack's ``<@U…>`` / ``<#C…>`` markup."""
+    from bot.core.incident_events import EventKind
+    from bot.services.lifecycle import add_followup, set_lead
+    from bot.store.models import Incident, IncidentEvent
+
+    with session_scope(engine) as session:
+        declare_incident(session, data=IncidentInput(service="search", started_at=NOW, severity="sev1", title="Search down"),
+                         now=NOW, actor="U0DECL1")
+        set_lead(session, ref="INC-1", user="U0LEAD1", now=NOW, actor="U0DECL1")
+        add_followup(session, ref="INC-1", text="add an alert", now=NOW, actor="U0DECL1", owner="U0OWNER1")
+        incident = session.get(Incident, 1)
+        incident.channel_id, incident.channel_name = "C0INC1", "inc-1-search-down"
+        session.add(IncidentEvent(incident_id=1, at=NOW, kind=EventKind.CHANNEL, actor=None, text="<#C0INC1>"))
+    with session_scope(engine, write=False) as session:
+        draft = markdown(session, "INC-1")
+    timeline = draft[draft.index("## Timeline"):draft.index("## Follow-ups")]
+    assert "<@" not in timeline and "<#" not in timeline, timeline
+    assert "lead: @U0LEAD1" in timeline and "(@U0OWNER1) add an alert" in timeline
+    assert "channel: #inc-1-search-down" in timeline, timeline

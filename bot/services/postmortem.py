@@ -9,6 +9,7 @@ with who did what, the follow-ups with their state, and the headings still to wr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,6 +69,19 @@ def _one_line(text: str | None) -> str:
     return " ".join((text or "").split()).replace("|", "\\|")
 
 
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+_CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^<>]*))?>")
+
+
+def _as_text(text: str, incident: Incident) -> str:
+    """Slack's mention markup in timeline text (the lead, a follow-up's owner, the incident channel)
+    as a reader of the Markdown file reads it: ``@U…`` and ``#name``."""
+    def channel(m: re.Match) -> str:
+        name = m.group(2) or (incident.channel_name if m.group(1) == incident.channel_id else None)
+        return "#" + (name or m.group(1))
+    return _CHANNEL_MENTION.sub(channel, _USER_MENTION.sub(r"@\1", text))
+
+
 def render(pm: Postmortem) -> str:
     i = pm.incident
     recovered = rules.recovery_instant(i.mitigated_at, i.resolved_at)
@@ -119,7 +133,7 @@ def render(pm: Postmortem) -> str:
     lines += ["", "## Timeline", ""]
     for e in pm.events:
         what = WHAT.get(e.kind, e.kind)
-        text = _one_line(e.text)
+        text = _as_text(_one_line(e.text), pm.incident)
         entry = f"- {_at(e.at)} · {_who(e.actor)} · {what}" + (f": {text}" if text else "")
         if e.url:
             entry += f" ([message]({e.url}))"
