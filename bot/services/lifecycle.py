@@ -94,13 +94,15 @@ def after_change(session: Session, incident_id: int, *, now: datetime, declared:
 
     The dedicated channel comes with a declaration at or above ``DORA_INCIDENT_CHANNELS``, or with
     a severity change that brings a live, not yet mitigated incident there (a sev3 raised to sev1
-    gets its war room as a sev1 declared would). An incident from PagerDuty is not paged back."""
+    gets its war room as a sev1 declared would). Paging, likewise, is for an incident whose impact
+    is not over (not mitigated); an incident from PagerDuty is not paged back."""
     policy = policy_for(session)
     incident = session.get(Incident, incident_id)
     if incident is None:
         return
     if policy.paging and not rules.came_from_pagerduty(incident.external_id):
-        if incident.paged is None and is_live(incident) and at_or_above(incident.severity, policy.paging_severity):
+        if incident.paged is None and is_live(incident) and incident.mitigated_at is None \
+                and at_or_above(incident.severity, policy.paging_severity):
             incident.paged = PAGED_TRIGGERED
             session.add(incident)
             outbox.enqueue(session, kind=outbox.Kind.PAGERDUTY, key=pagerduty_key(incident.id),

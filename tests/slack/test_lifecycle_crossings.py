@@ -89,3 +89,18 @@ def test_an_incident_from_a_pagerduty_webhook_is_not_paged_back_to_pagerduty(mak
     assert pagerduty.accepted()[0]["dedup_key"] == "dora-bot-INC-2"
     status, body = post_pagerduty(app, event("incident.acknowledged", pd_id="PX2", incident_key="dora-bot-INC-2"))
     assert status == 200 and body["incident"] == "INC-2", body
+
+
+def test_a_severity_raise_after_mitigation_pages_nobody(make_slack_app, pagerduty):
+    """Impact is over once mitigated: correcting the severity upward then (for the record) must not
+    wake anyone; an incident raised before mitigation is paged as usual."""
+    app = make_slack_app(pagerduty_routing_key=KEY, pagerduty_events_url=pagerduty.url)
+    app.slack.command("/incident", "declare sev3 checkout Checkout slow", channel=ALERTS)
+    app.slack.command("/incident", "mitigate INC-1", channel=ALERTS)
+    app.slack.command("/incident", "severity INC-1 sev1", channel=ALERTS)
+    app.slack.command("/incident", "declare sev3 search Search slow", channel=ALERTS)
+    app.slack.command("/incident", "severity INC-2 sev1", channel=ALERTS)
+    pagerduty.wait_for(lambda: len(pagerduty.accepted()) == 1)
+    app.slack.command("/incident", "resolve INC-1", channel=ALERTS)
+    app.slack.settle()
+    assert [(e["event_action"], e["dedup_key"]) for e in pagerduty.accepted()] == [("trigger", "dora-bot-INC-2")]
