@@ -15,7 +15,8 @@ from sqlmodel import select
 
 from bot.core import grammar as g
 from bot.core.errors import DoraError, ValidationError
-from bot.core.inputs import is_link, row_id
+from bot.core.inputs import is_link
+from bot.core.numbers import is_digits
 from bot.services.incidents import cancel_incident, list_open_incidents, mitigate_incident, set_severity
 from bot.services.lifecycle import (
     add_followup,
@@ -145,9 +146,10 @@ def followup_done_pressed(ack, body, respond, context) -> None:
     ack()
     rt = runtime(context)
     user = actor(body)
-    followup_id = row_id((body.get("actions") or [{}])[0].get("value") or "")
-    if followup_id is None:  # only a forged request carries another value
+    value = (body.get("actions") or [{}])[0].get("value")
+    if not is_digits(value):  # only a forged request carries another value
         raise ValidationError("That button is not one of mine.", field="followup")
+    followup_id = int(value)
     with transaction(context) as session:
         followup, changed = complete_followup(session, followup_id=followup_id, now=rt.now(), actor=user)
         label, who = f"F-{followup.id}", followup.done_by
