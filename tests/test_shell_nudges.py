@@ -7,6 +7,7 @@ from tests.test_shell import shell
 
 SCRIPT = [
     "/deploy checkout 1.4.2",
+    "1",  # Create checkout: a new service is confirmed first
     "/incident declare sev2 checkout Checkout 5xx started=now",
     "/incident resolve INC-1 fixed",
 ]
