@@ -27,7 +27,32 @@ def run(tmp_path: Path, *args: str, stdin: str | None = None, **env: str) -> sub
                           cwd=tmp_path, timeout=240)
 
 
+# The services these sessions name. The catalogue asks before a Slack user creates a service (a typo
+# never splits a history; tests/slack/test_catalogue_flow.py covers the question): a newcomer's
+# sessions here start from a workspace that already knows them.
+KNOWN_SERVICES = ("checkout", "payments", "web", "search", "billing")
+
+
+def known_services(tmp_path: Path, *names: str) -> None:
+    """The shell's database (``dora-bot.db`` in ``tmp_path``) with these services in the catalogue."""
+    from datetime import UTC, datetime
+
+    from bot.services.lookup import get_or_create_service
+    from bot.store.db import make_engine, session_scope, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'dora-bot.db'}")
+    try:
+        upgrade(engine)
+        with session_scope(engine) as session:
+            for name in names or KNOWN_SERVICES:
+                get_or_create_service(session, name, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
 def shell(tmp_path: Path, script: str, *args: str, returncode: int = 0, **env: str) -> str:
+    if "DATABASE_URL" not in env:
+        known_services(tmp_path)
     out = run(tmp_path, "shell", *args, stdin=script, **env)
     assert out.returncode == returncode, out.stdout + out.stderr
     return out.stdout
@@ -39,6 +64,8 @@ class Terminal:
     def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
         import pty
 
+        if "DATABASE_URL" not in env:
+            known_services(tmp_path)
         self.master, slave = pty.openpty()
         def controlling_terminal() -> None:  # so Ctrl-C on the terminal is a SIGINT, as in a real one
             import fcntl
