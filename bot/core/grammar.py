@@ -509,7 +509,7 @@ def _parse_digest(text: str):
         return DigestList()
     if verb in ("remove", "send"):
         args = rest.split()
-        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no watch"
+        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no such digest"
             raise UsageError(f"`/dora digest {verb}` needs the digest's number from `/dora digest list`", command=cmd)
         return (DigestRemove if verb == "remove" else DigestSend)(id=args[0].lstrip("#"))
     if verb == "add":
@@ -580,7 +580,7 @@ def _parse_watch(text: str):
         return WatchList()
     if verb == "remove":
         args = rest.split()
-        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no watch"
+        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no such watch"
             raise UsageError("`/dora watch remove` needs the watch's number from `/dora watch list`", command=cmd)
         return WatchRemove(id=args[0].lstrip("#"))
     if verb != "add":
