@@ -45,6 +45,19 @@ LIMITS = {
 }
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
+
+def outside_title(text: str, *, field: str, notes: list[str]) -> str:
+    """A title sent by a monitoring tool, on one line and within ``LIMITS["title"]``.
+
+    Nobody is there to answer a refusal, so a long one is shortened (the raw delivery keeps it
+    whole) and ``notes`` says so under ``field`` (the webhook's answer, docs/ingest.md)."""
+    title = " ".join(text.split())
+    limit = LIMITS["title"]
+    if len(title) > limit:
+        notes.append(f"{field}: shortened to the title's {limit} characters")
+        title = title[: limit - 1] + "…"
+    return title
+
 _DEPLOY_FIELDS = {
     "type", "id", "service", "environment", "version", "deployed_at", "status", "commits",
     "rollback_of", "change_failure", "url", "note", "fixes", "rework", "team",

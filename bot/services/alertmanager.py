@@ -20,7 +20,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.core.errors import DoraError, ValidationError
-from bot.core.inputs import LIMITS, IncidentInput, normalize_environment, normalize_service
+from bot.core.inputs import IncidentInput, normalize_environment, normalize_service, outside_title
 from bot.core.timeutil import parse_instant
 from bot.services.incidents import declare_incident, resolve_incident
 from bot.store.models import Incident
@@ -97,13 +97,7 @@ def _incident_input(index: int, alert: Any, notes: list[str]) -> IncidentInput:
     title = annotations.get("summary") or labels.get("alertname") or "Alert"
     if not isinstance(title, str):
         title = str(title)
-    title = " ".join(title.split())
-    limit = LIMITS["title"]
-    if len(title) > limit:
-        # Not typed for us and nobody to answer: the summary is kept whole in the raw delivery
-        # and the title shortened, which the response says (docs/ingest.md).
-        notes.append(f"{where}.annotations.summary: shortened to the title's {limit} characters")
-        title = title[: limit - 1] + "…"
+    title = outside_title(title, field=f"{where}.annotations.summary", notes=notes)
     return IncidentInput(
         service=service,
         started_at=started_at,

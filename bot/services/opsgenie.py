@@ -23,7 +23,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.core.errors import ValidationError
-from bot.core.inputs import LIMITS, IncidentInput, normalize_environment, normalize_service
+from bot.core.inputs import LIMITS, IncidentInput, normalize_environment, normalize_service, outside_title
 from bot.services.github import _object
 from bot.services.incident_sources import SourceOutcome, apply_step, by_external_id
 
@@ -85,10 +85,7 @@ def apply(session: Session, *, payload: Any, now: datetime) -> SourceOutcome | N
         if not isinstance(title, str) or not title.strip():
             title = f"Opsgenie alert {alert.get('tinyId') or alert_id}"
             notes.append("alert.message: missing, named after the alert")
-        title = " ".join(title.split())
-        if len(title) > LIMITS["title"]:
-            notes.append(f"alert.message: shortened to the title's {LIMITS['title']} characters")
-            title = title[: LIMITS["title"] - 1] + "…"
+        title = outside_title(title, field="alert.message", notes=notes)
         data = IncidentInput(
             service=service,
             started_at=min(started or now, now),

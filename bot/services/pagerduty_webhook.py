@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from bot.core import rules
 from bot.core.errors import ValidationError
-from bot.core.inputs import LIMITS, IncidentInput, normalize_environment, normalize_service
+from bot.core.inputs import LIMITS, IncidentInput, normalize_environment, normalize_service, outside_title
 from bot.core.timeutil import parse_instant
 from bot.services.github import _object
 from bot.services.incident_sources import SourceOutcome, apply_step, by_external_id
@@ -94,10 +94,7 @@ def apply(session: Session, *, payload: Any, now: datetime) -> SourceOutcome | N
     if not isinstance(title, str) or not title.strip():
         title = f"PagerDuty incident {data.get('number') or pd_id}"
         notes.append("event.data.title: missing, named after the PagerDuty incident")
-    title = " ".join(title.split())
-    if len(title) > LIMITS["title"]:
-        notes.append(f"event.data.title: shortened to the title's {LIMITS['title']} characters")
-        title = title[: LIMITS["title"] - 1] + "…"
+    title = outside_title(title, field="event.data.title", notes=notes)
     incident = IncidentInput(
         service=service,
         started_at=min(started, now),
