@@ -491,6 +491,11 @@ def declare_modal(
     }
 
 
+def modal_heading(incident: Incident, service: str) -> dict:
+    """The first block of a modal about one incident: its number, service and title."""
+    return md(f"*INC-{incident.id}* `{service}` {esc(clip(incident.title, 200), mentions=typed_in_slack(incident.source))}").to_dict()
+
+
 def update_modal(incident: Incident, service: str) -> dict:
     return {
         "type": "modal",
@@ -500,7 +505,7 @@ def update_modal(incident: Incident, service: str) -> dict:
         "submit": {"type": "plain_text", "text": "Post update"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            md(f"*INC-{incident.id}* `{service}` {esc(clip(incident.title, 200), mentions=typed_in_slack(incident.source))}").to_dict(),
+            modal_heading(incident, service),
             InputBlock(
                 block_id=Block.UPDATE_TEXT,
                 label=PlainTextObject(text="Update"),

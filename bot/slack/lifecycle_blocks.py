@@ -28,6 +28,7 @@ from bot.slack.blocks import (
     dicts,
     esc,
     md,
+    modal_heading,
     typed_in_slack,
 )
 from bot.slack.ids import Action, Block, View
@@ -45,7 +46,7 @@ def cancel_modal(incident: Incident, service: str) -> dict:
         "submit": {"type": "plain_text", "text": "Cancel incident"},
         "close": {"type": "plain_text", "text": "Keep it"},
         "blocks": [
-            md(f"*INC-{incident.id}* `{service}` {esc(clip(incident.title, 200), mentions=typed_in_slack(incident.source))}").to_dict(),
+            modal_heading(incident, service),
             InputBlock(
                 block_id=Block.CANCEL_REASON,
                 label=PlainTextObject(text="Why is it cancelled?"),
