@@ -453,7 +453,7 @@ def metrics(con: sqlite3.Connection, *, end: datetime, days: int, service: str |
     ia = (*envs, *sa)
     out["unlinked"], out["not_change"] = con.execute(
         "SELECT count(*) FILTER (WHERE NOT not_caused_by_change), count(*) FILTER (WHERE not_caused_by_change)"
-        f" FROM incident WHERE {iscope} AND started_at >= ? AND started_at < ? AND caused_by_id IS NULL",
+        f" FROM incident WHERE {iscope} AND started_at >= ? AND started_at < ? AND +caused_by_id IS NULL",
         (*ia, s, e),
     ).fetchone()
     rscope = f"FROM incident WHERE {iscope} AND recovered_at >= ? AND recovered_at < ?"

@@ -99,7 +99,7 @@ def by_hand_sqlite(con: sqlite3.Connection, ids: list[int], *, end: datetime, da
     scope, sa = f"{envs} AND {own} AND status IS NULL", (*PRODUCTION, *ids)
     out["unlinked"], out["not_change"] = con.execute(
         "SELECT count(*) FILTER (WHERE NOT not_caused_by_change), count(*) FILTER (WHERE not_caused_by_change)"
-        f" FROM incident WHERE {scope} AND started_at >= ? AND started_at < ? AND caused_by_id IS NULL", (*sa, s, e)).fetchone()
+        f" FROM incident WHERE {scope} AND started_at >= ? AND started_at < ? AND +caused_by_id IS NULL", (*sa, s, e)).fetchone()
     rec = con.execute(f"SELECT restore_seconds, recovery_seconds, caused_by_id FROM incident WHERE {scope}"
                       " AND recovered_at >= ? AND recovered_at < ?", (*sa, s, e)).fetchall()
     restore = sorted(r for r, _, _ in rec)

@@ -80,3 +80,15 @@ def test_team_lead_time_through_the_sqlite_walks_equals_the_reference(sqlite_eng
     monkeypatch.setattr(metrics_sql, "PIVOT_SAMPLE", 2)
     members = _load_with_teams(sqlite_engine, history, pick)
     _check(sqlite_engine, history, members)
+
+
+@EXAMPLES
+@given(history=histories(), pick=st.lists(st.booleans(), min_size=3, max_size=3))
+def test_team_lead_time_from_sqlite_brackets_equals_the_reference(sqlite_engine, history, pick, monkeypatch):
+    # Every window counts as short against the history (WALK_SHARE 0): a team of several services
+    # ranks only the window's samples between two pivots, read by date, never the shared index.
+    monkeypatch.setattr(metrics_sql, "PIVOT_MIN", 2)
+    monkeypatch.setattr(metrics_sql, "PIVOT_SAMPLE", 2)
+    monkeypatch.setattr(metrics_sql, "WALK_SHARE", 0)
+    members = _load_with_teams(sqlite_engine, history, pick)
+    _check(sqlite_engine, history, members)
