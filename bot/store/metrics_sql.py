@@ -49,12 +49,15 @@ incident_t = Incident.__table__
 service_t = Service.__table__
 
 # SQLite lead-time percentiles (see _SqliteLead): rank (sort) windows with fewer valid samples
-# than PIVOT_MIN; walk from the ends when the window spans at least 1/WALK_SHARE of the scope's
+# than PIVOT_MIN (a team's short windows: up to SORT_MAX); walk from the ends when the window spans at least 1/WALK_SHARE of the scope's
 # history (a walk costs about one step per sample of the scope up to the rank); otherwise walk
 # from pivots read off a sample of about PIVOT_SAMPLE of the window's samples.
 PIVOT_MIN = 8192
 PIVOT_SAMPLE = 4096
 WALK_SHARE = 6
+# A team of several services over a short window sorts up to this many samples itself (they are
+# read by date, in one pass, as bare numbers): below it that beats the four passes of pivots.
+SORT_MAX = 32768
 
 
 def service_for(conn: Connection, name: str) -> tuple[int, str] | None:
@@ -196,18 +199,35 @@ class _SqliteLead:
         return stmt.bindparams(**{name: value for name, value in params.items() if f":{name}" in sql})
 
     def _rows(self, sql: str, **params) -> list:
-        return self.conn.execute(self._text(sql, **params)).all()
+        """The statement's rows, run on the driver's own cursor: these are plain SQL text, several
+        per report, and for a short window SQLAlchemy's work around each one (binding and
+        compiling the text, building the result) cost about as much as SQLite's read of it."""
+        stored = stored_instant(self.conn)
+        params.update(start=stored(self.window.start), end=stored(self.window.end))
+        if ":service_ids" in sql:
+            ids = self.own_params["service_ids"]
+            sql = sql.replace(":service_ids", "(" + ", ".join(f":s{i}" for i in range(len(ids))) + ")")
+            params.update({f"s{i}": v for i, v in enumerate(ids)})
+        else:
+            params.update(self.own_params)
+        return self.conn.connection.driver_connection.execute(sql, params).fetchall()
 
     def compute(self, ps: Sequence[float]) -> tuple[int, int, list[float | None]]:
-        ((total, unknown, invalid),) = self._rows(
-            f"SELECT (SELECT count(*) FROM lead_sample INDEXED BY {self.by_date} WHERE {self.in_window}),"
-            f" (SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds IS NULL AND {self.in_window}),"
-            f" (SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds < 0 AND {self.in_window})"
-        )
-        n = total - unknown - invalid
+        if self.several:  # the lead-time index is shared with other services: count by date
+            ((n, invalid),) = self._rows(
+                "SELECT count(*) FILTER (WHERE lead_seconds >= 0), count(*) FILTER (WHERE lead_seconds < 0)"
+                f" FROM lead_sample INDEXED BY {self.by_date} WHERE {self.in_window}"
+            )
+        else:
+            ((total, unknown, invalid),) = self._rows(
+                f"SELECT (SELECT count(*) FROM lead_sample INDEXED BY {self.by_date} WHERE {self.in_window}),"
+                f" (SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds IS NULL AND {self.in_window}),"
+                f" (SELECT count(*) FROM lead_sample INDEXED BY {self.by_lead} WHERE lead_seconds < 0 AND {self.in_window})"
+            )
+            n = total - unknown - invalid
         if n == 0:
             return 0, invalid, [None for _ in ps]
-        if n < PIVOT_MIN:
+        if n < PIVOT_MIN or (self.several and n <= SORT_MAX):
             return n, invalid, self._ranked(n, ps)
         large = self._window_is_large()
         if large and not self.several:
@@ -221,7 +241,16 @@ class _SqliteLead:
         return n, invalid, self._from_pivots(n, ps)
 
     def _ranked(self, n: int, ps: Sequence[float]) -> list[float | None]:
-        """Sort the window's samples (read by date) and pick the ranks."""
+        """Sort the window's samples (read by date) and pick the ranks: up to SORT_MAX of them
+        sorted here (faster than SQLite's sort: 21,000 samples 6 ms against 11), more by SQLite."""
+        if n <= SORT_MAX:
+            values = sorted(
+                v for (v,) in self._rows(
+                    f"SELECT lead_seconds FROM lead_sample INDEXED BY {self.by_date}"
+                    f" WHERE lead_seconds >= 0 AND {self.in_window}"
+                )
+            )
+            return [_interpolate(values, p) for p in ps]
         values = self._text(
             f"SELECT lead_seconds AS v FROM lead_sample INDEXED BY {self.by_date} WHERE lead_seconds >= 0 AND {self.in_window}"
         )

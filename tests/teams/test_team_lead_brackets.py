@@ -54,6 +54,7 @@ def test_a_short_window_of_a_team_is_bracketed_and_equals_the_reference(sqlite_e
         teams.set_team(session, team="payments", services=["checkout", "payments"], now=NOW)
     monkeypatch.setattr(metrics_sql, "PIVOT_MIN", 50)
     monkeypatch.setattr(metrics_sql, "PIVOT_SAMPLE", 40)
+    monkeypatch.setattr(metrics_sql, "SORT_MAX", 100)  # larger windows than this take the brackets
     taken = []
     bracketed = metrics_sql._SqliteLead._bracketed
     monkeypatch.setattr(metrics_sql._SqliteLead, "_bracketed", lambda self, n, ps: taken.append(n) or bracketed(self, n, ps))

@@ -78,6 +78,7 @@ def test_team_lead_time_through_the_sqlite_walks_equals_the_reference(sqlite_eng
     # counting only its services) even for the few samples a generated history has.
     monkeypatch.setattr(metrics_sql, "PIVOT_MIN", 2)
     monkeypatch.setattr(metrics_sql, "PIVOT_SAMPLE", 2)
+    monkeypatch.setattr(metrics_sql, "SORT_MAX", 0)
     members = _load_with_teams(sqlite_engine, history, pick)
     _check(sqlite_engine, history, members)
 
@@ -90,5 +91,15 @@ def test_team_lead_time_from_sqlite_brackets_equals_the_reference(sqlite_engine,
     monkeypatch.setattr(metrics_sql, "PIVOT_MIN", 2)
     monkeypatch.setattr(metrics_sql, "PIVOT_SAMPLE", 2)
     monkeypatch.setattr(metrics_sql, "WALK_SHARE", 0)
+    monkeypatch.setattr(metrics_sql, "SORT_MAX", 0)
+    members = _load_with_teams(sqlite_engine, history, pick)
+    _check(sqlite_engine, history, members)
+
+
+@EXAMPLES
+@given(history=histories(), pick=st.lists(st.booleans(), min_size=3, max_size=3))
+def test_team_lead_time_ranked_by_sqlite_equals_the_reference(sqlite_engine, history, pick, monkeypatch):
+    # Windows too big to sort in Python (SORT_MAX 0) are ranked by SQLite itself.
+    monkeypatch.setattr(metrics_sql, "SORT_MAX", 0)
     members = _load_with_teams(sqlite_engine, history, pick)
     _check(sqlite_engine, history, members)
