@@ -95,16 +95,7 @@ def _durations(conn: Connection, where: list, wanted: Sequence[tuple]) -> list[t
     durations come back and are ranked here, which is faster than SQLite sorting them per key.
     """
     if conn.dialect.name == "postgresql":
-        cols = []
-        for col, cond, ps in wanted:
-            agg = [func.count(), *(func.percentile_cont(p).within_group(col) for p in ps)]
-            cols += agg if cond is None else [a.filter(cond) for a in agg]
-        row = iter(conn.execute(select(*cols).where(*where)).one())
-        out = []
-        for _, _, ps in wanted:
-            n = int(next(row))
-            out.append((n, [None if v is None else float(v) for v in (next(row) for _ in ps)]))
-        return out
+        return _read_durations(iter(conn.execute(_durations_pg(where, wanted)).one()), wanted)
     cols = [c for col, cond, _ in wanted for c in (col, true() if cond is None else cond)]
     rows = conn.execute(select(*cols).where(*where)).all()
     out = []
@@ -112,6 +103,23 @@ def _durations(conn: Connection, where: list, wanted: Sequence[tuple]) -> list[t
         chosen = [r[2 * j] for r in rows if r[2 * j + 1]]
         values = sorted(float(v) for v in chosen if v is not None)  # count(*) counts them all, as above
         out.append((len(chosen), [_interpolate(values, p) for p in ps]))
+    return out
+
+
+def _durations_pg(where: list, wanted: Sequence[tuple]):
+    """PostgreSQL: the statement of ``_durations`` (a count and the percentiles, per column)."""
+    cols = []
+    for col, cond, ps in wanted:
+        agg = [func.count(), *(func.percentile_cont(p).within_group(col) for p in ps)]
+        cols += agg if cond is None else [a.filter(cond) for a in agg]
+    return select(*cols).where(*where)
+
+
+def _read_durations(row, wanted: Sequence[tuple]) -> list[tuple[int, list[float | None]]]:
+    out = []
+    for _, _, ps in wanted:
+        n = int(next(row))
+        out.append((n, [None if v is None else float(v) for v in (next(row) for _ in ps)]))
     return out
 
 
@@ -143,18 +151,20 @@ def _lead(conn: Connection, window: Window, scope: Scope) -> tuple[int, int, lis
     """Lead time in the window: (valid samples, invalid samples, [median, p90])."""
     if conn.dialect.name == "sqlite":
         return _SqliteLead(conn, window, scope).compute((0.5, 0.9))
-    scope = [sample_t.c.deployed_at >= window.start, sample_t.c.deployed_at < window.end, scope.condition(sample_t.c.service_id)]
-    valid = sample_t.c.lead_seconds >= 0
-    # One pass over the window's samples: the counts and both percentiles of the valid ones
-    # (an ordered-set aggregate takes a FILTER like any other; a team's 90 days: 125 -> 93 ms).
-    valid_n, invalid_n, median, p90 = conn.execute(
-        select(
-            func.count().filter(valid),
-            func.count().filter(sample_t.c.lead_seconds < 0),
-            *(func.percentile_cont(p).within_group(sample_t.c.lead_seconds).filter(valid) for p in (0.5, 0.9)),
-        ).where(*scope, sample_t.c.lead_seconds.is_not(None))
-    ).one()
+    valid_n, invalid_n, median, p90 = conn.execute(_lead_pg(window, scope)).one()
     return valid_n, invalid_n, [None if v is None else float(v) for v in (median, p90)]
+
+
+def _lead_pg(window: Window, scope: Scope):
+    """PostgreSQL: one pass over the window's samples for the counts and both percentiles of the
+    valid ones (an ordered-set aggregate takes a FILTER like any other; a team's 90 days: 125 -> 93 ms)."""
+    where = [sample_t.c.deployed_at >= window.start, sample_t.c.deployed_at < window.end, scope.condition(sample_t.c.service_id)]
+    valid = sample_t.c.lead_seconds >= 0
+    return select(
+        func.count().filter(valid),
+        func.count().filter(sample_t.c.lead_seconds < 0),
+        *(func.percentile_cont(p).within_group(sample_t.c.lead_seconds).filter(valid) for p in (0.5, 0.9)),
+    ).where(*where, sample_t.c.lead_seconds.is_not(None))
 
 
 class _SqliteLead:
@@ -421,18 +431,26 @@ def deploy_dates(
     parameter (a JSON array on SQLite, arrays on PostgreSQL), so the statement is the same for
     every window and compiled once, however many dates it probes.
     """
+    bounds, hits = _date_probe(conn, window, environments, service_id)
+    if hits is None:
+        return frozenset()
+    return frozenset(bounds[i][0] for i in conn.execute(hits).scalars().all())
+
+
+def _date_probe(conn: Connection, window: Window, environments: Sequence[str], service_id: Scope | int | None):
+    """The dates ``deploy_dates`` looks at (with their bounds), and the statement that gives the
+    index of each date with a qualifying deploy (None when there is no date to probe)."""
     bounds = [(d, window.date_bounds(d)) for d in window.block_dates()]
     rows = [(i, lo, hi) for i, (d, b) in enumerate(bounds) if b is not None for lo, hi in [b]]
     if not rows:
-        return frozenset()
+        return bounds, None
     days = _days(conn, rows)
     probe = exists().where(
         rules.qualifying(environments, service_id),
         deploy_t.c.deployed_at >= days.c.lo,
         deploy_t.c.deployed_at < days.c.hi,
     )
-    hits = conn.execute(select(days.c.i).where(probe)).scalars().all()
-    return frozenset(bounds[i][0] for i in hits)
+    return bounds, select(days.c.i).where(probe)
 
 
 def _days(conn: Connection, rows: list[tuple[int, datetime, datetime]]):
@@ -466,13 +484,18 @@ def _still_open(conn: Connection, envs: list[str], scope: Scope, end: datetime) 
         query = _bind_own(query, own_params)
         open_n, oldest = conn.execute(query.bindparams(envs=envs, end=end, **own_params)).one()
     else:
-        scope = [rules.incident_in_scope(envs, scope), incident_t.c.started_at < end]
-        still_open = union_all(
-            select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at.is_(None)),
-            select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at >= end),
-        ).subquery()
-        open_n, oldest = conn.execute(select(func.count(), func.min(still_open.c.started_at))).one()
+        open_n, oldest = conn.execute(_still_open_pg(envs, scope, end)).one()
     return int(open_n), (None if oldest is None else _instant(oldest, conn))
+
+
+def _still_open_pg(envs: list[str], scope: Scope, end: datetime):
+    """PostgreSQL: the statement of ``_still_open``."""
+    scope = [rules.incident_in_scope(envs, scope), incident_t.c.started_at < end]
+    still_open = union_all(
+        select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at.is_(None)),
+        select(incident_t.c.started_at).where(*scope, incident_t.c.resolved_at >= end),
+    ).subquery()
+    return select(func.count(), func.min(still_open.c.started_at))
 
 
 def aggregates(
@@ -488,23 +511,16 @@ def aggregates(
     qualifying = rules.qualifying(envs, scope)
 
     # Deployment frequency, change fail rate and rework rate: one pass over the covering index.
-    deploys, failed, rework = conn.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(func.cast(deploy_t.c.change_failure, Integer)), 0),
-            func.coalesce(func.sum(func.cast(deploy_t.c.rework, Integer)), 0),
-        ).where(qualifying, rules.in_window(deploy_t.c.deployed_at, start, end))
-    ).one()
+    counts_q = select(
+        func.count(),
+        func.coalesce(func.sum(func.cast(deploy_t.c.change_failure, Integer)), 0),
+        func.coalesce(func.sum(func.cast(deploy_t.c.rework, Integer)), 0),
+    ).where(qualifying, rules.in_window(deploy_t.c.deployed_at, start, end))
     # "ever" is before `end`: a window wholly before the history is n/a, not low (docs/metrics.md)
-    ever = deploys > 0 or conn.execute(select(exists().where(qualifying, deploy_t.c.deployed_at < end))).scalar()
-    dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
-
-    # Lead time: samples whose first qualifying deploy is in the window.
-    valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, scope)
+    ever_q = select(exists().where(qualifying, deploy_t.c.deployed_at < end))
 
     # Incidents in scope: counted (not cancelled), of the scope's services, in production.
     inc_scope = [rules.incident_in_scope(envs, scope)]
-
     not_caused = incident_t.c.not_caused_by_change == true()
     caused_by = incident_t.c.caused_by_id
     if conn.dialect.name == "sqlite":
@@ -512,24 +528,51 @@ def aggregates(
         # value) hide that most incidents have no cause, so "IS NULL" through it reads nearly
         # every incident instead of the window's (a team's 30 days: 9 ms -> 0.7 ms).
         caused_by = UnaryExpression(caused_by, operator=custom_op("+"))
-    unlinked, not_change = conn.execute(
-        select(func.count().filter(~not_caused), func.count().filter(not_caused)).where(
-            *inc_scope, rules.in_window(incident_t.c.started_at, start, end), caused_by.is_(None)
-        )
-    ).one()
-
+    unlinked_q = select(func.count().filter(~not_caused), func.count().filter(not_caused)).where(
+        *inc_scope, rules.in_window(incident_t.c.started_at, start, end), caused_by.is_(None)
+    )
     # Time to restore and failed deployment recovery time: incidents recovered in the window.
-    linked = incident_t.c.caused_by_id.is_not(None)
-    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _durations(
-        conn,
+    recovered = (
         [*inc_scope, rules.in_window(incident_t.c.recovered_at, start, end)],
-        [(incident_t.c.restore_seconds, None, (0.5, 0.9)), (incident_t.c.recovery_seconds, linked, (0.5,))],
+        [(incident_t.c.restore_seconds, None, (0.5, 0.9)),
+         (incident_t.c.recovery_seconds, incident_t.c.caused_by_id.is_not(None), (0.5,))],
     )
-    open_n, oldest = _still_open(conn, envs, scope, end)
+    acked = ([*inc_scope, rules.in_window(incident_t.c.acknowledged_at, start, end)], [(incident_t.c.ack_seconds, None, (0.5,))])
 
-    ((ack_n, (ack_median,)),) = _durations(
-        conn, [*inc_scope, rules.in_window(incident_t.c.acknowledged_at, start, end)], [(incident_t.c.ack_seconds, None, (0.5,))]
-    )
+    if conn.dialect.name == "postgresql":
+        # The whole report in one statement: each part a one-row CTE, cross-joined (a team's
+        # 30 days: nine round trips, and SQLAlchemy's work around each, were a third of the time).
+        bounds, hits = _date_probe(conn, window, envs, scope) if window.days >= 7 else ([], None)
+        queries = [counts_q, ever_q, _lead_pg(window, scope), unlinked_q, _durations_pg(*recovered),
+                   _still_open_pg(envs, scope, end), _durations_pg(*acked)]
+        if hits is not None:
+            found = hits.subquery()
+            queries.append(select(func.array_agg(found.c.i)))  # NULL when no date had a deploy
+        parts = [q.cte(f"part{i}") for i, q in enumerate(queries)]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined.join(part, true())
+        row = iter(conn.execute(select(*(c for part in parts for c in part.c)).select_from(joined)).one())
+        deploys, failed, rework, ever = next(row), next(row), next(row), next(row)
+        valid_n, invalid_n = next(row), next(row)
+        lead_median, lead_p90 = (None if v is None else float(v) for v in (next(row), next(row)))
+        unlinked, not_change = next(row), next(row)
+        (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _read_durations(row, recovered[1])
+        open_n, oldest = int(next(row)), next(row)
+        oldest = None if oldest is None else _instant(oldest, conn)
+        ((ack_n, (ack_median,)),) = _read_durations(row, acked[1])
+        ever = deploys > 0 or ever
+        dates = frozenset(bounds[i][0] for i in next(row) or ()) if hits is not None and ever else frozenset()
+    else:
+        deploys, failed, rework = conn.execute(counts_q).one()
+        ever = deploys > 0 or conn.execute(ever_q).scalar()
+        dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
+        # Lead time: samples whose first qualifying deploy is in the window.
+        valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, scope)
+        unlinked, not_change = conn.execute(unlinked_q).one()
+        (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _durations(conn, *recovered)
+        open_n, oldest = _still_open(conn, envs, scope, end)
+        ((ack_n, (ack_median,)),) = _durations(conn, *acked)
 
     return Aggregates(
         deploys=int(deploys),

@@ -74,8 +74,13 @@ def service_scope(conn: Connection, name: str) -> Scope | None:
 
 def team_scope(conn: Connection, name: str) -> Scope | None:
     """The scope of the team ``name`` means (its services, in id order), or None."""
-    row = conn.execute(select(Team.id, Team.name).where(Team.key == service_key(name))).first()
-    if row is None:
+    rows = conn.execute(
+        select(Team.name, Service.id)
+        .select_from(Team)
+        .outerjoin(Service, Service.team_id == Team.id)
+        .where(Team.key == service_key(name))
+        .order_by(Service.id)
+    ).all()  # one statement: a row per service, or one with no service for a team without any
+    if not rows:
         return None
-    ids = conn.execute(select(Service.id).where(Service.team_id == row[0]).order_by(Service.id)).scalars().all()
-    return Scope(kind=TEAM, name=row[1], service_ids=tuple(ids))
+    return Scope(kind=TEAM, name=rows[0][0], service_ids=tuple(sid for _, sid in rows if sid is not None))
