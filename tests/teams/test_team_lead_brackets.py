@@ -67,3 +67,27 @@ def test_a_short_window_of_a_team_is_bracketed_and_equals_the_reference(sqlite_e
     assert got["lead_time"]["samples"] == want["lead_time"]["samples"]
     assert got["lead_time"]["median_seconds"] == pytest.approx(want["lead_time"]["median_seconds"])
     assert got["lead_time"]["p90_seconds"] == pytest.approx(want["lead_time"]["p90_seconds"])
+
+
+def test_pivots_on_the_wrong_side_of_the_rank_fall_back_to_ranking_the_window(sqlite_engine, monkeypatch):
+    # A sample that lies (every pivot far above the median) must not move the answer: the count of
+    # samples below the lower pivot shows it passed the rank, and the window is ranked instead.
+    deploys = _history(4)
+    assert load(sqlite_engine, deploys, now=NOW).errors == []
+    with session_scope(sqlite_engine) as session:
+        teams.set_team(session, team="payments", services=["checkout", "payments"], now=NOW)
+    monkeypatch.setattr(metrics_sql, "PIVOT_MIN", 50)
+    monkeypatch.setattr(metrics_sql, "PIVOT_SAMPLE", 40)
+    monkeypatch.setattr(metrics_sql, "SORT_MAX", 100)
+    monkeypatch.setattr(metrics_sql._SqliteLead, "_sample", lambda self, m, ranks: {r: 10.0**9 for r in ranks})
+    ranked = []
+    original = metrics_sql._SqliteLead._ranked
+    monkeypatch.setattr(metrics_sql._SqliteLead, "_ranked", lambda self, n, ps: ranked.append(n) or original(self, n, ps))
+    with session_scope(sqlite_engine, write=False) as session:
+        got = build_metrics(session, team="payments", days=30, end=NOW, timezone_name="UTC",
+                            production_environments=PRODUCTION)
+    want = reference.metrics(deploys, [], service=None, services=["checkout", "payments"], days=30, end=NOW,
+                             timezone_name="UTC", production_environments=PRODUCTION)
+    assert ranked, "the lying pivots were used"
+    assert got["lead_time"]["median_seconds"] == pytest.approx(want["lead_time"]["median_seconds"])
+    assert got["lead_time"]["p90_seconds"] == pytest.approx(want["lead_time"]["p90_seconds"])
