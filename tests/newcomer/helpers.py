@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import select
 import subprocess
 import sys
@@ -58,6 +59,11 @@ def shell(tmp_path: Path, script: str, *args: str, returncode: int = 0, **env: s
     return out.stdout
 
 
+# The syscalls readline's select() on stdin shows in /proc/PID/syscall, by CPU (Linux's tables:
+# arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h).
+SELECT_SYSCALLS = {"x86_64": ("23", "270"), "aarch64": ("72",)}
+
+
 class Terminal:
     """`dora-bot shell` on a pseudo-terminal, as a person types at it (readline, Ctrl-C, arrows)."""
 
@@ -100,6 +106,27 @@ class Terminal:
         start = self.pos
         self.pos = self.seen.index(text, self.pos) + len(text)
         return self.seen[start:self.pos]
+
+    def reading(self, timeout: float = 60) -> None:
+        """Wait until the shell's main thread sits in readline's select() on the terminal.
+
+        Seeing the prompt is not enough before a Ctrl-C: CPython's readline writes the prompt and
+        only then enters select(); a SIGINT that lands in between only sets a flag, and select()
+        then waits for the next key (the Ctrl-C is lost). A person never types inside that window,
+        a test that answers the moment the prompt appears can. Linux tells the syscall a thread is
+        blocked in (/proc/PID/syscall: number, then arguments); select(nfds=1) and pselect6(nfds=1)
+        are readline waiting on stdin."""
+        waits = SELECT_SYSCALLS.get(platform.machine())
+        path = Path(f"/proc/{self.proc.pid}/syscall")
+        if waits is None or not path.exists():  # not Linux on a known CPU: nothing to look at
+            return
+        deadline = time.monotonic() + timeout
+        fields = path.read_text().split()
+        while not (len(fields) > 1 and fields[0] in waits and int(fields[1], 16) == 1):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the shell never waited for a key (its main thread is in {fields[:2]})")
+            time.sleep(0.005)  # polling the state we wait for, not guessing a delay
+            fields = path.read_text().split()
 
     def send(self, keys: str) -> None:
         os.write(self.master, keys.encode())

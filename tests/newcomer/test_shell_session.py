@@ -115,6 +115,7 @@ def test_on_a_terminal_lines_can_be_edited_recalled_and_ctrl_c_cancels_only_the_
         term.expect("you> ")
         term.send("/incident\r")
         term.expect("What is happening?")
+        term.reading()  # readline waits for a key (the prompt appears a moment before)
         term.send("\x03")  # Ctrl-C inside the form
         term.expect("form cancelled")
         term.expect("you> ")
