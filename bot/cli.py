@@ -175,10 +175,13 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
         _fail(f"import rolled back, nothing stored: {counted(report.invalid, 'bad line')}. Fix them or use --skip-invalid.")
     click.echo(summary)
     if report.created_services:
-        shown = ", ".join(report.created_services[:20]) + (f" and {len(report.created_services) - 20} more" if len(report.created_services) > 20 else "")
+        shown = ", ".join(report.created_services[:20]) + (
+            f" and {len(report.created_services) - 20} more" if len(report.created_services) > 20 else ""
+        )
         click.echo(f"new services created: {shown}")
     if report.teams:
-        click.echo(f"teams set for {counted(len(report.teams), 'service')}: " + ", ".join(f"{s} -> {t}" for s, t in list(report.teams.items())[:20]))
+        click.echo(f"teams set for {counted(len(report.teams), 'service')}: "
+                   + ", ".join(f"{s} -> {t}" for s, t in list(report.teams.items())[:20]))
     if report.invalid:
         sys.exit(3)
 
@@ -187,7 +190,8 @@ def import_(ctx: click.Context, file: str, skip_invalid: bool, quiet: bool) -> N
 
 @main.command()
 @click.option("--days", type=click.IntRange(7, 3660), default=30, show_default=True, help="Window of the printed report.")
-@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, writable=True), help="Also save the digest's trend chart (PNG) to this file.")
+@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also save the digest's trend chart (PNG) to this file.")
 @click.pass_context
 def demo(ctx: click.Context, days: int, chart_path: str | None) -> None:
     """Fill the database with a realistic sample history and print the five keys."""
@@ -303,7 +307,8 @@ def serve(ctx: click.Context, socket_mode: bool, migrate: bool) -> None:
 # --- shell ------------------------------------------------------------------------------
 
 @main.command()
-@click.option("--user", default="U0SHELL", show_default=True, help="The Slack user id you act as (admin-only commands check it against DORA_ADMINS).")
+@click.option("--user", default="U0SHELL", show_default=True,
+              help="The Slack user id you act as (admin-only commands check it against DORA_ADMINS).")
 @click.option("--raw", is_flag=True, help="Also print the Block Kit JSON of every message, card and form the app sends.")
 @click.pass_context
 def shell(ctx: click.Context, user: str, raw: bool) -> None:

@@ -103,7 +103,8 @@ class LocalSlack:
                 ts = str(args.get("message_ts") or "").replace(".", "")
                 return {"ok": True, "permalink": f"https://shell.slack.com/archives/{args.get('channel')}/p{ts}"}
             if method == "conversations.list":
-                return {"ok": True, "channels": [{"id": k, "name": v} for k, v in CHANNELS.items()], "response_metadata": {"next_cursor": ""}}
+                return {"ok": True, "channels": [{"id": k, "name": v} for k, v in CHANNELS.items()],
+                        "response_metadata": {"next_cursor": ""}}
             if method == "auth.test":
                 return {"ok": True, "user_id": "U0DORABOT", "team_id": "T0SHELL", "bot_id": "B0DORA"}
             return {"ok": True}
@@ -184,8 +185,8 @@ CANCEL_WORDS = ("cancel", "/cancel")
 
 
 class Shell:
-    def __init__(self, app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, ask: Callable[[str], str], user: str = USER, channel: str = "C0SHELL",
-                 deliver: Callable[[], object] | None = None, raw: bool = False):
+    def __init__(self, app: App, slack: LocalSlack, executor: TrackingExecutor, *, out: TextIO, ask: Callable[[str], str],
+                 user: str = USER, channel: str = "C0SHELL", deliver: Callable[[], object] | None = None, raw: bool = False):
         self.app, self.slack, self.executor = app, slack, executor
         self.deliver = deliver  # sends the outbox (cards, thread lines) once the listeners are done
         self.out, self.ask = out, ask
@@ -267,7 +268,8 @@ class Shell:
             "response_url": f"{self.slack.url}/response/{next(self.responses)}",
             "channel": {"id": where.get("channel", self.channel)}, "container": {"type": "message", **where},
             "message": where.get("message", {}),
-            "actions": [{"type": "button", "block_id": block_id, "action_id": element["action_id"], "value": element.get("value", ""), "action_ts": str(time.time())}],
+            "actions": [{"type": "button", "block_id": block_id, "action_id": element["action_id"], "value": element.get("value", ""),
+                         "action_ts": str(time.time())}],
         }
         if where.get("view"):
             payload["container"] = {"type": "view", "view_id": where["view"]}
@@ -318,7 +320,8 @@ class Shell:
             self.say(line)
 
     def _print_reply(self, message: dict) -> None:
-        visibility = "only you" if message.get("response_type", "ephemeral") == "ephemeral" else "#" + CHANNELS.get(self.channel, self.channel)
+        visibility = ("only you" if message.get("response_type", "ephemeral") == "ephemeral"
+                      else "#" + CHANNELS.get(self.channel, self.channel))
         self.say(f"[{visibility}]")
         self._render(message, f"reply:{next(self.replies)}", {"channel": self.channel})
         self._raw("reply", {k: message[k] for k in ("text", "blocks", "response_type") if k in message})
@@ -336,7 +339,8 @@ class Shell:
                     self.messages[args["ts"]] = args
                     if args.get("thread_ts") and not _has_buttons(blocks):
                         self.say(f"[{channel}, in thread] " + mrkdwn(args.get("text", ""), CHANNELS))
-                        self._raw("chat.postMessage", {"channel": args.get("channel"), "thread_ts": args["thread_ts"], "text": args.get("text"), "blocks": blocks})
+                        self._raw("chat.postMessage", {"channel": args.get("channel"), "thread_ts": args["thread_ts"],
+                                                       "text": args.get("text"), "blocks": blocks})
                         continue
                 # A thread message with buttons (the cause question after Resolve) is shown whole, so
                 # its buttons can be pressed like a card's.
@@ -344,13 +348,15 @@ class Shell:
                 self.say(f"[{channel}, in thread]" if in_thread else f"[{channel}]" if kind == "post" else f"[{channel}, card updated]")
                 where = {"channel": args.get("channel"), "ts": args.get("ts"), "message": {"ts": args.get("ts"), "blocks": blocks}}
                 self._render({**args, "blocks": blocks}, f"{args.get('channel')}:{args.get('ts')}", where)
-                self._raw("chat.postMessage" if kind == "post" else "chat.update", {"channel": args.get("channel"), "text": args.get("text"), "blocks": blocks,
-                                                                                   **({"thread_ts": args["thread_ts"]} if in_thread else {})})
+                self._raw("chat.postMessage" if kind == "post" else "chat.update",
+                          {"channel": args.get("channel"), "text": args.get("text"), "blocks": blocks,
+                           **({"thread_ts": args["thread_ts"]} if in_thread else {})})
             elif kind == "channel":
                 self.say(f"[#{args['name']} created]")
             elif kind == "file":
                 channel = "#" + CHANNELS.get(args.get("channel"), args.get("channel") or "?")
-                self.say(f"[{channel}] (file) {args.get('title') or args.get('filename')}: saved as {args.get('path')} (deleted when the shell ends)")
+                self.say(f"[{channel}] (file) {args.get('title') or args.get('filename')}: saved as {args.get('path')}"
+                         " (deleted when the shell ends)")
             elif kind == "home":
                 self.say("[App Home]")
                 number = self._numbering("home", {"view": "home"})
@@ -426,7 +432,8 @@ class Shell:
                             "type": "block_actions", "user": {"id": self.user}, "team": {"id": "T0SHELL"}, "api_app_id": "A0SHELL",
                             "trigger_id": f"shell.{next(self.triggers)}", "container": {"type": "view", "view_id": view_id},
                             "view": {**view, "id": view_id, "state": {"values": answers}},
-                            "actions": [{"type": "static_select", "block_id": block_id, "action_id": element["action_id"], "selected_option": chosen}],
+                            "actions": [{"type": "static_select", "block_id": block_id, "action_id": element["action_id"],
+                                         "selected_option": chosen}],
                         }
                     )
                     updated = [a for k, a in self.slack.take() if k == "view"]
@@ -499,7 +506,9 @@ def _run_line(shell: Shell, line: str) -> None:
     if line in ("help", "?"):
         shell.say(HELP)
     elif line == "home":
-        event = {"type": "event_callback", "team_id": "T0SHELL", "api_app_id": "A0SHELL", "event_id": f"Ev{next(shell.triggers)}", "event_time": int(time.time()), "event": {"type": "app_home_opened", "user": shell.user, "channel": "D0SHELL", "tab": "home"}}
+        event = {"type": "event_callback", "team_id": "T0SHELL", "api_app_id": "A0SHELL", "event_id": f"Ev{next(shell.triggers)}",
+                 "event_time": int(time.time()),
+                 "event": {"type": "app_home_opened", "user": shell.user, "channel": "D0SHELL", "tab": "home"}}
         shell._dispatch(json.dumps(event), "application/json")
         shell.show()
     elif is_digits(line):

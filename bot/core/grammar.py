@@ -15,12 +15,14 @@ from bot.core.numbers import is_digits, parse_int
 from bot.core.timeutil import WEEKDAYS
 
 DEPLOY_USAGE = """\
-`/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [fixes=<INC-n>] [note...]` record a deploy (`fixes=` links the incident it fixes: rework)
+`/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [fixes=<INC-n>] [note...]` \
+record a deploy (`fixes=` links the incident it fixes: rework)
 `/deploy hotfix <service> <version> [...same options]` record an unplanned deploy (rework) with no named incident
 `/deploy list [service] [env=<environment>] [limit=N]` recent deploys
 `/deploy fail <D-n> [reason...]` mark a deploy as a change failure
 `/deploy rollback <service> [to=<version>]` record a rollback to the previous good version
-`/deploy freeze <service|all> [until=<time>] [reason...]` · `/deploy unfreeze <service|all>` · `/deploy freezes` the deploy gate (`until=2h` or ISO-8601)
+`/deploy freeze <service|all> [until=<time>] [reason...]` · `/deploy unfreeze <service|all>` · \
+`/deploy freezes` the deploy gate (`until=2h` or ISO-8601)
 `/deploy help` this help
 Times: ISO-8601 (`2026-11-24T09:30Z`) or how long ago (`15m`, `3h`, `2d`)."""
 
@@ -32,16 +34,19 @@ INCIDENT_USAGE = """\
 `/incident mitigate <INC-n> [note...]` impact is over (time to restore ends here) · `/incident resolve <INC-n> [note...]`
 `/incident cancel <INC-n> <reason...>` a false alarm: counted in no metric
 `/incident severity <INC-n> <sev1..sev4>` · `/incident lead <INC-n> [@user]` (default: you) · `/incident note <INC-n> <text...>`
-`/incident followup <INC-n> [@owner] <text...>` · `/incident followups [mine]` · `/incident channel <INC-n>` · `/incident postmortem <INC-n>`
+`/incident followup <INC-n> [@owner] <text...>` · `/incident followups [mine]` · `/incident channel <INC-n>` · \
+`/incident postmortem <INC-n>`
 `/incident help` this help"""
 
 DORA_USAGE = """\
 `/dora [service] [days=N]` DORA's five keys (default: all services, 30 days); `/dora team=<team>` a team's services pooled
 `/dora explain <df|lt|cfr|rework|ttr> [service] [days=N]` what was counted and why (`team=<team>` too)
 `/dora alerts <#channel>` where incident alerts go (admins)
-`/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` or `team=...` (admins; `fri 16:30 Europe/Berlin` works too)
+`/dora digest add <#channel> [weekly|daily] [day=mon] [time=09:00] [tz=Area/City] [service=...]` or `team=...` \
+(admins; `fri 16:30 Europe/Berlin` works too)
 `/dora digest list` · `/dora digest remove <id>` (admins) · `/dora digest send <id>` (now)
-`/dora watch add <metric><op><value> [service=...] [days=30] <#channel>` post when a number crosses a line: `cfr>15%`, `lt>2d`, `ttr>4h`, `df<1/day`, `rework>10%` (admins)
+`/dora watch add <metric><op><value> [service=...] [days=30] <#channel>` post when a number crosses a line: \
+`cfr>15%`, `lt>2d`, `ttr>4h`, `df<1/day`, `rework>10%` (admins)
 `/dora watch list` · `/dora watch remove <id>` (admins)
 `/dora team set <team> <service>[,<service>...]` (admins) · `/dora team list` · `/dora team remove <team>` (admins)
 `/dora service rename <old> <new>` · `/dora service merge <from> <into>` (admins; fixes a history split by a typo)
@@ -371,7 +376,8 @@ def parse_incident_command(text: str):
         if verb == "update" and not extra:
             raise UsageError("`/incident update` needs some text, like `/incident update INC-7 rolled back, watching`", command=cmd)
         if verb == "cancel" and not extra:
-            raise UsageError("`/incident cancel` needs a reason, like `/incident cancel INC-7 false alarm, the check was flaky`", command=cmd)
+            raise UsageError("`/incident cancel` needs a reason, like `/incident cancel INC-7 false alarm, the check was flaky`",
+                             command=cmd)
         if verb == "cause":
             if not extra or len(extra.split()) != 1:
                 raise UsageError("`/incident cause` needs one deploy, like `/incident cause INC-7 D-12`", command=cmd)
@@ -419,8 +425,8 @@ def parse_lifecycle(head: str, rest: str) -> IncidentLifecycle:
         if is_digits(severity):
             severity = "sev" + severity
         if severity not in ("sev1", "sev2", "sev3", "sev4"):
-            raise UsageError(f"`{extra or '(nothing)'}` is not a severity; use sev1, sev2, sev3 or sev4, like `/incident severity INC-7 sev1`",
-                             command=cmd)
+            raise UsageError(f"`{extra or '(nothing)'}` is not a severity; use sev1, sev2, sev3 or sev4,"
+                             " like `/incident severity INC-7 sev1`", command=cmd)
         return IncidentLifecycle(verb=verb, ref=ref, severity=severity)
     if verb == "lead":
         if not extra:
@@ -509,7 +515,8 @@ def _parse_digest(text: str):
         return DigestList()
     if verb in ("remove", "send"):
         args = rest.split()
-        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no such digest"
+        # ASCII only; too big is "no such digest"
+        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):
             raise UsageError(f"`/dora digest {verb}` needs the digest's number from `/dora digest list`", command=cmd)
         return (DigestRemove if verb == "remove" else DigestSend)(id=args[0].lstrip("#"))
     if verb == "add":
@@ -542,7 +549,8 @@ def _parse_digest(text: str):
             opts[name] = _WEEKDAYS[low] if name == "day" else word
         if cadence == "daily" and "day" in opts:
             raise UsageError("`day=` only goes with weekly digests", command=cmd)
-        return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"), tz=opts.get("tz"), service=opts.get("service"), team=opts.get("team"))
+        return DigestAdd(channel=channel, cadence=cadence, day=opts.get("day", "mon"), time=opts.get("time", "09:00"),
+                         tz=opts.get("tz"), service=opts.get("service"), team=opts.get("team"))
     raise UsageError(f"unknown digest subcommand `{words[0]}` (try add, list, remove, send or help)", command=cmd)
 
 
@@ -580,7 +588,8 @@ def _parse_watch(text: str):
         return WatchList()
     if verb == "remove":
         args = rest.split()
-        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):  # ASCII only; too big is "no such watch"
+        # ASCII only; too big is "no such watch"
+        if len(args) != 1 or not (args[0].lstrip("#").isascii() and args[0].lstrip("#").isdigit()):
             raise UsageError("`/dora watch remove` needs the watch's number from `/dora watch list`", command=cmd)
         return WatchRemove(id=args[0].lstrip("#"))
     if verb != "add":

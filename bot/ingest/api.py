@@ -151,7 +151,9 @@ def created_with(session: Session, record) -> list[str]:
         return []
     own, other = (Deploy, Incident) if isinstance(record, Deploy) else (Incident, Deploy)
     first = session.exec(select(func.min(own.id)).where(own.service_id == service.id)).one()
-    before = session.exec(select(func.count()).select_from(other).where(other.service_id == service.id, other.created_at <= record.created_at)).one()
+    before = session.exec(
+        select(func.count()).select_from(other).where(other.service_id == service.id, other.created_at <= record.created_at)
+    ).one()
     return [service.name] if first == record.id and before == 0 else []
 
 
@@ -232,7 +234,8 @@ def routes(rt: Runtime) -> list[Route]:
         update = check("update", check_text, payload.get("update"), "update")
         note = check("note", check_text, payload.get("note"), "note")
         cause = payload.get("caused_by")
-        if cause is not None and (isinstance(cause, bool) or not isinstance(cause, (str, int)) or not str(cause).strip() or len(str(cause)) > LIMITS["id"]):
+        if cause is not None and (isinstance(cause, bool) or not isinstance(cause, (str, int)) or not str(cause).strip()
+                                  or len(str(cause)) > LIMITS["id"]):
             errors.append(("caused_by", f"must be a deploy id or D-<number> (a string of at most {LIMITS['id']} characters)"))
         severity = check("severity", normalize_severity, payload["severity"]) if payload.get("severity") is not None else None
         # Cancelling: {"status": "cancelled", "reason": "..."}; the only status an incident is given.

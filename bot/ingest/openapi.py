@@ -76,8 +76,10 @@ def openapi_document() -> dict:
             "/api/v1/deploys": {
                 "post": {
                     "summary": "Record a deploy",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeployIn"}}}},
-                    "responses": {"201": _resp("Recorded", "Deploy"), "200": _resp("Already recorded (retry): the stored deploy", "Deploy"), **_ERRORS},
+                    "requestBody": {"required": True,
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeployIn"}}}},
+                    "responses": {"201": _resp("Recorded", "Deploy"),
+                                  "200": _resp("Already recorded (retry): the stored deploy", "Deploy"), **_ERRORS},
                 },
                 "get": {
                     "summary": "List deploys, newest first",
@@ -96,7 +98,8 @@ def openapi_document() -> dict:
             "/api/v1/incidents": {
                 "post": {
                     "summary": "Declare (or backfill) an incident",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentIn"}}}},
+                    "requestBody": {"required": True,
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentIn"}}}},
                     "responses": {"201": _resp("Declared", "Incident"), "200": _resp("Already known (retry)", "Incident"), **_ERRORS},
                 },
                 "get": {
@@ -120,8 +123,11 @@ def openapi_document() -> dict:
                         " correction otherwise: applied, checked like a first one, and kept on the timeline. A `note`"
                         " alone corrects a resolved incident's note and is 409 on an unresolved one (docs/ingest.md)."
                     ),
-                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": LIMITS["id"]}, "description": "The incident's id or INC-n"}],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentPatch"}}}},
+                    "parameters": [{"name": "id", "in": "path", "required": True,
+                                    "schema": {"type": "string", "minLength": 1, "maxLength": LIMITS["id"]},
+                                    "description": "The incident's id or INC-n"}],
+                    "requestBody": {"required": True,
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IncidentPatch"}}}},
                     "responses": {
                         "200": _resp("The incident after the change", "Incident"), "404": _resp("No such incident", "Error"),
                         "409": _resp("A resolution note for an incident that is not resolved", "Error"), **_ERRORS,
@@ -133,7 +139,8 @@ def openapi_document() -> dict:
                     "summary": "The incident's postmortem draft (Markdown)",
                     "description": "Summary, impact window, time to restore and failed deployment recovery time, the causing"
                                    " deploy with its commits and their lead times, the full timeline, the follow-ups.",
-                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The incident's id or INC-n"}],
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                                    "description": "The incident's id or INC-n"}],
                     "responses": {
                         "200": {"description": "The draft", "content": {"text/markdown": {"schema": {"type": "string"}}}},
                         "401": _ERRORS["401"], "404": _resp("No such incident", "Error"),
@@ -149,7 +156,8 @@ def openapi_document() -> dict:
                         _q("days", {"type": "integer", "minimum": 1, "maximum": 3660, "default": 30}, "Window length"),
                         _q("end", _TIME, "Window end (exclusive); default now"),
                     ],
-                    "responses": {"200": _resp("The metrics JSON (see the README)", "Metrics"), "401": _ERRORS["401"], "422": _ERRORS["422"]},
+                    "responses": {"200": _resp("The metrics JSON (see the README)", "Metrics"),
+                                  "401": _ERRORS["401"], "422": _ERRORS["422"]},
                 }
             },
             "/api/v1/gate": {
@@ -172,7 +180,8 @@ def openapi_document() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token from INGEST_TOKENS"}},
             "schemas": {
                 "Error": _ERROR,
-                "Commit": {"type": "object", "required": ["sha"], "properties": {"sha": {"type": "string", "pattern": "^[0-9a-fA-F]{4,64}$"}, "committed_at": _NTIME}},
+                "Commit": {"type": "object", "required": ["sha"],
+                           "properties": {"sha": {"type": "string", "pattern": "^[0-9a-fA-F]{4,64}$"}, "committed_at": _NTIME}},
                 "DeployIn": {
                     "type": "object",
                     "required": ["id", "service", "deployed_at"],
@@ -188,11 +197,13 @@ def openapi_document() -> dict:
                         "rollback_of": {**_REF, "description": "id of the deploy this one reverts"},
                         "change_failure": {"type": ["boolean", "null"]},
                         "fixes": {**_REF, "description": "id of the incident this deploy fixes (makes it rework)"},
-                        "rework": {"type": ["boolean", "null"], "description": "an unplanned deploy made because of a production problem (a hotfix)"},
+                        "rework": {"type": ["boolean", "null"],
+                                   "description": "an unplanned deploy made because of a production problem (a hotfix)"},
                         "url": {"type": ["string", "null"], "format": "uri", "maxLength": MAX_URL,
                                 "description": "an http(s) link with a host; no spaces, quotes, <, > or |"},
                         "note": {"type": ["string", "null"], "maxLength": LIMITS["note"]},
-                        "team": {"type": ["string", "null"], "maxLength": 100, "description": "the team owning the service (created if new; the service moves to it)"},
+                        "team": {"type": ["string", "null"], "maxLength": 100,
+                                 "description": "the team owning the service (created if new; the service moves to it)"},
                     },
                 },
                 "Deploy": {
@@ -203,12 +214,15 @@ def openapi_document() -> dict:
                         "commits": {"type": "array", "items": {"$ref": "#/components/schemas/Commit"}},
                         "rollback_of": _LINK, "rollback_of_ref": _LINK_REF, "change_failure": {"type": "boolean"},
                         "fixes": _NSTR, "fixes_ref": _NSTR, "rework": {"type": "boolean", "description": "a rollback, a fix or a hotfix"},
-                        "created_services": {"type": "array", "items": {"type": "string"}, "description": "services this request created (POST only)"},
+                        "created_services": {"type": "array", "items": {"type": "string"},
+                                             "description": "services this request created (POST only)"},
                         "url": _NSTR, "note": _NSTR,
                         "source": {"type": "string"}, "created_at": _TIME,
                     },
                 },
-                "DeployPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Deploy"}}, "next_cursor": _NSTR}},
+                "DeployPage": {"type": "object",
+                               "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Deploy"}},
+                                              "next_cursor": _NSTR}},
                 "IncidentIn": {
                     "type": "object",
                     "required": ["id", "service"],
@@ -222,11 +236,13 @@ def openapi_document() -> dict:
                         "started_at": {**_NTIME, "description": "Default: now"},
                         "acknowledged_at": _NTIME,
                         "resolved_at": _NTIME,
-                        "mitigated_at": {**_NTIME, "description": "Impact over (service restored); not before started_at nor after resolved_at. Default with resolved_at: resolved_at"},
+                        "mitigated_at": {**_NTIME, "description": "Impact over (service restored); not before started_at nor after"
+                                                                  " resolved_at. Default with resolved_at: resolved_at"},
                         "status": {"enum": ["cancelled", None], "description": "cancelled: a false alarm; it takes part in no metric"},
                         "not_caused_by_change": {"type": ["boolean", "null"], "description": "answered \"not caused by a deploy\""},
                         "caused_by": {**_REF, "description": "id of the deploy that caused it"},
-                        "lead": {"type": ["string", "null"], "pattern": "^[UW][A-Z0-9]{1,20}$", "description": "the incident lead's Slack user id"},
+                        "lead": {"type": ["string", "null"], "pattern": "^[UW][A-Z0-9]{1,20}$",
+                                 "description": "the incident lead's Slack user id"},
                     },
                 },
                 "IncidentPatch": {
@@ -240,7 +256,8 @@ def openapi_document() -> dict:
                         "severity": {"enum": ["sev1", "sev2", "sev3", "sev4"]},
                         "status": {"enum": ["cancelled"], "description": "cancel a false alarm; needs reason"},
                         "reason": {"type": "string", "maxLength": LIMITS["reason"], "description": "why it is cancelled"},
-                        "caused_by": {"type": "string", "minLength": 1, "maxLength": LIMITS["id"], "pattern": "\\S", "description": "a deploy id or D-<n>"},
+                        "caused_by": {"type": "string", "minLength": 1, "maxLength": LIMITS["id"], "pattern": "\\S",
+                                      "description": "a deploy id or D-<n>"},
                         "note": {"type": "string", "maxLength": LIMITS["note"]},
                         "update": {"type": "string", "maxLength": LIMITS["update"]},
                     },
@@ -249,15 +266,20 @@ def openapi_document() -> dict:
                     "type": "object",
                     "properties": {
                         "id": _NSTR, "ref": {"type": "string"}, "service": {"type": "string"}, "environment": {"type": "string"},
-                        "severity": {"type": "string"}, "title": {"type": "string"}, "state": {"enum": ["open", "acknowledged", "mitigated", "resolved", "cancelled"]},
+                        "severity": {"type": "string"}, "title": {"type": "string"},
+                        "state": {"enum": ["open", "acknowledged", "mitigated", "resolved", "cancelled"]},
                         "started_at": _TIME, "acknowledged_at": _NTIME, "resolved_at": _NTIME, "mitigated_at": _NTIME,
                         "status": {"enum": ["cancelled", None]}, "cancel_reason": _NSTR, "not_caused_by_change": {"type": "boolean"},
                         "caused_by": _LINK, "caused_by_ref": _LINK_REF,
-                        "time_to_restore_seconds": {"type": ["number", "null"]}, "lead": _NSTR, "source": {"type": "string"}, "created_at": _TIME,
-                        "created_services": {"type": "array", "items": {"type": "string"}, "description": "services this request created (POST only)"},
+                        "time_to_restore_seconds": {"type": ["number", "null"]}, "lead": _NSTR, "source": {"type": "string"},
+                        "created_at": _TIME,
+                        "created_services": {"type": "array", "items": {"type": "string"},
+                                             "description": "services this request created (POST only)"},
                     },
                 },
-                "IncidentPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}, "next_cursor": _NSTR}},
+                "IncidentPage": {"type": "object",
+                                 "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}},
+                                                "next_cursor": _NSTR}},
                 "Gate": {
                     "type": "object",
                     "required": ["allowed", "service", "environment"],
@@ -271,7 +293,9 @@ def openapi_document() -> dict:
                             "ref": {"type": "string"}, "severity": {"type": "string"}, "title": {"type": "string"}, "started_at": _TIME}}},
                     },
                 },
-                "Metrics": {"type": "object", "description": "scope, benchmark, deployment_frequency, lead_time, change_failure_rate, deployment_rework_rate, time_to_restore, failed_deployment_recovery_time, mtta (docs/metrics.md)"},
+                "Metrics": {"type": "object",
+                            "description": "scope, benchmark, deployment_frequency, lead_time, change_failure_rate, deployment_rework_rate,"
+                                           " time_to_restore, failed_deployment_recovery_time, mtta (docs/metrics.md)"},
             },
         },
     }

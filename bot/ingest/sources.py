@@ -1,13 +1,14 @@
 """The webhook sources, one table: each row names its path, how a request is verified, which key
 makes a delivery idempotent, and the handler that applies it.
 
-Every source gets the same treatment from ``route()``: the body is read (at most the route's limit: ``bot.ingest.bodies``; GitHub's is spooled), the
-request verified (401 otherwise, nothing stored), its idempotency key taken (4xx when missing,
-nothing stored), then the raw body is stored and applied once in ONE transaction with the Slack
-messages it causes (``bot.services.webhooks.process_delivery``). A delivery whose key was
-processed before answers ``200 {"status": "duplicate"}`` and changes nothing; an event the source
-does not map is stored and answered ``202``; a body that cannot be applied is stored as failed
-(for replay) and answered 4xx, with nothing else written.
+Every source gets the same treatment from ``route()``: the body is read (at most the route's limit:
+``bot.ingest.bodies``; GitHub's is spooled), the request verified (401 otherwise, nothing stored),
+its idempotency key taken (4xx when missing, nothing stored), then the raw body is stored and
+applied once in ONE transaction with the Slack messages it causes
+(``bot.services.webhooks.process_delivery``). A delivery whose key was processed before answers
+``200 {"status": "duplicate"}`` and changes nothing; an event the source does not map is stored and
+answered ``202``; a body that cannot be applied is stored as failed (for replay) and answered 4xx,
+with nothing else written.
 """
 
 from __future__ import annotations

@@ -48,7 +48,9 @@ class AlertOutcome:
 
 
 def _fingerprint(alert: dict) -> str:
-    return str(alert.get("fingerprint") or hashlib.sha256(repr(sorted((alert.get("labels") or {}).items())).encode()).hexdigest()[:16])[:100]
+    return str(
+        alert.get("fingerprint") or hashlib.sha256(repr(sorted((alert.get("labels") or {}).items())).encode()).hexdigest()[:16]
+    )[:100]
 
 
 def _external_id(alert: dict) -> str:
@@ -146,7 +148,9 @@ def apply_alerts(session: Session, *, alerts: list, now: datetime) -> AlertOutco
     return out
 
 
-def _apply(session: Session, alert: dict, data: IncidentInput, resolved_at: datetime | None, now: datetime) -> tuple[int | None, int | None]:
+def _apply(
+    session: Session, alert: dict, data: IncidentInput, resolved_at: datetime | None, now: datetime
+) -> tuple[int | None, int | None]:
     """(incident declared, incident resolved) by one valid alert; None where nothing changed."""
     existing = session.exec(select(Incident).where(Incident.external_id == data.external_id)).first()
     if existing is None:  # a new startsAt: the same alert still open under an earlier one?
@@ -162,5 +166,6 @@ def _apply(session: Session, alert: dict, data: IncidentInput, resolved_at: date
         outcome = declare_incident(session, data=data, now=now, source="alertmanager", actor="alertmanager")
         existing = outcome.incident
         declared = existing.id if outcome.changed else None
-    result = resolve_incident(session, ref=f"INC-{existing.id}", now=now, actor="alertmanager", at=max(resolved_at, existing.started_at), note="resolved in Alertmanager")
+    result = resolve_incident(session, ref=f"INC-{existing.id}", now=now, actor="alertmanager", at=max(resolved_at, existing.started_at),
+                              note="resolved in Alertmanager")
     return declared, (existing.id if result.changed else None)

@@ -156,15 +156,18 @@ def merge_services(session: Session, *, source: str, into: str, actor: str | Non
     # Of a sha both have, the later sample goes: first the target's, then the source's.
     earlier_in_source = exists().where(
         s.c.service_id == src.id, s.c.sha == sample_t.c.sha,
-        or_(s.c.deployed_at < sample_t.c.deployed_at, and_(s.c.deployed_at == sample_t.c.deployed_at, s.c.deploy_id < sample_t.c.deploy_id)),
+        or_(s.c.deployed_at < sample_t.c.deployed_at,
+            and_(s.c.deployed_at == sample_t.c.deployed_at, s.c.deploy_id < sample_t.c.deploy_id)),
     )
     session.execute(delete(sample_t).where(sample_t.c.service_id == dst.id, earlier_in_source))
-    session.execute(delete(sample_t).where(sample_t.c.service_id == src.id, exists().where(d.c.service_id == dst.id, d.c.sha == sample_t.c.sha)))
+    session.execute(delete(sample_t).where(sample_t.c.service_id == src.id,
+                                           exists().where(d.c.service_id == dst.id, d.c.sha == sample_t.c.sha)))
     change.samples = session.execute(update(sample_t).where(sample_t.c.service_id == src.id).values(service_id=dst.id)).rowcount
 
     pending_t = PendingCommit.__table__
     p = pending_t.alias("p")
-    session.execute(delete(pending_t).where(pending_t.c.service_id == src.id, exists().where(p.c.service_id == dst.id, p.c.sha == pending_t.c.sha)))
+    session.execute(delete(pending_t).where(pending_t.c.service_id == src.id,
+                                            exists().where(p.c.service_id == dst.id, p.c.sha == pending_t.c.sha)))
     session.execute(update(pending_t).where(pending_t.c.service_id == src.id).values(service_id=dst.id))
     session.execute(update(CommitPush).where(CommitPush.service_id == src.id).values(service_id=dst.id))
     session.execute(update(DeployFreeze).where(DeployFreeze.service_id == src.id).values(service_id=dst.id))  # its freezes hold on

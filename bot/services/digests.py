@@ -124,7 +124,8 @@ def current_period(sub: DigestSubscription, now: datetime) -> Period:
         day -= timedelta(days=7 if sub.cadence == "weekly" else 1)
         scheduled = datetime.combine(day, time(hour, minute), tzinfo=tz)
     window_end = datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(UTC)
-    return Period(key=day.isoformat(), scheduled=scheduled.astimezone(UTC), window_end=window_end, shift_days=7 if sub.cadence == "weekly" else 1)
+    return Period(key=day.isoformat(), scheduled=scheduled.astimezone(UTC), window_end=window_end,
+                  shift_days=7 if sub.cadence == "weekly" else 1)
 
 
 def period_by_key(sub: DigestSubscription, key: str) -> Period:
@@ -218,7 +219,9 @@ class DigestData:
     firing: list[str] = field(default_factory=list)  # a line per firing watch in the digest's scope
 
 
-def digest_data(session: Session, sub: DigestSubscription, period: Period, *, production_environments, timezone_name: str | None = None) -> DigestData:
+def digest_data(
+    session: Session, sub: DigestSubscription, period: Period, *, production_environments, timezone_name: str | None = None
+) -> DigestData:
     """The numbers of one digest: the 7 days to the period's window end, and the week before."""
     from bot.services.incidents import list_open_incidents
     from bot.services.metrics import build_metrics, resolve_scope
@@ -237,7 +240,8 @@ def digest_data(session: Session, sub: DigestSubscription, period: Period, *, pr
     started = session.exec(inc_q.where(rules.in_window(Incident.started_at, span_start, period.window_end))).all()
     # the longest restore among incidents recovered in the period (as time to restore counts them)
     longest = session.exec(
-        inc_q.where(rules.in_window(Incident.recovered_at, span_start, period.window_end)).order_by(col(Incident.restore_seconds).desc()).limit(1)
+        inc_q.where(rules.in_window(Incident.recovered_at, span_start, period.window_end))
+        .order_by(col(Incident.restore_seconds).desc()).limit(1)
     ).first()
     deploys = build_metrics(session, days=period.shift_days, end=period.window_end, **kw)["deployment_frequency"]["deploys"]
     open_now = [(i, name) for i, name in list_open_incidents(session, service_id=scope) if i.started_at < period.scheduled]

@@ -152,7 +152,8 @@ def active_freezes(session: Session, *, now: datetime, service_id: int | None = 
     holds = store_rules.freeze_holds(freeze_t, now)
     if every:
         return _rows(session, holds)
-    applies = freeze_t.c.service_id.is_(None) if service_id is None else or_(freeze_t.c.service_id.is_(None), freeze_t.c.service_id == service_id)
+    applies = (freeze_t.c.service_id.is_(None) if service_id is None
+               else or_(freeze_t.c.service_id.is_(None), freeze_t.c.service_id == service_id))
     return _rows(session, and_(holds, applies))
 
 

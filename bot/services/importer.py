@@ -161,7 +161,8 @@ class _Loader:
             created = self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]).returning(service_t.c.id)).first()
             if created is not None:
                 self.created_services.append(name)
-            sid = created[0] if created is not None else self.conn.execute(select(service_t.c.id).where(service_t.c.key == key)).scalar_one()
+            sid = (created[0] if created is not None
+                   else self.conn.execute(select(service_t.c.id).where(service_t.c.key == key)).scalar_one())
             self.services[key] = sid
         return sid
 
@@ -335,13 +336,15 @@ def _reference_errors(conn: Connection, rejected: dict[str, int] | None = None):
     ).select_from(joined).where(ref_t.c.kind != "fixes").order_by(ref_t.c.line_no)
     for row in conn.execute(query):
         if row.id is None and row.ref in rejected:
-            yield row.line_no, f"{row.kind}: deploy `{row.ref}` is not stored: its line {rejected[row.ref]} was rejected", row.kind, row.row_id
+            yield (row.line_no, f"{row.kind}: deploy `{row.ref}` is not stored: its line {rejected[row.ref]} was rejected",
+                   row.kind, row.row_id)
         elif row.id is None:
             yield row.line_no, f"{row.kind}: no deploy with id `{row.ref}` in this file or already stored", row.kind, row.row_id
         elif row.service_id != row.own_service:
             yield row.line_no, f"{row.kind}: deploy `{row.ref}` belongs to another service", row.kind, row.row_id
         elif row.kind == "rollback_of" and row.deployed_at > row.own_deployed_at:
-            yield row.line_no, f"rollback_of: deploy `{row.ref}` is later than this deploy; a rollback reverts an earlier deploy", row.kind, row.row_id
+            yield (row.line_no, f"rollback_of: deploy `{row.ref}` is later than this deploy; a rollback reverts an earlier deploy",
+                   row.kind, row.row_id)
     # fixes: names an incident, which must have started before the deploy that fixes it.
     fixing = deploy_t.alias("fixing")
     query = (
@@ -356,7 +359,8 @@ def _reference_errors(conn: Connection, rejected: dict[str, int] | None = None):
         if row.id is None:
             yield row.line_no, f"fixes: no incident with id `{row.ref}` in this file or already stored", "fixes", row.row_id
         elif row.started_at > row.deployed_at:
-            yield row.line_no, f"fixes: incident `{row.ref}` started after this deploy; a fix is deployed after the incident began", "fixes", row.row_id
+            yield (row.line_no, f"fixes: incident `{row.ref}` started after this deploy; a fix is deployed after the incident began",
+                   "fixes", row.row_id)
 
 
 def _apply_teams(conn: Connection, teams: dict[int, tuple[str, str]], now: datetime) -> dict[str, str]:
@@ -379,7 +383,9 @@ def _chunks(ids: list[int], size: int = 500):
         yield ids[start : start + size]
 
 
-def _drop_rejected(conn: Connection, deploy_ids: list[int], incident_ids: list[int], rejected: dict[str, int], lines: dict[int, int]) -> None:
+def _drop_rejected(
+    conn: Connection, deploy_ids: list[int], incident_ids: list[int], rejected: dict[str, int], lines: dict[int, int]
+) -> None:
     """Remove rows whose references were rejected (``skip_invalid``), with their references.
 
     ``lines`` maps a rejected deploy's row id to its line; the deploy's external id is remembered in

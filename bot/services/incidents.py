@@ -167,7 +167,9 @@ def _at(incident: Incident, at: datetime, what: str, *, now: datetime) -> dateti
     return at
 
 
-def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: str | None, at: datetime | None = None, external_first: bool = False) -> IncidentOutcome:
+def acknowledge_incident(
+    session: Session, *, ref: str, now: datetime, actor: str | None, at: datetime | None = None, external_first: bool = False
+) -> IncidentOutcome:
     """Acknowledge an open incident; a second click reports who already did."""
     incident = find_incident(session, ref, external_first=external_first, for_update=True)
     if incident.resolved_at is not None:
@@ -186,7 +188,8 @@ def acknowledge_incident(session: Session, *, ref: str, now: datetime, actor: st
 
 
 def resolve_incident(
-    session: Session, *, ref: str, now: datetime, actor: str | None, note: str | None = None, at: datetime | None = None, external_first: bool = False
+    session: Session, *, ref: str, now: datetime, actor: str | None, note: str | None = None, at: datetime | None = None,
+    external_first: bool = False,
 ) -> IncidentOutcome:
     """Resolve an incident; its time to restore is fixed now. One never mitigated is mitigated
     at the same instant (impact ended, at the latest, when it was resolved)."""
@@ -302,7 +305,8 @@ def correct_resolution_note(session: Session, *, ref: str, note: str, now: datet
         return IncidentOutcome(incident, changed=False)
     incident.resolution_note = note
     session.add(incident)
-    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.CORRECTED, actor=actor, text=f"resolution note: {note}"), now=now)
+    _announce(session, incident, _event(session, incident, at=now, kind=EventKind.CORRECTED, actor=actor, text=f"resolution note: {note}"),
+              now=now)
     return IncidentOutcome(incident, changed=True)
 
 
@@ -331,7 +335,9 @@ def cancel_incident(
     return IncidentOutcome(incident, changed=True)
 
 
-def set_severity(session: Session, *, ref: str, severity: str, now: datetime, actor: str | None, external_first: bool = False) -> IncidentOutcome:
+def set_severity(
+    session: Session, *, ref: str, severity: str, now: datetime, actor: str | None, external_first: bool = False
+) -> IncidentOutcome:
     """Change the severity; the timeline keeps the change (old -> new)."""
     from bot.core.inputs import normalize_severity
 
@@ -388,7 +394,8 @@ def roll_back_cause(session: Session, *, ref: str, now: datetime, actor: str | N
     target_id = incident.caused_by_id or incident.suspect_deploy_id
     if target_id is None:
         raise StateError(
-            f"{incident_ref(incident)} has no suspected deploy to roll back; link one with `/incident cause {incident_ref(incident)} D-<n>`."
+            f"{incident_ref(incident)} has no suspected deploy to roll back;"
+            f" link one with `/incident cause {incident_ref(incident)} D-<n>`."
         )
     existing = session.exec(select(Deploy).where(store_rules.rollbacks_of(target_id, Deploy.__table__)).order_by(Deploy.id)).first()
     if existing is not None:
@@ -399,7 +406,8 @@ def roll_back_cause(session: Session, *, ref: str, now: datetime, actor: str | N
     outcome = record_rollback(session, service=service.name, of=f"D-{target_id}", now=now, actor=actor)
     if incident.caused_by_id != target_id:
         link_cause(session, ref=incident_ref(incident), deploy=f"D-{target_id}", now=now, actor=actor, announce=False)
-    event = _event(session, incident, at=now, kind=EventKind.ROLLBACK, actor=actor, text=f"{deploy_ref(outcome.deploy)} back to {outcome.deploy.version}")
+    event = _event(session, incident, at=now, kind=EventKind.ROLLBACK, actor=actor,
+                   text=f"{deploy_ref(outcome.deploy)} back to {outcome.deploy.version}")
     _announce(session, incident, event, now=now)
     return IncidentOutcome(incident, changed=True)
 

@@ -229,7 +229,9 @@ def open_followups(session: Session, *, owner: str | None = None, limit: int = 5
 
 
 def followups_of(session: Session, incident_id: int) -> list[IncidentFollowup]:
-    return list(session.exec(select(IncidentFollowup).where(IncidentFollowup.incident_id == incident_id).order_by(IncidentFollowup.id)).all())
+    return list(session.exec(
+        select(IncidentFollowup).where(IncidentFollowup.incident_id == incident_id).order_by(IncidentFollowup.id)
+    ).all())
 
 
 def led_by(session: Session, user: str, *, limit: int = 20) -> list[tuple[Incident, str]]:

@@ -63,7 +63,9 @@ def _record(session: Session, nudge: Nudge) -> Nudge | None:
     return nudge
 
 
-def candidate_deploys(session: Session, incident: Incident, *, production_environments: Sequence[str], limit: int = CANDIDATES) -> list[Deploy]:
+def candidate_deploys(
+    session: Session, incident: Incident, *, production_environments: Sequence[str], limit: int = CANDIDATES
+) -> list[Deploy]:
     """The service's latest qualifying deploys at or before the incident started, newest first."""
     return list(
         session.exec(
@@ -87,9 +89,11 @@ def ask_for_cause(session: Session, incident: Incident, *, now: datetime) -> Nud
     """Queue the question under a just-resolved incident's card (once ever per incident)."""
     if not needs_cause(incident) or not _has_card(session, "incident", incident.id):
         return None
-    nudge = _record(session, Nudge(key=f"{CAUSE}:{incident.id}", kind=CAUSE, service_id=incident.service_id, incident_id=incident.id, created_at=now))
+    nudge = _record(session, Nudge(key=f"{CAUSE}:{incident.id}", kind=CAUSE, service_id=incident.service_id, incident_id=incident.id,
+                                   created_at=now))
     if nudge is not None:
-        outbox.enqueue(session, kind=outbox.Kind.NUDGE_POST, key=outbox.card_key("incident", incident.id), payload={"nudge": nudge.id}, now=now)
+        outbox.enqueue(session, kind=outbox.Kind.NUDGE_POST, key=outbox.card_key("incident", incident.id), payload={"nudge": nudge.id},
+                       now=now)
     return nudge
 
 
@@ -152,7 +156,8 @@ def record_answer(session: Session, incident: Incident, *, deploy_id: int | None
     nudge.answer_deploy_id, nudge.answered_by, nudge.answered_at = deploy_id, actor, now
     session.add(nudge)
     session.flush()
-    outbox.enqueue(session, kind=outbox.Kind.NUDGE_UPDATE, key=outbox.card_key("incident", incident.id), payload={"nudge": nudge.id}, now=now)
+    outbox.enqueue(session, kind=outbox.Kind.NUDGE_UPDATE, key=outbox.card_key("incident", incident.id), payload={"nudge": nudge.id},
+                   now=now)
 
 
 def mark_not_caused(session: Session, incident: Incident, *, now: datetime, actor: str | None) -> None:
@@ -183,7 +188,8 @@ def hint_commits(session: Session, deploy: Deploy, *, now: datetime, production_
     year, week, _ = now.isocalendar()
     nudge = _record(
         session,
-        Nudge(key=f"{COMMITS}:{deploy.service_id}:{year}-W{week:02d}", kind=COMMITS, service_id=deploy.service_id, deploy_id=deploy.id, created_at=now),
+        Nudge(key=f"{COMMITS}:{deploy.service_id}:{year}-W{week:02d}", kind=COMMITS, service_id=deploy.service_id, deploy_id=deploy.id,
+              created_at=now),
     )
     if nudge is not None:
         outbox.enqueue(session, kind=outbox.Kind.NUDGE_POST, key=outbox.card_key("deploy", deploy.id), payload={"nudge": nudge.id}, now=now)

@@ -101,7 +101,9 @@ def post_cards(session: Session, obj: str, object_id: int, channels: Iterable[st
     ]
 
 
-def announce_incident(session: Session, incident_id: int, *, now: datetime, default_alert_channel: str | None, declared_in: str | None = None) -> list[OutboxMessage]:
+def announce_incident(
+    session: Session, incident_id: int, *, now: datetime, default_alert_channel: str | None, declared_in: str | None = None
+) -> list[OutboxMessage]:
     """A new incident's card: in the alert channel, and in the channel it was declared in (not a DM)."""
     channels = [get_alert_channel(session, default=default_alert_channel)]
     if declared_in and not declared_in.startswith("D"):

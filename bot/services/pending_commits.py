@@ -95,6 +95,8 @@ def record_shipping_deploy(
         ids = [p.id for p in pending]
         for start in range(0, len(ids), 1000):
             session.execute(
-                update(PendingCommit.__table__).where(PendingCommit.__table__.c.id.in_(ids[start : start + 1000])).values(deploy_id=outcome.deploy.id)
+                update(PendingCommit.__table__)
+                .where(PendingCommit.__table__.c.id.in_(ids[start : start + 1000]))
+                .values(deploy_id=outcome.deploy.id)
             )
     return outcome

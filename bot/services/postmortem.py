@@ -158,7 +158,8 @@ def summary(pm: Postmortem) -> str:
     Slack adapter escapes it and shows the lead as a mention)."""
     i = pm.incident
     ttr = format_duration(rules.restore_seconds(i.started_at, i.mitigated_at, i.resolved_at))
-    cause = f"D-{pm.cause.id} {pm.cause.version} ({len(pm.commits)} commit{'s' if len(pm.commits) != 1 else ''})" if pm.cause else "none linked"
+    cause = (f"D-{pm.cause.id} {pm.cause.version} ({len(pm.commits)} commit{'s' if len(pm.commits) != 1 else ''})" if pm.cause
+             else "none linked")
     open_f = sum(1 for f in pm.followups if f.done_at is None)
     return "\n".join([
         f"INC-{i.id} {i.title} · {i.severity.upper()} · lead {('@' + i.lead) if i.lead else 'none'}",

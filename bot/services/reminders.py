@@ -28,7 +28,9 @@ from bot.store.models import Incident, IncidentEvent, IncidentReminder, OutboxMe
 SNOOZE_CHOICES = (30, 60, 240)  # minutes, the buttons on a reminder
 
 
-def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, update_every: timedelta) -> list[tuple[Incident, str, datetime]]:
+def due_reminders(
+    session: Session, *, now: datetime, ack_after: timedelta, update_every: timedelta
+) -> list[tuple[Incident, str, datetime]]:
     out = []
     # Only incidents with a card (posted, or waiting in the outbox): a reminder goes in the card's
     # thread, and an imported history's old open incidents, or ones declared with no alert channel
@@ -48,7 +50,8 @@ def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, upda
         if incident.acknowledged_at is None:
             # counted from when the last reminder went out, so a job that ran late sends one, not a burst
             last_ack = session.exec(
-                select(func.max(IncidentReminder.created_at)).where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "ack")
+                select(func.max(IncidentReminder.created_at))
+                .where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "ack")
             ).one()
             due = incident.declared_at + ack_after if last_ack is None else last_ack + update_every
             if snooze and snooze > due:
@@ -56,9 +59,12 @@ def due_reminders(session: Session, *, now: datetime, ack_after: timedelta, upda
             if due <= now:
                 out.append((incident, "ack", due))
             continue
-        last_event = session.exec(select(func.max(IncidentEvent.at)).where(IncidentEvent.incident_id == incident.id, IncidentEvent.kind != EventKind.SNOOZED)).one()
+        last_event = session.exec(
+            select(func.max(IncidentEvent.at)).where(IncidentEvent.incident_id == incident.id, IncidentEvent.kind != EventKind.SNOOZED)
+        ).one()
         last_reminder = session.exec(
-            select(func.max(IncidentReminder.created_at)).where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "update")
+            select(func.max(IncidentReminder.created_at))
+            .where(IncidentReminder.incident_id == incident.id, IncidentReminder.kind == "update")
         ).one()
         base = max(t for t in (last_event, last_reminder, incident.acknowledged_at) if t is not None)
         due = base + update_every
@@ -90,7 +96,8 @@ def snooze(session: Session, *, ref: str, minutes: int, now: datetime, actor: st
     incident = find_incident(session, ref, for_update=True)
     incident.snoozed_until = now + timedelta(minutes=minutes)
     session.add(incident)
-    session.add(IncidentEvent(incident_id=incident.id, at=now, kind=EventKind.SNOOZED, actor=actor, text=f"reminders snoozed for {minutes}m"))
+    session.add(IncidentEvent(incident_id=incident.id, at=now, kind=EventKind.SNOOZED, actor=actor,
+                              text=f"reminders snoozed for {minutes}m"))
     session.flush()
     return incident
 

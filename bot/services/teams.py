@@ -100,7 +100,9 @@ def assign_team(session: Session, service_id: int, team: str, *, now: datetime) 
 def list_teams(session: Session) -> list[tuple[Team, list[str]]]:
     teams = session.exec(select(Team).order_by(Team.key)).all()
     owned: dict[int, list[str]] = {}
-    for team_id, name in session.exec(select(Service.team_id, Service.name).where(col(Service.team_id).is_not(None)).order_by(Service.key)).all():
+    for team_id, name in session.exec(
+        select(Service.team_id, Service.name).where(col(Service.team_id).is_not(None)).order_by(Service.key)
+    ).all():
         owned.setdefault(team_id, []).append(name)
     return [(t, owned.get(t.id, [])) for t in teams]
 

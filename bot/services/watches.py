@@ -76,7 +76,9 @@ def _resolve_scope(session: Session, *, service: str | None, team: str | None) -
     return Scope("org")
 
 
-def scope_report(session: Session, scope: Scope, *, end: datetime, days: int, timezone_name: str, production_environments: Sequence[str]) -> dict:
+def scope_report(
+    session: Session, scope: Scope, *, end: datetime, days: int, timezone_name: str, production_environments: Sequence[str]
+) -> dict:
     """The metrics report of the scope for ``[end - days, end)``."""
     return build_metrics(  # a team: the pooled events of its services (bot.store.scope)
         session, service=scope.name if scope.kind == "service" else None, team=scope.name if scope.kind == "team" else None,
@@ -107,12 +109,14 @@ def add_watch(
     same = session.exec(
         select(Watch.id).where(
             Watch.metric == parsed.metric, Watch.op == parsed.op, Watch.threshold == parsed.threshold, Watch.days == days,
-            Watch.channel == channel, Watch.service_id == scope.service_id if scope.service_id is not None else col(Watch.service_id).is_(None),
+            Watch.channel == channel,
+            Watch.service_id == scope.service_id if scope.service_id is not None else col(Watch.service_id).is_(None),
             Watch.team == scope.name if scope.kind == "team" else col(Watch.team).is_(None),
         )
     ).first()
     if same is not None:
-        raise ValidationError(f"watch #{same} already watches `{parsed.text}` for {scope.label} over {days} days in that channel", field="watch")
+        raise ValidationError(f"watch #{same} already watches `{parsed.text}` for {scope.label} over {days} days in that channel",
+                              field="watch")
     watch = Watch(
         metric=parsed.metric, op=parsed.op, threshold=parsed.threshold, service_id=scope.service_id,
         team=scope.name if scope.kind == "team" else None, days=days, channel=channel, state=watch_rules.OK,
@@ -182,7 +186,9 @@ class CheckResult:
     transition: str | None = None
 
 
-def check_watch(session: Session, watch_id: int, *, now: datetime, timezone_name: str, production_environments: Sequence[str]) -> CheckResult:
+def check_watch(
+    session: Session, watch_id: int, *, now: datetime, timezone_name: str, production_environments: Sequence[str]
+) -> CheckResult:
     """Check one watch for the hour of ``now`` inside the caller's transaction."""
     hour = check_hour(now)
     watch = session.exec(select(Watch).where(Watch.id == watch_id).with_for_update().execution_options(populate_existing=True)).first()
@@ -190,7 +196,8 @@ def check_watch(session: Session, watch_id: int, *, now: datetime, timezone_name
         return CheckResult(watch_id, checked=False)
     condition = condition_of(watch)
     scope = scope_of(session, watch)
-    report = scope_report(session, scope, end=hour, days=watch.days, timezone_name=timezone_name, production_environments=production_environments)
+    report = scope_report(session, scope, end=hour, days=watch.days, timezone_name=timezone_name,
+                          production_environments=production_environments)
     reading = watch_rules.read(condition, report)
     holds = None if reading.value is None else condition.holds(reading.value)
     outcome = watch_rules.step(watch_rules.WatchState(watch.state, watch.held_checks, watch.cleared_checks), holds)
@@ -224,7 +231,8 @@ def check_all(engine: Engine, *, now: datetime, timezone_name: str, production_e
     for watch_id in ids:
         try:
             with session_scope(engine) as session:
-                results.append(check_watch(session, watch_id, now=now, timezone_name=timezone_name, production_environments=production_environments))
+                results.append(check_watch(session, watch_id, now=now, timezone_name=timezone_name,
+                                           production_environments=production_environments))
         except ValidationError as exc:  # e.g. a team scope this version cannot compute: skip it, keep the others
             log.warning("watch %s could not be checked: %s", watch_id, exc.message)
     return results

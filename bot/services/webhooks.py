@@ -71,7 +71,8 @@ def process_delivery(
             if row is None:
                 try:
                     with session.begin_nested():
-                        row = WebhookDelivery(source=source, delivery_id=stored_id(delivery_id), event=event, received_at=now, body=_text(body))
+                        row = WebhookDelivery(source=source, delivery_id=stored_id(delivery_id), event=event, received_at=now,
+                                              body=_text(body))
                         session.add(row)
                         session.flush()
                 except IntegrityError:  # a concurrent copy committed first (PostgreSQL waited for it)
@@ -91,7 +92,9 @@ def process_delivery(
         raise
 
 
-def record_failure(engine: Engine, *, source: str, delivery_id: str, event: str | None, body: bytes | str, now: datetime, error: str) -> None:
+def record_failure(
+    engine: Engine, *, source: str, delivery_id: str, event: str | None, body: bytes | str, now: datetime, error: str
+) -> None:
     """Keep a delivery that could not be applied (for replay), with the body that failed."""
     for _ in range(2):
         try:

@@ -60,7 +60,9 @@ STATE_ICON = {
     "open": ":rotating_light:", "acknowledged": ":eyes:", "mitigated": ":adhesive_bandage:", "resolved": ":white_check_mark:",
     "cancelled": ":no_entry_sign:",
 }
-TIER_ICON = {"elite": ":star2:", "high": ":large_green_circle:", "medium": ":large_yellow_circle:", "low": ":red_circle:", None: ":white_circle:"}
+TIER_ICON = {
+    "elite": ":star2:", "high": ":large_green_circle:", "medium": ":large_yellow_circle:", "low": ":red_circle:", None: ":white_circle:",
+}
 
 
 _MENTION_RE = re.compile(r"(<[@#][UWCGD][A-Z0-9]+>)")
@@ -211,7 +213,8 @@ def deploy_card(
     for f in freezes[:3]:  # the freezes that held when it was deployed
         blocks.append(md(freeze_line(f, during=True)))
     for inc in open_incidents[:5]:
-        blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity} {esc(clip(inc.title, 200), mentions=typed_in_slack(inc.source))}"))
+        blocks.append(md(f":warning: `{service}` has an open incident: *INC-{inc.id}* {SEVERITY_ICON.get(inc.severity, '')} {inc.severity}"
+                         f" {esc(clip(inc.title, 200), mentions=typed_in_slack(inc.source))}"))
     text = f"{kind} {deploy_label(deploy)}: {service} {esc(deploy.version)} to {deploy.environment}"
     return text, dicts(blocks)
 
@@ -325,7 +328,8 @@ def incident_card(
             f"Cancel {label}?", "For a false alarm or an incident declared by mistake: it is then counted in no metric. "
             "You will be asked why.", "Cancel it", style="danger")))
         blocks.append(ActionsBlock(block_id=Block.ACTIONS, elements=buttons))
-    text = f"{incident_label(incident)} [{incident.severity.upper()}] {service}: {esc(incident.title, mentions=typed_in_slack(incident.source))} ({state})"
+    text = (f"{incident_label(incident)} [{incident.severity.upper()}] {service}:"
+            f" {esc(incident.title, mentions=typed_in_slack(incident.source))} ({state})")
     return text, dicts(blocks)
 
 
@@ -366,13 +370,16 @@ def incident_list(rows: Sequence[tuple[Incident, str]], *, now: datetime) -> tup
     if not rows:
         return "No open incidents.", dicts([md(":white_check_mark: No open incidents.")])
     lines = [
-        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120), mentions=typed_in_slack(i.source))} · {'' if i.state == 'open' else i.state + ', '}open for {format_duration((now - i.started_at).total_seconds())}"
+        f"{SEVERITY_ICON.get(i.severity, '')} *INC-{i.id}* `{service}` {esc(clip(i.title, 120), mentions=typed_in_slack(i.source))}"
+        f" · {'' if i.state == 'open' else i.state + ', '}open for {format_duration((now - i.started_at).total_seconds())}"
         for i, service in rows
     ]
     return counted(len(rows), 'open incident'), dicts([md(clip("\n".join(lines), SECTION_TEXT))])
 
 
-def incident_detail(incident: Incident, service: str, events: Sequence[IncidentEvent], *, now: datetime, cause: Deploy | None) -> tuple[str, list[dict]]:
+def incident_detail(
+    incident: Incident, service: str, events: Sequence[IncidentEvent], *, now: datetime, cause: Deploy | None
+) -> tuple[str, list[dict]]:
     text, blocks = incident_card(incident, service, now=now, cause=cause)
     blocks = [b for b in blocks if b.get("type") != "actions"]
     # The 30 newest events, oldest first, packed into as many sections as they need.
@@ -406,7 +413,8 @@ SEVERITY_OPTIONS = [
 
 
 def declare_modal(
-    *, services: Sequence[str], service: str | None = None, deploys: Sequence[Deploy] = (), channel: str | None = None, values: dict | None = None
+    *, services: Sequence[str], service: str | None = None, deploys: Sequence[Deploy] = (), channel: str | None = None,
+    values: dict | None = None,
 ) -> dict:
     """The ``/incident`` form. Picking a service reloads the form with that service's deploys."""
     values = values or {}
@@ -414,7 +422,8 @@ def declare_modal(
         InputBlock(
             block_id=Block.TITLE,
             label=PlainTextObject(text="What is happening?"),
-            element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="Checkout returns 5xx"), max_length=300, initial_value=values.get("title") or None),
+            element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="Checkout returns 5xx"), max_length=300,
+                                          initial_value=values.get("title") or None),
         )
     ]
     if services:
@@ -428,7 +437,8 @@ def declare_modal(
                 label=PlainTextObject(text="Service"),
                 dispatch_action=True,
                 optional=True,
-                element=StaticSelectElement(action_id=Action.DECLARE_SERVICE, options=options, initial_option=initial, placeholder=PlainTextObject(text="Pick a service")),
+                element=StaticSelectElement(action_id=Action.DECLARE_SERVICE, options=options, initial_option=initial,
+                                            placeholder=PlainTextObject(text="Pick a service")),
             )
         )
         if service is None:  # once a service is picked, the form does not ask to type one as well
@@ -465,7 +475,8 @@ def declare_modal(
             label=PlainTextObject(text="Started"),
             optional=True,
             hint=PlainTextObject(text="How long ago (15m, 2h) or an ISO time (2026-11-24T09:30Z). Empty: now."),
-            element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="15m"), max_length=40, initial_value=values.get("started") or None),
+            element=PlainTextInputElement(action_id="value", placeholder=PlainTextObject(text="15m"), max_length=40,
+                                          initial_value=values.get("started") or None),
         )
     )
     if deploys:
@@ -475,7 +486,8 @@ def declare_modal(
                 block_id=Block.SUSPECT,
                 label=PlainTextObject(text="Suspected deploy"),
                 optional=True,
-                element=StaticSelectElement(action_id="value", options=dep_options, placeholder=PlainTextObject(text="Pick a recent deploy")),
+                element=StaticSelectElement(action_id="value", options=dep_options,
+                                            placeholder=PlainTextObject(text="Pick a recent deploy")),
             )
         )
     elif service:
@@ -509,7 +521,8 @@ def update_modal(incident: Incident, service: str) -> dict:
             InputBlock(
                 block_id=Block.UPDATE_TEXT,
                 label=PlainTextObject(text="Update"),
-                element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000, placeholder=PlainTextObject(text="What changed, what's next")),
+                element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000,
+                                              placeholder=PlainTextObject(text="What changed, what's next")),
             ).to_dict(),
         ],
     }
@@ -610,7 +623,9 @@ def dora_card(report: dict, previous: dict | None = None, *, title: str = "DORA 
     return f"{name} for {who_}: " + "; ".join(summary), dicts(blocks)
 
 
-def reminder_message(incident: Incident, service: str, kind: str, *, now: datetime, snooze_choices: Sequence[int]) -> tuple[str, list[dict]]:
+def reminder_message(
+    incident: Incident, service: str, kind: str, *, now: datetime, snooze_choices: Sequence[int]
+) -> tuple[str, list[dict]]:
     """A nudge in the card's thread with the next useful button and snooze buttons."""
     age = format_duration((now - incident.started_at).total_seconds())
     if kind == "ack":
@@ -645,7 +660,8 @@ def home_view(org: dict, mine: Sequence[tuple[str, dict]], open_incidents: Seque
     if mine:
         blocks.append(header("Your services").to_dict())
         for name, report in mine:
-            parts = [f"*{title}* {_value(key, report[key], report['scope']['days'])} ({report[key]['tier'] or 'n/a'})" for key, title in KEY_TITLES.items()]
+            parts = [f"*{title}* {_value(key, report[key], report['scope']['days'])} ({report[key]['tier'] or 'n/a'})"
+                     for key, title in KEY_TITLES.items()]
             blocks.append(md(f"`{name}`\n" + " · ".join(parts)).to_dict())
     blocks.append(header("Open incidents").to_dict())
     blocks.extend(incident_list(open_incidents, now=now)[1])

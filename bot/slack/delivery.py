@@ -173,7 +173,9 @@ class OutboxSender:
 
     def cards_of(self, kind: str, object_id: int) -> list[SlackMessage]:
         with session_scope(self.engine, write=False) as session:
-            return list(session.exec(select(SlackMessage).where(SlackMessage.kind == kind, SlackMessage.object_id == object_id).order_by(SlackMessage.id)).all())
+            return list(session.exec(
+                select(SlackMessage).where(SlackMessage.kind == kind, SlackMessage.object_id == object_id).order_by(SlackMessage.id)
+            ).all())
 
     # --- sending, exactly once --------------------------------------------------------
 
@@ -197,7 +199,8 @@ class OutboxSender:
                 page = self._join_and_retry(lambda a=args: self.client.conversations_history(oldest=attempt.oldest, **a).data, channel)
             for message in page.get("messages") or []:
                 if outbox_id_of(message) == attempt.message.id:
-                    log.info("outbox %s was already posted in %s (ts %s): recorded, not posted again", attempt.message.id, channel, message["ts"])
+                    log.info("outbox %s was already posted in %s (ts %s): recorded, not posted again",
+                             attempt.message.id, channel, message["ts"])
                     return {"channel": channel, "ts": message["ts"]}
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor or not page.get("has_more", True):
@@ -232,7 +235,8 @@ class OutboxSender:
             self.client.chat_update(channel=channel, ts=existing[0].ts, text=text, blocks=blocks)
             return
         posted = self.post_once(attempt, channel=channel, text=text, blocks=blocks)
-        attempt.cards.append(SlackMessage(kind=obj, object_id=object_id, channel=posted["channel"], ts=posted["ts"], created_at=self.clock()))
+        attempt.cards.append(SlackMessage(kind=obj, object_id=object_id, channel=posted["channel"], ts=posted["ts"],
+                                          created_at=self.clock()))
 
     def send_card_refresh(self, attempt: Attempt) -> None:
         text, blocks = self.card(attempt.payload["object"], attempt.payload["id"])
@@ -397,10 +401,12 @@ class OutboxSender:
             retry_after = None
             if exc.response.status_code == 429:
                 retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 30)))
-            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=error, retry_after=retry_after, permanent=error in PERMANENT)
+            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=error, retry_after=retry_after,
+                                        permanent=error in PERMANENT)
             log.warning("outbox %s (%s) failed: %s; now %s", message.id, message.kind, error, status)
         except replies.ResponseUrlError as exc:
-            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after, permanent=exc.permanent)
+            status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after,
+                                        permanent=exc.permanent)
             log.warning("outbox %s (a reply to a command) failed: %s; now %s", message.id, exc.error, status)
         except PagerDutyError as exc:
             status = outbox.mark_failed(self.engine, message.id, now=self.clock(), error=exc.error, retry_after=exc.retry_after,

@@ -23,10 +23,15 @@ def digest_message(data: DigestData, *, now: datetime | None = None) -> tuple[st
     facts = [f"*{data.deploys}* production deploy{'' if data.deploys == 1 else 's'} and *{data.incidents}* incident{plural} {span}"]
     if data.longest:
         incident, service = data.longest
-        facts.append(f"longest incident: INC-{incident.id} `{service}` {bk.esc(bk.clip(incident.title, 80))} ({format_duration(incident.restore_seconds)})")
+        facts.append(f"longest incident: INC-{incident.id} `{service}` {bk.esc(bk.clip(incident.title, 80))}"
+                     f" ({format_duration(incident.restore_seconds)})")
     blocks.append(bk.md(" · ".join(facts)).to_dict())
     if data.open_incidents:
-        lines = [f"• INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 80))} ({i.severity}, open {format_duration((data.period.scheduled - i.started_at).total_seconds())})" for i, name in data.open_incidents[:10]]
+        lines = [
+            f"• INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 80))}"
+            f" ({i.severity}, open {format_duration((data.period.scheduled - i.started_at).total_seconds())})"
+            for i, name in data.open_incidents[:10]
+        ]
         more = f"\n…and {len(data.open_incidents) - 10} more" if len(data.open_incidents) > 10 else ""
         blocks.append(bk.md(f"*Open incidents ({len(data.open_incidents)})*\n" + "\n".join(lines) + more).to_dict())
     else:

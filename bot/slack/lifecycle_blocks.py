@@ -123,7 +123,9 @@ def followups_message(rows: Sequence[tuple[IncidentFollowup, Incident]], *, mine
     return f"{len(rows)} open {whose}follow-up(s)", dicts(blocks)
 
 
-def home_sections(led: Sequence[tuple[Incident, str]], followups: Sequence[tuple[IncidentFollowup, Incident]], *, now: datetime) -> list[dict]:
+def home_sections(
+    led: Sequence[tuple[Incident, str]], followups: Sequence[tuple[IncidentFollowup, Incident]], *, now: datetime
+) -> list[dict]:
     """App Home: the incidents I lead and my open follow-ups (with **Done**)."""
     from bot.slack.blocks import header
 

@@ -52,7 +52,9 @@ def cause_answered(nudge: Nudge, incident: Incident, answer_deploy: Deploy | Non
     line = f":white_check_mark: INC-{incident.id} was {what}. Answered by {bk.who(nudge.answered_by)}"
     if nudge.answered_at is not None:
         line += f" {bk.ts(nudge.answered_at)}"
-    text = f"INC-{incident.id}: " + ("caused by D-" + str(nudge.answer_deploy_id) if nudge.answer == nudges.CAUSED_BY else "not caused by a deploy")
+    text = f"INC-{incident.id}: " + (
+        "caused by D-" + str(nudge.answer_deploy_id) if nudge.answer == nudges.CAUSED_BY else "not caused by a deploy"
+    )
     return text, bk.dicts([bk.md(line + ".")])
 
 
@@ -91,13 +93,16 @@ def send_nudge(sender, attempt) -> None:
         if nudge is None:
             return
         kind, object_id, (text, blocks) = _render(session, nudge, sender.production_environments)
-        cards = list(session.exec(select(SlackMessage).where(SlackMessage.kind == kind, SlackMessage.object_id == object_id).order_by(SlackMessage.id)).all())
+        cards = list(session.exec(
+            select(SlackMessage).where(SlackMessage.kind == kind, SlackMessage.object_id == object_id).order_by(SlackMessage.id)
+        ).all())
         posted = session.exec(select(SlackMessage).where(SlackMessage.kind == NUDGE_CARD, SlackMessage.object_id == nudge.id)).first()
     if posted is not None or not cards:
         return  # already in Slack (recorded), or the card never made it there
     card = cards[0]
     found = sender.post_once(attempt, channel=card.channel, thread_ts=card.ts, text=text, blocks=blocks)
-    attempt.cards.append(SlackMessage(kind=NUDGE_CARD, object_id=nudge.id, channel=found["channel"], ts=found["ts"], created_at=sender.clock()))
+    attempt.cards.append(SlackMessage(kind=NUDGE_CARD, object_id=nudge.id, channel=found["channel"], ts=found["ts"],
+                                      created_at=sender.clock()))
 
 
 def update_nudge(sender, attempt) -> None:

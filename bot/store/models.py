@@ -463,7 +463,9 @@ class Nudge(SQLModel, table=True):
     incident_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("incident.id", ondelete="CASCADE"), nullable=True))
     deploy_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("deploy.id", ondelete="CASCADE"), nullable=True))
     answer: str | None = Field(default=None, sa_type=String(16))  # caused_by | not_caused
-    answer_deploy_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("deploy.id", ondelete="SET NULL"), nullable=True))
+    answer_deploy_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("deploy.id", ondelete="SET NULL"), nullable=True)
+    )
     answered_by: str | None = Field(default=None, sa_type=String(100))
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -45,9 +45,11 @@ def ask_if_unknown(context, respond, *, command: str, text: str, service: str, c
     if len(value(service)) > VALUE_LIMIT:
         reply(respond, question + " Run the command again with a known service (or a shorter note).")
         return True
-    buttons = [bk.button(f"Use {name}", f"{Action.CATALOGUE_USE}_{i}", value(name), style="primary" if i == 0 else None) for i, name in enumerate(close)]
+    buttons = [bk.button(f"Use {name}", f"{Action.CATALOGUE_USE}_{i}", value(name), style="primary" if i == 0 else None)
+               for i, name in enumerate(close)]
     buttons.append(bk.button(f"Create {service}", Action.CATALOGUE_CREATE, value(None)))
-    blocks = [bk.md(question + " Nothing is recorded until you choose."), {"type": "actions", "block_id": "catalogue_pick", "elements": [b.to_dict() for b in buttons]}]
+    blocks = [bk.md(question + " Nothing is recorded until you choose."),
+              {"type": "actions", "block_id": "catalogue_pick", "elements": [b.to_dict() for b in buttons]}]
     reply(respond, question, bk.dicts(blocks))
     return True
 

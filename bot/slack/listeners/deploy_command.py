@@ -47,7 +47,8 @@ def handle(context, parsed, *, command: dict, respond, now=None, confirmed: bool
         with transaction(context) as session:
             outcome = record_rollback(session, service=parsed.service, to_version=parsed.to, now=now, actor=user)
             outbox.post_cards(session, "deploy", outcome.deploy.id, [channel], now=now)
-        reply(respond, f":rewind: Recorded rollback {outcome.ref}: `{outcome.service.name}` back to {bk.esc(outcome.deploy.version)} (reverts D-{outcome.deploy.rollback_of_id}).")
+        reply(respond, f":rewind: Recorded rollback {outcome.ref}: `{outcome.service.name}` back to {bk.esc(outcome.deploy.version)}"
+                       f" (reverts D-{outcome.deploy.rollback_of_id}).")
     elif isinstance(parsed, g.DeployRecord):
         commits = []
         if parsed.commit:
@@ -67,7 +68,8 @@ def handle(context, parsed, *, command: dict, respond, now=None, confirmed: bool
         ):
             return  # a typo never splits a service's history: nothing is stored until the user picks
         with transaction(context) as session:
-            outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now, source="slack", actor=user)
+            outcome = record_deploy(session, data=data, production_environments=settings.production_environments, now=now,
+                                    source="slack", actor=user)
             outbox.post_cards(session, "deploy", outcome.deploy.id, [channel], now=now)
             frozen = gate.active_freezes(session, now=now, service_id=outcome.deploy.service_id)
         text = f":rocket: Recorded {outcome.ref}: `{outcome.service.name}` {bk.esc(outcome.deploy.version)} to {outcome.deploy.environment}"

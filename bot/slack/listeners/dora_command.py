@@ -29,7 +29,8 @@ def dora_command(ack, command, respond, context) -> None:
 def reports(rt: Runtime, session, *, service: str | None = None, days: int, scope=None) -> tuple[dict, dict]:
     """The report for the window ending now and for the window before it."""
     now = rt.now()
-    kw = dict(service=service, scope=scope, days=days, timezone_name=rt.settings.timezone_name, production_environments=rt.settings.production_environments)
+    kw = dict(service=service, scope=scope, days=days, timezone_name=rt.settings.timezone_name,
+              production_environments=rt.settings.production_environments)
     current = build_metrics(session, end=now, **kw)
     previous = build_metrics(session, end=make_window(end=now, days=days, timezone_name=rt.settings.timezone_name).start, **kw)
     return current, previous
@@ -62,7 +63,8 @@ def handle(context, parsed, *, command: dict, respond) -> None:
         if parsed.channel is None:
             with session_scope(rt.engine, write=False) as session:
                 current = get_alert_channel(session, default=rt.settings.alert_channel)
-            reply(respond, f"Incident alerts go to <#{current}>." if current else "No alert channel yet: set one with `/dora alerts #channel`.")
+            reply(respond, f"Incident alerts go to <#{current}>." if current
+                  else "No alert channel yet: set one with `/dora alerts #channel`.")
             return
         require_admin(rt, user, "change where alerts go")
         channel_id = channel_id_of(context, parsed.channel)
@@ -154,12 +156,14 @@ def explain_message(rt: Runtime, session, parsed: g.DoraExplain) -> tuple[str, l
         head = f"*Deployment rework rate* for {scope}: {m['rework']} of {counted(m['deploys'], 'deploy')} were rework"
         for e in explain.rework_deploys(session, window=window, environments=envs, service_id=of):
             lines.append(f"D-{e.deploy.id} `{e.service}` {bk.esc(bk.clip(e.deploy.version, 40))}: {', '.join(e.reasons)}")
-        note = "Rework: an unplanned deploy because of a production problem: a rollback, a deploy that fixes an incident (fixes=INC-n), or a hotfix."
+        note = ("Rework: an unplanned deploy because of a production problem: a rollback, a deploy that fixes an incident"
+                " (fixes=INC-n), or a hotfix.")
     else:
         head = f"*Time to restore* for {scope}: {counted(m['incidents'], 'production incident')} recovered in the window"
         fdrt = report["failed_deployment_recovery_time"]
         if fdrt["incidents"]:  # the `ttr` of a watch: the ones with a causing deploy
-            head += f"; failed deployment recovery time {format_duration(fdrt['median_seconds'])} over the {fdrt['incidents']} with a known cause"
+            head += (f"; failed deployment recovery time {format_duration(fdrt['median_seconds'])}"
+                     f" over the {fdrt['incidents']} with a known cause")
         for i, name in explain.recovered_incidents(session, window=window, environments=envs, service_id=of):
             cause = f" (from D-{i.caused_by_id}: {format_duration(i.recovery_seconds)})" if i.caused_by_id else ""
             lines.append(f"INC-{i.id} `{name}` {bk.esc(bk.clip(i.title, 60))}: {format_duration(i.restore_seconds)}{cause}")

@@ -51,7 +51,9 @@ def home_view(rt: Runtime, user: str) -> dict:
         freezes = gate.active_freezes(session, now=now, every=True)
         view = bk.home_view(report(), mine, list_open_incidents(session, limit=20), now=now, freezes=freezes)
         # The viewer's teams first, then the incidents they lead and their open follow-ups (bot.slack.lifecycle_blocks).
-        first = team_blocks(mine_teams, all_teams, picked) + home_sections(led_by(session, user), open_followups(session, owner=user), now=now)
+        first = team_blocks(mine_teams, all_teams, picked) + home_sections(
+            led_by(session, user), open_followups(session, owner=user), now=now
+        )
         view["blocks"] = (first + view["blocks"])[:bk.MAX_VIEW_BLOCKS]
         return view
 
@@ -62,14 +64,17 @@ def team_blocks(mine: list, all_teams: list[tuple[int, str]], picked: set[int]) 
     if mine:
         blocks.append(bk.header("Your teams").to_dict())
         for name, services, report in mine:
-            blocks.append(bk.md(f"*{bk.esc(name)}* ({', '.join(f'`{s}`' for s in services) or 'no services'})\n{bk.key_line(report)}").to_dict())
+            blocks.append(bk.md(f"*{bk.esc(name)}* ({', '.join(f'`{s}`' for s in services) or 'no services'})"
+                                f"\n{bk.key_line(report)}").to_dict())
     if all_teams:
         options = [{"text": {"type": "plain_text", "text": bk.clip(name, 75)}, "value": str(tid)} for tid, name in all_teams]
-        select_ = {"type": "multi_static_select", "action_id": Action.HOME_TEAMS.value, "placeholder": {"type": "plain_text", "text": "Pick your teams"}, "options": options}
+        select_ = {"type": "multi_static_select", "action_id": Action.HOME_TEAMS.value,
+                   "placeholder": {"type": "plain_text", "text": "Pick your teams"}, "options": options}
         initial = [o for o in options if int(o["value"]) in picked]
         if initial:
             select_["initial_options"] = initial
-        blocks.append({"type": "section", "block_id": "home_teams", "text": {"type": "mrkdwn", "text": "Your teams are shown first."}, "accessory": select_})
+        blocks.append({"type": "section", "block_id": "home_teams", "text": {"type": "mrkdwn", "text": "Your teams are shown first."},
+                       "accessory": select_})
     return blocks
 
 

@@ -101,7 +101,8 @@ def handle(context, parsed, *, command: dict, respond, now=None, confirmed: bool
             outcome = declare_incident(session, data=data, now=now, source="slack", actor=user)
             if cause:  # shown on the new card; no thread line before the card exists
                 link_cause(session, ref=outcome.ref, deploy=cause, now=now, actor=user, announce=False)
-            outbox.announce_incident(session, outcome.incident.id, now=now, default_alert_channel=rt.settings.alert_channel, declared_in=channel)
+            outbox.announce_incident(session, outcome.incident.id, now=now, default_alert_channel=rt.settings.alert_channel,
+                                     declared_in=channel)
             note = ""
             linked = session.get(Deploy, outcome.incident.caused_by_id) if outcome.incident.caused_by_id else None
             if linked is not None and (late := rules_core.deployed_after_start(linked.deployed_at, started)) is not None:
@@ -206,7 +207,8 @@ def service_picked(ack, body, context) -> None:
     }
     with session_scope(rt.engine, write=False) as session:
         new_view = bk.declare_modal(
-            services=known_services(session), service=service, deploys=recent_deploys(session, service, rt.settings.production_environments),
+            services=known_services(session), service=service,
+            deploys=recent_deploys(session, service, rt.settings.production_environments),
             channel=view.get("private_metadata") or None, values=kept,
         )
     messenger(context).update_view(view["id"], new_view, hash=view.get("hash"))

@@ -27,7 +27,8 @@ def handle(context, parsed, *, user: str | None, respond) -> None:
         with transaction(context) as session:
             change = teams.set_team(session, team=parsed.team, services=parsed.services, now=rt.now())
             name = change.team.name
-        text = f":busts_in_silhouette: <@{user}> {'created' if change.created else 'set'} team *{bk.esc(name)}*: " + ", ".join(f"`{s}`" for s in change.services)
+        text = (f":busts_in_silhouette: <@{user}> {'created' if change.created else 'set'} team *{bk.esc(name)}*: "
+                + ", ".join(f"`{s}`" for s in change.services))
         if change.moved:
             text += "\n" + "; ".join(f"`{s}` left team {bk.esc(t)}" for s, t in change.moved.items())
         if change.dropped:
@@ -38,7 +39,10 @@ def handle(context, parsed, *, user: str | None, respond) -> None:
         with transaction(context) as session:
             team, services, digests = teams.remove_team(session, team=parsed.team)
             name = team.name
-        text = f"Team *{bk.esc(name)}* removed; " + (f"{', '.join(f'`{s}`' for s in services)} keep their history and belong to no team." if services else "it owned no services.")
+        text = f"Team *{bk.esc(name)}* removed; " + (
+            f"{', '.join(f'`{s}`' for s in services)} keep their history and belong to no team." if services
+            else "it owned no services."
+        )
         if digests:
             text += f"\nDigests {', '.join(f'#{d}' for d in digests)} still name it and report no data until the team exists again."
         reply(respond, text, public=True)
@@ -60,7 +64,8 @@ def ask_to_confirm(rt, parsed, respond) -> None:
             deploys, incidents = catalogue.counts(session, source.id)
             value = {"op": "merge", "a": source.name, "b": into.name}
             what = f"Merge `{source.name}` into `{into.name}`"
-            detail = f"{counted(deploys, 'deploy')} and {counted(incidents, 'incident')} of `{source.name}` move to `{into.name}`; `{source.name}` is then gone."
+            detail = (f"{counted(deploys, 'deploy')} and {counted(incidents, 'incident')} of `{source.name}` move to `{into.name}`;"
+                      f" `{source.name}` is then gone.")
     confirm = {
         "title": {"type": "plain_text", "text": "Rename the service?" if value["op"] == "rename" else "Merge the services?"},
         "text": {"type": "mrkdwn", "text": bk.clip(f"{what}. {detail}", 300)},

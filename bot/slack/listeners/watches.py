@@ -29,7 +29,8 @@ def handle_watch(context, parsed, *, user: str | None, respond) -> None:
                 days=parsed.days, actor=user, now=rt.now(),
             )
             text = _line(watches.describe(session, watch))
-        reply(respond, f":eyes: <@{user}> added a watch: {text}. It is checked every hour and posts when it fires and when it clears.", public=True)
+        reply(respond, f":eyes: <@{user}> added a watch: {text}. It is checked every hour and posts when it fires and when it clears.",
+              public=True)
     elif isinstance(parsed, g.WatchRemove):
         require_admin(rt, user, "remove watches")
         with transaction(context) as session:

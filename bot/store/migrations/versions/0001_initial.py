@@ -55,7 +55,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('deploy', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deploy_rollback_of_id'), ['rollback_of_id'], unique=False)
-        batch_op.create_index('ix_deploy_service_window', ['service_id', 'deployed_at', 'environment', 'status', 'change_failure'], unique=False)
+        batch_op.create_index('ix_deploy_service_window', ['service_id', 'deployed_at', 'environment', 'status', 'change_failure'],
+                              unique=False)
         batch_op.create_index('ix_deploy_window', ['deployed_at', 'service_id', 'environment', 'status', 'change_failure'], unique=False)
 
     op.create_table('deploy_commit',

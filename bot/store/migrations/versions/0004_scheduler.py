@@ -53,7 +53,8 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.Integer(), nullable=False),
     sa.Column('period', sa.String(length=32), nullable=False),
     sa.Column('created_at', bot.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['subscription_id'], ['digest_subscription.id'], name=op.f('fk_digest_delivery_subscription_id_digest_subscription'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['subscription_id'], ['digest_subscription.id'],
+                            name=op.f('fk_digest_delivery_subscription_id_digest_subscription'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_digest_delivery')),
     sa.UniqueConstraint('subscription_id', 'period', name='uq_digest_delivery_period')
     )
