@@ -119,7 +119,8 @@ class _Checker:
         elif len(value) > limit:
             self.err(f"must be less than {limit + 1} characters", pointer + "/text")
         elif kind == "mrkdwn" and (m := _BAD_LT.search(value)):
-            self.warn(f"unescaped '<' in mrkdwn near {value[m.start():m.start() + 30]!r} (escape user text as &lt; &gt; &amp;)", pointer + "/text")
+            self.warn(f"unescaped '<' in mrkdwn near {value[m.start():m.start() + 30]!r} (escape user text as &lt; &gt; &amp;)",
+                      pointer + "/text")
 
     def ident(self, value: Any, name: str, pointer: str, *, required: bool = False) -> None:
         if value is None:
@@ -785,7 +786,8 @@ class FakeSlack:
         start = int(cursor.removeprefix("dGVhbTpD")) if cursor else 0
         page = self.channels[start:start + size]
         nxt = f"dGVhbTpD{start + size}" if start + size < len(self.channels) else ""
-        return {"ok": True, "channels": [dict(c, is_channel=True, is_archived=False) for c in page], "response_metadata": {"next_cursor": nxt}}
+        return {"ok": True, "channels": [dict(c, is_channel=True, is_archived=False) for c in page],
+                "response_metadata": {"next_cursor": nxt}}
 
     def _api_usergroups_list(self, params: dict) -> dict:
         # https://docs.slack.dev/reference/methods/usergroups.list: users only with include_users
@@ -932,7 +934,8 @@ class FakeSlack:
                 ts = self._next_ts()
                 self.messages[(stored["channel"], ts)] = {
                     "type": "message", "subtype": "file_share", "user": self.bot_user_id, "ts": ts, "channel": stored["channel"],
-                    "text": stored.get("initial_comment") or "", "files": [{"id": stored["id"], "name": stored["name"], "title": stored["title"]}],
+                    "text": stored.get("initial_comment") or "",
+                    "files": [{"id": stored["id"], "name": stored["name"], "title": stored["title"]}],
                 }
                 if thread_ts:
                     self.messages[(stored["channel"], ts)]["thread_ts"] = thread_ts
@@ -1020,7 +1023,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, b'{"ok": false, "error": "invalid_json"}', "application/json")
                 return
             status, body, extra = slack.handle_api(method, params, headers)
-            slack._record(Call(method=method, params=params, headers=headers, http_method=self.command, path=url.path, status=status, response=body))
+            slack._record(Call(method=method, params=params, headers=headers, http_method=self.command, path=url.path, status=status,
+                               response=body))
             delay = slack.late_delay(method)
             if delay:
                 time.sleep(delay)  # done, but the answer comes after the client may have given up

@@ -183,7 +183,9 @@ def test_open_incident_card():
     text, blocks = bk.incident_card(incident(), "checkout", now=NOW)
     ok_message(text, blocks)
     assert labels(blocks) == ["Acknowledge", "Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
-    assert [el["action_id"] for el in actions(blocks)] == [Action.ACK, Action.MITIGATE, Action.RESOLVE, Action.UPDATE, Action.LEAD, Action.CANCEL]
+    assert [el["action_id"] for el in actions(blocks)] == [
+        Action.ACK, Action.MITIGATE, Action.RESOLVE, Action.UPDATE, Action.LEAD, Action.CANCEL,
+    ]
     assert {el["value"] for el in actions(blocks)} == {"7"}
     assert actions(blocks)[0]["style"] == "primary"
     assert next(b for b in blocks if b["type"] == "actions")["block_id"] == Block.ACTIONS
@@ -252,7 +254,8 @@ def test_timeline_lines():
         return IncidentEvent(id=1, incident_id=7, at=NOW, kind=kind, actor=actor, text=text)
 
     assert bk.timeline_line(event("acknowledged")) == ":eyes: Acknowledged by <@U1>"
-    assert bk.timeline_line(event("resolved", "flag off"), restore_seconds=1800) == ":white_check_mark: Resolved by <@U1> after 30m: flag off"
+    assert (bk.timeline_line(event("resolved", "flag off"), restore_seconds=1800)
+            == ":white_check_mark: Resolved by <@U1> after 30m: flag off")
     assert bk.timeline_line(event("declared", "sev2 Checkout 5xx")) == ":rotating_light: Declared by <@U1>"
     assert "rolled back: D-3 back to 1.0" in bk.timeline_line(event("rollback", "D-3 back to 1.0"))
     assert bk.timeline_line(event("snoozed", actor=None)) == "someone: snoozed"
@@ -284,7 +287,8 @@ def test_incident_detail_has_the_timeline_and_no_buttons():
 
 def test_incident_detail_with_long_updates_still_shows_the_latest():
     """Updates may be 2000 characters (post_update's limit): the newest must not be cut off."""
-    events = [IncidentEvent(id=i, incident_id=7, at=NOW + timedelta(minutes=i), kind="update", actor="U1", text=f"update {i}: " + "x" * 1000)
+    events = [IncidentEvent(id=i, incident_id=7, at=NOW + timedelta(minutes=i), kind="update", actor="U1",
+                            text=f"update {i}: " + "x" * 1000)
               for i in range(5)]
     text, blocks = bk.incident_detail(incident(), "checkout", events, now=NOW, cause=None)
     ok_message(text, blocks)
@@ -351,7 +355,9 @@ FULL = Aggregates(
 
 
 def test_dora_card_numbers_and_tiers():
-    r, before = report(FULL, "checkout"), report(Aggregates(deploys=10, any_deploy_ever=True, failed=4, deploy_dates=frozenset({date(2026, 10, 3)})), "checkout")
+    r, before = report(FULL, "checkout"), report(
+        Aggregates(deploys=10, any_deploy_ever=True, failed=4, deploy_dates=frozenset({date(2026, 10, 3)})), "checkout"
+    )
     text, blocks = bk.dora_card(r, before)
     ok_message(text, blocks)
     body = all_text(blocks)
@@ -432,7 +438,8 @@ def test_user_text_is_escaped_for_mrkdwn():
     text, blocks = bk.deploy_card(deploy(note="fixes <cart> & more", version="1.0<rc>"), "checkout",
                                   open_incidents=[incident(title="p99 <200ms missed")])
     assert block_warnings(blocks) == [] and text_warnings(text) == [], block_warnings(blocks) + text_warnings(text)
-    text, blocks = bk.incident_card(incident(title="p99 <200ms missed", state="resolved", resolution_note="cache <off>"), "checkout", now=NOW)
+    text, blocks = bk.incident_card(incident(title="p99 <200ms missed", state="resolved", resolution_note="cache <off>"), "checkout",
+                                    now=NOW)
     assert block_warnings(blocks) == [] and text_warnings(text) == [], block_warnings(blocks) + text_warnings(text)
 
 

@@ -64,7 +64,8 @@ def test_import_is_idempotent_and_prints_what_it_added(tmp_path):
     good = write_lines(tmp_path / "good.jsonl", GOOD)
     first = cli(tmp_path, "import", str(good), **env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "2 deploys and 1 incident added, 0 already stored, 0 invalid, from 3 lines\nnew services created: checkout"
+    assert first.stdout.strip() == ("2 deploys and 1 incident added, 0 already stored, 0 invalid, from 3 lines\n"
+                                    "new services created: checkout")
     again = cli(tmp_path, "import", str(good), **env)
     assert again.stdout.strip() == "0 deploys and 0 incidents added, 3 already stored, 0 invalid, from 3 lines"
     assert rows(tmp_path / "x.db", "deploy") == 2 and rows(tmp_path / "x.db", "incident") == 1

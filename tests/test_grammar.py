@@ -131,7 +131,9 @@ def test_deploy_rollback():
     assert parse_deploy_command("rollback to=1.0 checkout") == DeployRollback(service="checkout", to="1.0")
 
 
-@pytest.mark.parametrize("text, says", [("rollback", "exactly one service"), ("rollback a b", "exactly one service"), ("rollback checkout from=1", "unknown option")])
+@pytest.mark.parametrize("text, says", [
+    ("rollback", "exactly one service"), ("rollback a b", "exactly one service"), ("rollback checkout from=1", "unknown option"),
+])
 def test_deploy_rollback_errors(text, says):
     usage_error(parse_deploy_command, text, command="deploy", says=says)
 
@@ -149,7 +151,9 @@ def test_incident_help(text):
 
 
 def test_incident_declare():
-    assert parse_incident_command("declare sev2 checkout Checkout 5xx") == IncidentDeclare(severity="sev2", service="checkout", title="Checkout 5xx")
+    assert parse_incident_command("declare sev2 checkout Checkout 5xx") == IncidentDeclare(
+        severity="sev2", service="checkout", title="Checkout 5xx"
+    )
     assert parse_incident_command("declare SEV1 checkout Down started=15m cause=D-4") == IncidentDeclare(
         severity="sev1", service="checkout", title="Down", started="15m", cause="D-4"
     )
@@ -199,7 +203,9 @@ def test_incident_actions(verb, expected, ref):
 
 def test_incident_resolve_update_and_cause():
     assert parse_incident_command("resolve INC-7 flag turned off") == IncidentAction(verb="resolve", ref="INC-7", text="flag turned off")
-    assert parse_incident_command("update 7 rolled back, watching") == IncidentAction(verb="update", ref="INC-7", text="rolled back, watching")
+    assert parse_incident_command("update 7 rolled back, watching") == IncidentAction(
+        verb="update", ref="INC-7", text="rolled back, watching"
+    )
     assert parse_incident_command("cause INC-7 D-12") == IncidentAction(verb="cause", ref="INC-7", deploy="D-12")
     assert parse_incident_command("cause 7 12") == IncidentAction(verb="cause", ref="INC-7", deploy="D-12")
 
@@ -258,7 +264,9 @@ def test_dora_explain(key):
     assert parse_dora_command(f"explain {key} checkout days=14") == DoraExplain(key=key.lower(), service="checkout", days=14)
 
 
-@pytest.mark.parametrize("text, says", [("explain", "df, lt, cfr, rework, ttr"), ("explain mttr", "df, lt, cfr, rework, ttr"), ("explain cfr a b", "one service")])
+@pytest.mark.parametrize("text, says", [
+    ("explain", "df, lt, cfr, rework, ttr"), ("explain mttr", "df, lt, cfr, rework, ttr"), ("explain cfr a b", "one service"),
+])
 def test_dora_explain_errors(text, says):
     usage_error(parse_dora_command, text, command="dora", says=says)
 
@@ -297,13 +305,15 @@ def test_dora_alerts():
 def test_dora_digest_add():
     assert parse_dora_command("digest add #eng") == DigestAdd(channel=ChannelRef(name="eng"))
     parsed = parse_dora_command("digest add <#C42|eng> weekly day=fri time=16:30 tz=Europe/Berlin service=checkout")
-    assert parsed == DigestAdd(channel=ChannelRef(id="C42", name="eng"), cadence="weekly", day="fri", time="16:30", tz="Europe/Berlin", service="checkout")
+    assert parsed == DigestAdd(channel=ChannelRef(id="C42", name="eng"), cadence="weekly", day="fri", time="16:30", tz="Europe/Berlin",
+                               service="checkout")
     assert parse_dora_command("digest add #eng daily time=08:00").cadence == "daily"
 
 
 def test_dora_digest_add_said_without_option_names():
     parsed = parse_dora_command("digest add #eng Friday 16:30 Europe/Berlin service=checkout")
-    assert parsed == DigestAdd(channel=ChannelRef(name="eng"), cadence="weekly", day="fri", time="16:30", tz="Europe/Berlin", service="checkout")
+    assert parsed == DigestAdd(channel=ChannelRef(name="eng"), cadence="weekly", day="fri", time="16:30", tz="Europe/Berlin",
+                               service="checkout")
     daily = parse_dora_command("digest add #ops daily 8:15 UTC")
     assert (daily.cadence, daily.day, daily.time, daily.tz) == ("daily", "mon", "8:15", "UTC")
 
@@ -342,9 +352,11 @@ def test_every_usage_lists_help():
         assert "help" in usage
     for form in ("/deploy <service> <version>", "/deploy list", "/deploy fail", "/deploy rollback"):
         assert form in g.DEPLOY_USAGE
-    for form in ("/incident declare", "/incident list", "/incident show", "/incident ack", "/incident update", "/incident cause", "/incident resolve"):
+    for form in ("/incident declare", "/incident list", "/incident show", "/incident ack", "/incident update", "/incident cause",
+                 "/incident resolve"):
         assert form in g.INCIDENT_USAGE
-    for form in ("/dora [service] [days=N]", "/dora explain", "/dora alerts", "/dora digest add", "/dora digest list", "/dora digest remove", "/dora digest send"):
+    for form in ("/dora [service] [days=N]", "/dora explain", "/dora alerts", "/dora digest add", "/dora digest list",
+                 "/dora digest remove", "/dora digest send"):
         assert form in g.DORA_USAGE
 
 

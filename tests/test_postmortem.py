@@ -13,7 +13,8 @@ from tests.conftest import NOW
 
 def test_drafts_say_what_is_not_known_yet(engine):
     with session_scope(engine) as session:
-        declare_incident(session, data=IncidentInput(service="search", started_at=NOW, severity="sev3", title="Slow | results\n# not a heading"),
+        declare_incident(session,
+                         data=IncidentInput(service="search", started_at=NOW, severity="sev3", title="Slow | results\n# not a heading"),
                          now=NOW, actor="U1")
         declare_incident(session, data=IncidentInput(service="search", started_at=NOW, severity="sev4", title="Blip"), now=NOW, actor="U1")
         mitigate_incident(session, ref="INC-1", now=NOW + timedelta(minutes=7), actor="U2")

@@ -250,11 +250,14 @@ def test_message_text_limits(fake_slack):
         (modal(submit={"type": "plain_text", "text": "s" * 25}), "/view/submit"),
         (modal(close={"type": "plain_text", "text": "c" * 25}), "/view/close"),
         (modal(blocks=[section()] * 101), "/view/blocks"),
-        (modal(blocks=[{"type": "input", "label": {"type": "plain_text", "text": "L"}, "element": {"type": "plain_text_input", "action_id": "v"}}]), "/view/submit"),
+        (modal(blocks=[{"type": "input", "label": {"type": "plain_text", "text": "L"},
+                        "element": {"type": "plain_text_input", "action_id": "v"}}]), "/view/submit"),
         (modal(private_metadata="m" * 3001), "/view/private_metadata"),
-        (modal(blocks=[{"type": "input", "label": {"type": "plain_text", "text": "L"}, "element": {"type": "plain_text_input", "action_id": "v", "max_length": 3001}}],
+        (modal(blocks=[{"type": "input", "label": {"type": "plain_text", "text": "L"},
+                        "element": {"type": "plain_text_input", "action_id": "v", "max_length": 3001}}],
                submit={"type": "plain_text", "text": "OK"}), "max_length"),
-        (modal(blocks=[{"type": "actions", "elements": [dict(select([option("a", "1")]), initial_option=option("b", "2"))]}]), "initial_option"),
+        (modal(blocks=[{"type": "actions", "elements": [dict(select([option("a", "1")]), initial_option=option("b", "2"))]}]),
+         "initial_option"),
     ],
 )
 def test_view_limits(fake_slack, view, where):
@@ -265,7 +268,9 @@ def test_view_limits(fake_slack, view, where):
 
 
 def test_ids_are_filled_in_like_slack_does(fake_slack):
-    resp = client(fake_slack).chat_postMessage(channel="C1", text="t", blocks=[section(), {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "B"}}]}])
+    resp = client(fake_slack).chat_postMessage(channel="C1", text="t", blocks=[
+        section(), {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "B"}}]},
+    ])
     blocks = fake_slack.message("C1", resp["ts"])["blocks"]
     assert all(b.get("block_id") for b in blocks)
     assert blocks[1]["elements"][0]["action_id"]

@@ -30,7 +30,8 @@ def test_a_push_of_2048_commits_is_recorded_whole_and_shipped_by_one_deploy(inge
     assert r.status == 200, r
     assert r.json()["commits"] == 2048
     assert ingest.count("pending_commit") == 2048
-    r = ingest.client.github("deployment_status", deployment_status(payload["after"], ingest.clock() - timedelta(minutes=1)), delivery="big-ds-1")
+    r = ingest.client.github("deployment_status", deployment_status(payload["after"], ingest.clock() - timedelta(minutes=1)),
+                             delivery="big-ds-1")
     assert r.status == 200 and r.json()["created"] is True, r
     elapsed = time.perf_counter() - started
     assert ingest.count("deploy_commit") == 2048 and ingest.count("lead_sample") == 2048

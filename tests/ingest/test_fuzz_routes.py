@@ -21,7 +21,8 @@ from tests.ingest.test_github import deployment_status, push
 D, I = "/api/v1/deploys", "/api/v1/incidents"
 BUDGET = settings(max_examples=100, deadline=None, database=None, derandomize=True,
                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
-DOMAIN = ("service", "deploy", "deploy_commit", "lead_sample", "incident", "incident_event", "commit_push", "pending_commit", "deploy_freeze")
+DOMAIN = ("service", "deploy", "deploy_commit", "lead_sample", "incident", "incident_event", "commit_push", "pending_commit",
+          "deploy_freeze")
 
 # --- values people and programs really send, and what attackers add ---------------------------
 NASTY = st.sampled_from([
@@ -53,7 +54,8 @@ COMMIT = st.one_of(st.fixed_dictionaries({"sha": st.one_of(st.sampled_from(["9fc
 DEPLOY = st.fixed_dictionaries(
     {"id": ID, "service": NAME, "deployed_at": INSTANT},
     optional={"environment": st.one_of(st.sampled_from(["production", "staging"]), TEXT, JSONV), "version": st.one_of(TEXT, JSONV),
-              "status": st.one_of(st.sampled_from(["success", "failure"]), JSONV), "commits": st.one_of(st.lists(COMMIT, max_size=3), JSONV),
+              "status": st.one_of(st.sampled_from(["success", "failure"]), JSONV),
+              "commits": st.one_of(st.lists(COMMIT, max_size=3), JSONV),
               "url": st.one_of(st.just("https://ci.example/run/1"), TEXT, JSONV), "note": st.one_of(TEXT, JSONV),
               "rollback_of": ID, "fixes": ID, "rework": JSONV, "change_failure": JSONV, "type": st.one_of(st.just("deploy"), TEXT)},
 )
@@ -65,13 +67,15 @@ INCIDENT = st.fixed_dictionaries(
               "not_caused_by_change": JSONV},
 )
 # Well-formed records with varied real values: most of these must be taken (2xx), once.
-GOOD_INSTANT = st.builds(_iso, st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2026, 11, 25), timezones=st.just(timezone.utc)),
+GOOD_INSTANT = st.builds(_iso, st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2026, 11, 25),
+                                            timezones=st.just(timezone.utc)),
                          st.integers(min_value=-14 * 60, max_value=14 * 60))
 GOOD_NAME = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ._:/@+-]{0,30}", fullmatch=True).filter(lambda n: n.strip() == n)
 GOOD_ID = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.:", min_size=1, max_size=40)
 GOOD_DEPLOY = st.fixed_dictionaries(
     {"id": GOOD_ID, "service": GOOD_NAME, "deployed_at": GOOD_INSTANT},
-    optional={"environment": st.sampled_from(["production", "staging", "prod"]), "version": st.text(min_size=1, max_size=20).filter(str.strip),
+    optional={"environment": st.sampled_from(["production", "staging", "prod"]),
+              "version": st.text(min_size=1, max_size=20).filter(str.strip),
               "status": st.sampled_from(["success", "failure"]), "url": st.just("https://ci.example/run/1?x=1&y=2"),
               "note": st.text(max_size=100).filter(lambda t: "\x00" not in t),
               "commits": st.lists(st.fixed_dictionaries({"sha": st.from_regex(r"[0-9a-f]{7,40}", fullmatch=True)}), max_size=3)},
@@ -152,12 +156,14 @@ def test_patch_incident_never_5xx_and_nothing_changes_on_4xx(ingest, target, pay
 
 @BUDGET
 @given(payload=st.one_of(
-    st.builds(lambda alerts, extra: {"version": "4", "status": "firing", "receiver": "dora-bot", "groupKey": "g", "alerts": alerts, **extra},
+    st.builds(lambda alerts, extra: {"version": "4", "status": "firing", "receiver": "dora-bot", "groupKey": "g", "alerts": alerts,
+                                     **extra},
               st.lists(st.one_of(st.fixed_dictionaries(
                   {"status": st.sampled_from(["firing", "resolved"]), "labels": st.one_of(st.dictionaries(
                       st.sampled_from(["service", "job", "alertname", "severity", "environment", "instance"]), TEXT, max_size=4), JSONV),
                    "startsAt": INSTANT},
-                  optional={"endsAt": INSTANT, "annotations": st.one_of(st.dictionaries(st.sampled_from(["summary", "description"]), TEXT), JSONV),
+                  optional={"endsAt": INSTANT,
+                            "annotations": st.one_of(st.dictionaries(st.sampled_from(["summary", "description"]), TEXT), JSONV),
                             "fingerprint": TEXT}), JSONV), max_size=3),
               st.dictionaries(st.sampled_from(["truncatedAlerts", "status", "version"]), JSONV, max_size=2)),
     JSONV, RAW))
@@ -190,8 +196,9 @@ def _status_like(sha, state, env, at):
 
 GITHUB = st.one_of(
     st.tuples(st.just("push"), st.builds(_push_like, st.one_of(st.just("refs/heads/main"), TEXT),
-                                         st.one_of(st.lists(st.fixed_dictionaries({"id": st.one_of(st.sampled_from(["9fceb02aa", "abcdef12"]), TEXT),
-                                                                                   "timestamp": INSTANT}), max_size=3), JSONV), NAME)),
+                                         st.one_of(st.lists(st.fixed_dictionaries(
+                                             {"id": st.one_of(st.sampled_from(["9fceb02aa", "abcdef12"]), TEXT),
+                                              "timestamp": INSTANT}), max_size=3), JSONV), NAME)),
     st.tuples(st.just("deployment_status"), st.builds(_status_like, st.one_of(st.just("9fceb02aa"), TEXT),
                                                       st.one_of(st.sampled_from(["success", "failure", "error", "pending"]), JSONV),
                                                       st.one_of(st.just("production"), TEXT, JSONV), INSTANT)),

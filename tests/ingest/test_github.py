@@ -361,12 +361,14 @@ def test_the_raw_body_is_stored_even_when_parsing_then_fails(ingest, subtests):
         ("invalid-json", "push", b'{"ref": "refs/heads/main", "commits": [}'),
         ("not-an-object", "push", b'["refs/heads/main"]'),
         ("deployment-without-time", "deployment_status",
-         json.dumps({"deployment_status": {"state": "success", "id": 1}, "deployment": {"id": 2, "sha": sha(9), "environment": "production"},
+         json.dumps({"deployment_status": {"state": "success", "id": 1},
+                     "deployment": {"id": 2, "sha": sha(9), "environment": "production"},
                      "repository": {"name": REPO}}).encode()),
         ("deployment-bad-sha", "deployment_status",
          json.dumps(deployment_status("not-a-sha", NOW)).encode()),
         ("push-bad-timestamp", "push", json.dumps(push([(sha(1), "yesterday")])).encode()),
-        ("push-without-repository-name", "push", json.dumps({**push([(sha(1), "2026-11-25T05:00:00Z")]), "repository": {"default_branch": "main"}}).encode()),
+        ("push-without-repository-name", "push",
+         json.dumps({**push([(sha(1), "2026-11-25T05:00:00Z")]), "repository": {"default_branch": "main"}}).encode()),
     ]
     for case, event, raw in bad:
         with subtests.test(case=case):

@@ -180,7 +180,8 @@ def test_a_staging_deployment_first_leaves_the_commits_to_production(ingest):
 def test_a_failed_deployment_is_a_failed_attempt_and_running_or_canceled_are_ignored(ingest):
     deliver(ingest, "Push Hook", push([(sha(1), "2026-11-25T06:00:00Z")]))
     for status in ("running", "canceled"):
-        assert deliver(ingest, "Deployment Hook", deployment(sha(1), "2026-11-25 07:00:00 +0000", status=status), expect=202)["status"] == "ignored"
+        assert deliver(ingest, "Deployment Hook", deployment(sha(1), "2026-11-25 07:00:00 +0000", status=status),
+                       expect=202)["status"] == "ignored"
     out = deliver(ingest, "Deployment Hook", deployment(sha(1), "2026-11-25 07:05:00 +0000", status="failed"))
     [d] = deploys(ingest)
     assert d["ref"] == out["deploy"] and d["status"] == "failure"
@@ -190,7 +191,8 @@ def test_a_failed_deployment_is_a_failed_attempt_and_running_or_canceled_are_ign
 
 
 def test_pushes_to_other_branches_branch_deletions_and_other_hooks_are_stored_and_ignored(ingest):
-    assert deliver(ingest, "Push Hook", push([(sha(1), "2026-11-25T06:00:00Z")], ref="refs/heads/feature/x"), expect=202)["status"] == "ignored"
+    assert deliver(ingest, "Push Hook", push([(sha(1), "2026-11-25T06:00:00Z")], ref="refs/heads/feature/x"),
+                   expect=202)["status"] == "ignored"
     assert deliver(ingest, "Push Hook", push([], after="0" * 40), expect=202)["status"] == "ignored"
     assert deliver(ingest, "Pipeline Hook", {"object_kind": "pipeline", "project": project()}, expect=202)["status"] == "ignored"
     assert [row[1:3] for row in deliveries(ingest)] == [("Push Hook", "ignored")] * 2 + [("Pipeline Hook", "ignored")]
@@ -220,9 +222,11 @@ def test_a_bad_body_is_422_stored_raw_as_failed_and_applies_nothing(ingest, subt
     cases = [
         ("invalid-json", "Push Hook", b'{"object_kind": "push", "commits": [}'),
         ("not-an-object", "Push Hook", b'["push"]'),
-        ("no-project-path", "Push Hook", json.dumps({**push([(sha(1), "2026-11-25T06:00:00Z")]), "project": {"default_branch": "main"}}).encode()),
+        ("no-project-path", "Push Hook",
+         json.dumps({**push([(sha(1), "2026-11-25T06:00:00Z")]), "project": {"default_branch": "main"}}).encode()),
         ("bad-commit-time", "Push Hook", json.dumps(push([(sha(1), "yesterday")])).encode()),
-        ("no-commit-url", "Deployment Hook", json.dumps({k: v for k, v in deployment(sha(9), "2026-11-25 08:00:00 +0000").items() if k != "commit_url"}).encode()),
+        ("no-commit-url", "Deployment Hook",
+         json.dumps({k: v for k, v in deployment(sha(9), "2026-11-25 08:00:00 +0000").items() if k != "commit_url"}).encode()),
         ("commit-url-not-a-sha", "Deployment Hook", json.dumps(short).encode()),
         ("bad-status-changed-at", "Deployment Hook", json.dumps(deployment(sha(9), "last tuesday")).encode()),
     ]

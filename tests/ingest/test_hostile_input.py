@@ -190,7 +190,8 @@ def test_a_declared_length_over_the_limit_is_413_before_the_body_is_sent(ingest,
 
 def test_a_chunked_body_over_the_limit_is_cut_off_with_413(ingest):
     conn = ingest.client.connection()
-    chunks = (b'{"id": "c1", "service": "checkout", "deployed_at": "2026-11-25T10:12:00Z", "note": "', *(b"n" * 65536 for _ in range(40)), b'"}')
+    chunks = (b'{"id": "c1", "service": "checkout", "deployed_at": "2026-11-25T10:12:00Z", "note": "',
+              *(b"n" * 65536 for _ in range(40)), b'"}')
     conn.request("POST", "/webhooks/alertmanager", body=iter(chunks), encode_chunked=True,
                  headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
     resp = conn.getresponse()
@@ -207,7 +208,8 @@ def test_after_a_413_the_same_connection_serves_the_next_request(ingest):
     resp = conn.getresponse()
     resp.read()
     assert resp.status == 413
-    conn.request("POST", D, body=json.dumps(deploy()).encode(), headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    conn.request("POST", D, body=json.dumps(deploy()).encode(),
+                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
     resp = conn.getresponse()
     resp.read()
     conn.close()

@@ -382,7 +382,9 @@ def test_deploys_take_fixes_and_rework(ingest):
     assert r.status == 201, r
     body = r.json()
     assert body["fixes"] == "pd-Q1X" and body["fixes_ref"] == inc["ref"] and body["rework"] is True
-    assert ingest.client.post(D, {"id": "fix-1", "service": "checkout", "deployed_at": "2026-11-25T11:00:00Z", "fixes": "pd-Q1X"}).json() == body
+    assert ingest.client.post(
+        D, {"id": "fix-1", "service": "checkout", "deployed_at": "2026-11-25T11:00:00Z", "fixes": "pd-Q1X"}
+    ).json() == body
     hot = ingest.client.post(D, {"id": "hot-1", "service": "checkout", "deployed_at": "2026-11-25T11:05:00Z", "rework": True}).json()
     assert hot["rework"] is True and hot["fixes"] is None
     plain = ingest.client.post(D, {"id": "p-1", "service": "checkout", "deployed_at": "2026-11-25T11:06:00Z"}).json()

@@ -54,7 +54,8 @@ def test_the_table_columns_line_up_and_one_day_is_singular(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0].startswith("DORA five keys: all services, last 1 day to 2025-05-21 00:00 UTC")
     header = next(line for line in lines if line.startswith("metric"))
-    rows = [line for line in lines if line.startswith(("Change lead time", "Deployment frequency", "Change fail rate", "Time to acknowledge"))]
+    rows = [line for line in lines
+            if line.startswith(("Change lead time", "Deployment frequency", "Change fail rate", "Time to acknowledge"))]
     tier_at, sample_at = header.index("tier"), header.index("sample")
     for row in rows:  # every tier and sample starts under its header, short tiers (`-`, `n/a`) too
         assert row[tier_at - 1] == " " and row[tier_at] != " ", (header, row)

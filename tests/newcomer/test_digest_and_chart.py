@@ -50,7 +50,8 @@ def test_a_daily_digest_says_yesterday_only_for_yesterday():
     period = digests.current_period(daily, NOW)  # 2026-11-25 07:30: the counts are of Tue 24 Nov
     assert digests.span_words(daily, period, now=NOW) == "yesterday"
     assert digests.span_words(daily, period, now=NOW + timedelta(days=1)) == "on Tue 24 Nov"
-    weekly = digests.DigestSubscription(id=2, channel="C1", cadence="weekly", weekday=0, time_of_day="09:00", timezone="UTC", created_at=NOW)
+    weekly = digests.DigestSubscription(id=2, channel="C1", cadence="weekly", weekday=0, time_of_day="09:00", timezone="UTC",
+                                        created_at=NOW)
     assert digests.span_words(weekly, digests.current_period(weekly, NOW), now=NOW) == "from Mon 16 Nov to Sun 22 Nov"
     assert digests.span_words(weekly, digests.period_until(weekly, NOW), now=NOW) == "in the last 7 days"
 

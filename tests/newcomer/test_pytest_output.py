@@ -14,7 +14,8 @@ def test_postgres_skips_are_one_summary_line_and_other_skips_stay_visible():
     env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL", "DORA_TEST_SETUP")}
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "tests/scheduler/test_reminders.py", "tests/newcomer/test_readme_setup.py::test_the_setup_line_works_as_pasted_from_a_fresh_clone"],
+         "tests/scheduler/test_reminders.py",
+         "tests/newcomer/test_readme_setup.py::test_the_setup_line_works_as_pasted_from_a_fresh_clone"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     lines = out.stdout.splitlines()

@@ -24,13 +24,15 @@ def readme_setup_line() -> str:
 def test_the_setup_line_starts_from_getting_the_code():
     line = readme_setup_line()
     assert "\n" not in line
-    assert line.startswith("git clone <repository-url> dora-bot && cd dora-bot && python3 -m venv .venv && . .venv/bin/activate && pip install -e . && dora-bot demo")
+    assert line.startswith("git clone <repository-url> dora-bot && cd dora-bot && python3 -m venv .venv && . .venv/bin/activate"
+                           " && pip install -e . && dora-bot demo")
 
 
 @pytest.mark.skipif(not os.environ.get("DORA_TEST_SETUP"), reason="installs into a fresh venv: set DORA_TEST_SETUP=1")
 def test_the_setup_line_works_as_pasted_from_a_fresh_clone(tmp_path):
     line = readme_setup_line().replace("<repository-url>", str(ROOT))
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "DATABASE_URL", "PYTHONPATH") and not k.startswith(("DORA_", "SLACK_"))}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "DATABASE_URL", "PYTHONPATH") and not k.startswith(("DORA_", "SLACK_"))}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT)))
     out = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -31,11 +31,14 @@ def test_errors_name_things_not_fields_and_add_one_hint_line(tmp_path):
     assert got["/deploy checkout 1.2 commit=zzz"] == [
         "[only you]",
         "  [!] commit `zzz` is not a commit sha (4 to 64 hex digits)",
-        "    `/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [fixes=<INC-n>] [note...]` · `/deploy help` for more",
+        "    `/deploy <service> <version> [env=<environment>] [commit=<sha>] [committed=<time>] [url=<link>] [fixes=<INC-n>] [note...]`"
+        " · `/deploy help` for more",
     ]
     assert got["/incident declare sev2 checkout Down cause=D-999"][1] == "  [!] no deploy `D-999`"
     assert got["/deploy checkout 1.3 fixes=INC-99"][1] == "  [!] no incident `INC-99`"
-    assert got["/deploy rollback"][2] == "    `/deploy rollback <service> [to=<version>]` record a rollback to the previous good version · `/deploy help` for more"
+    assert got["/deploy rollback"][2] == (
+        "    `/deploy rollback <service> [to=<version>]` record a rollback to the previous good version · `/deploy help` for more"
+    )
     assert got["/dora checkout web"][1].startswith("  [!] I read `checkout` as a service; `web` is unexpected")
     for answer in got.values():
         text = "\n".join(answer)

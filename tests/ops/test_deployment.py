@@ -171,7 +171,9 @@ def test_an_unreachable_database_stops_start_up_with_one_line_and_no_password(co
     output = result.stdout + result.stderr
     assert "pw-ops-secret-123" not in output
     lines = stderr_lines(result)
-    assert "Traceback" not in output and len(lines) == 1, f"{len(lines)} lines, starting with:\n" + "\n".join(lines[:3] + ["..."] + lines[-3:])
+    assert "Traceback" not in output and len(lines) == 1, (
+        f"{len(lines)} lines, starting with:\n" + "\n".join(lines[:3] + ["..."] + lines[-3:])
+    )
     assert "database" in lines[0].lower() or "DATABASE_URL" in lines[0], lines
 
 

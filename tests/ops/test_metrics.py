@@ -92,7 +92,8 @@ def app(ops_engine, fake_slack, live_app):
 
 def test_http_requests_are_counted_by_route_template_method_and_status(app):
     api = dict(token=INGEST_TOKEN)
-    created = app.request("POST", "/api/v1/incidents", {"id": "pd-OPS77", "service": "checkout", "started_at": "2026-11-25T11:00:00Z"}, **api)
+    created = app.request("POST", "/api/v1/incidents",
+                          {"id": "pd-OPS77", "service": "checkout", "started_at": "2026-11-25T11:00:00Z"}, **api)
     assert created.status == 201, created
     for _ in range(2):
         patched = app.request("PATCH", "/api/v1/incidents/pd-OPS77", {"acknowledged_at": "2026-11-25T11:05:00Z"}, **api)
@@ -147,7 +148,8 @@ def history() -> list[dict]:
     records.append({"type": "deploy", "id": "le-1", "service": "ledger", "environment": "staging",
                     "deployed_at": (NOW - day).isoformat(), "commits": [{"sha": "1ed9e71", "committed_at": (NOW - 2 * day).isoformat()}]})
     records.append({"type": "deploy", "id": "le-0", "service": "ledger", "environment": "production",
-                    "deployed_at": (NOW - 45 * day).isoformat(), "commits": [{"sha": "1ed9e70", "committed_at": (NOW - 46 * day).isoformat()}]})
+                    "deployed_at": (NOW - 45 * day).isoformat(),
+                    "commits": [{"sha": "1ed9e70", "committed_at": (NOW - 46 * day).isoformat()}]})
     records.append({"type": "incident", "id": "pd-3", "service": "ledger", "started_at": (NOW - 44 * day).isoformat(),
                     "resolved_at": (NOW - 43 * day).isoformat()})
     return records
@@ -254,7 +256,8 @@ def test_outbox_depth_and_age_gauges_reflect_pending_messages(app, ops_engine):
     with session_scope(ops_engine) as session:
         for i, minutes in enumerate((10, 5, 1)):
             message = outbox.enqueue(session, kind="digest.post", key=f"ops:{i}",
-                                     payload={"subscription": i, "period": "2026-11-23", "channel": "C1"}, now=NOW - timedelta(minutes=minutes))
+                                     payload={"subscription": i, "period": "2026-11-23", "channel": "C1"},
+                                     now=NOW - timedelta(minutes=minutes))
             ids.append(message.id)
     refresher.refresh()
     samples = scrape(app)

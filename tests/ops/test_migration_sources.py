@@ -24,8 +24,10 @@ def test_pushes_and_pending_commits_survive_the_rename_both_ways(backend, make_d
     try:
         upgrade(engine, "0009")
         with engine.begin() as c:
-            c.execute(text("INSERT INTO service (id, name, key, created_at) VALUES (1, 'shop', 'shop', :t)"), {"t": t("2026-11-01 00:00:00")})
-            c.execute(text("INSERT INTO github_push (service_id, after_sha, pushed_at) VALUES (1, 'aaaa', :t)"), {"t": t("2026-11-20 10:00:00")})
+            c.execute(text("INSERT INTO service (id, name, key, created_at) VALUES (1, 'shop', 'shop', :t)"),
+                      {"t": t("2026-11-01 00:00:00")})
+            c.execute(text("INSERT INTO github_push (service_id, after_sha, pushed_at) VALUES (1, 'aaaa', :t)"),
+                      {"t": t("2026-11-20 10:00:00")})
             c.execute(text("INSERT INTO pending_commit (service_id, push_id, sha, committed_at, pushed_at)"
                            " VALUES (1, 1, 'aaaa', :t, :t)"), {"t": t("2026-11-20 09:00:00")})
         upgrade(engine, "head")

@@ -123,7 +123,8 @@ def make_flow(engine, slack, *, client: WebClient | None = None, now: datetime =
     rt = Runtime(settings=settings, engine=engine, clock=clock)
     rt.prepare(migrate=False)
     jobs.bind(rt)
-    sender = OutboxSender(client or make_web_client(settings, outbox=True), engine, clock, production_environments=settings.production_environments)
+    sender = OutboxSender(client or make_web_client(settings, outbox=True), engine, clock,
+                          production_environments=settings.production_environments)
     return Flow(rt=rt, clock=clock, slack=slack, sender=sender)
 
 

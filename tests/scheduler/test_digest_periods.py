@@ -13,7 +13,8 @@ UTC = timezone.utc
 
 
 def sub(**kw) -> DigestSubscription:
-    base = dict(id=1, channel="C1", cadence="weekly", weekday=0, time_of_day="09:00", timezone="UTC", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    base = dict(id=1, channel="C1", cadence="weekly", weekday=0, time_of_day="09:00", timezone="UTC",
+                created_at=datetime(2026, 1, 1, tzinfo=UTC))
     base.update(kw)
     return DigestSubscription(**base)
 

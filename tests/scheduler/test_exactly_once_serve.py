@@ -108,7 +108,8 @@ def test_kill_9_during_an_outage_then_every_card_and_thread_line_exactly_once(da
             status, body = api(first.port, "PATCH", f"/api/v1/incidents/pd-{i}", {"acknowledged_at": "now"})
             assert status == 200, body
         # Everything is in the outbox, tried at least once against the dead Slack, none claimed.
-        wait_until(lambda: scalar(database, "SELECT count(*) FROM outbox WHERE attempts >= 1 AND status = 'pending'") >= 3, 20, "first attempts")
+        wait_until(lambda: scalar(database, "SELECT count(*) FROM outbox WHERE attempts >= 1 AND status = 'pending'") >= 3, 20,
+                   "first attempts")
         wait_until(lambda: scalar(database, "SELECT count(*) FROM outbox WHERE status = 'sending'") == 0, 10, "no send in flight")
         assert slack.posts() == []
         first.proc.send_signal(signal.SIGKILL)

@@ -34,7 +34,8 @@ UTC = timezone.utc
 def declare(engine, at: datetime) -> int:
     with session_scope(engine) as s:
         return declare_incident(
-            s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="Checkout 5xx"), now=at, source="slack", actor="U1"
+            s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="Checkout 5xx"), now=at, source="slack",
+            actor="U1",
         ).incident.id
 
 
@@ -146,7 +147,8 @@ def test_card_refreshes_queued_during_an_outage_show_the_latest_state_and_no_sta
     with session_scope(flow.engine) as s:
         resolve_incident(s, ref=f"INC-{incident}", now=flow.clock(), actor="U2")
     assert [(m.kind, m.status) for m in rows(flow.engine)] == [
-        ("card.post", "sent"), ("card.refresh", "pending"), ("thread.post", "pending"), ("card.refresh", "pending"), ("thread.post", "pending"),
+        ("card.post", "sent"), ("card.refresh", "pending"), ("thread.post", "pending"),
+        ("card.refresh", "pending"), ("thread.post", "pending"),
         ("nudge.post", "pending"),  # resolved with no cause: the question goes in the thread after the line
     ]
     assert slack.updates() == [] and slack.thread(ALERTS, card["ts"]) == []
@@ -203,7 +205,8 @@ def test_slack_unreachable_keeps_the_message_and_retries(engine, slack, bound_jo
     dead_port = sock.getsockname()[1]
     sock.close()  # nothing listens there
     flow = make_flow(engine, slack, client=fast_client(settings_for(engine, slack)))
-    down = OutboxSender(WebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{dead_port}/api/", timeout=2, retry_handlers=[]), flow.engine, flow.clock)
+    down = OutboxSender(WebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{dead_port}/api/", timeout=2, retry_handlers=[]),
+                        flow.engine, flow.clock)
     incident = declare(flow.engine, NOW)
     queue_card(flow.engine, incident, [ALERTS])
     down.deliver_due()
@@ -241,7 +244,8 @@ def test_a_card_posted_by_a_sender_that_lost_its_lease_is_found_by_the_next_not_
             return resp
 
     settings = flow.rt.settings
-    slow = OutboxSender(SlowClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=5, retry_handlers=[]), flow.engine, flow.clock)
+    slow = OutboxSender(SlowClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=5, retry_handlers=[]),
+                        flow.engine, flow.clock)
     incident = declare(flow.engine, NOW)
     queue_card(flow.engine, incident, [ALERTS])
     slow.deliver_due()

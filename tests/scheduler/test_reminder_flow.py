@@ -73,7 +73,8 @@ def test_ack_reminder_in_the_card_thread_snooze_then_resolve_stops_them(served):
         clock.advance(seconds=later.total_seconds())
         assert run_reminders(app) == 0
     assert len(reminders(app)) == 2
-    assert "Resolved" in message_text(app.fake.message(ALERTS, card["ts"])) or "resolved" in message_text(app.fake.message(ALERTS, card["ts"]))
+    assert ("Resolved" in message_text(app.fake.message(ALERTS, card["ts"]))
+            or "resolved" in message_text(app.fake.message(ALERTS, card["ts"])))
 
 
 def test_after_acknowledge_update_reminders_every_hour_with_post_update_and_snooze(served):

@@ -18,7 +18,8 @@ ACK, UPDATE = timedelta(minutes=15), timedelta(hours=1)
 def declare(engine, at=T0, *, card=True) -> int:
     """An incident, with its card posted in the alert channel (reminders go in the card's thread)."""
     with session_scope(engine) as s:
-        incident = declare_incident(s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="5xx"), now=at, source="slack", actor="U1").incident
+        incident = declare_incident(s, data=IncidentInput(service="checkout", started_at=at, severity="sev2", title="5xx"), now=at,
+                                    source="slack", actor="U1").incident
         if card:
             s.add(SlackMessage(kind="incident", object_id=incident.id, channel="C_ALERTS", ts="1.0", created_at=at))
         return incident.id
@@ -100,5 +101,6 @@ def test_only_incidents_with_a_card_are_reminded(engine):
     assert due(engine, T0 + timedelta(days=3)) == []
     # a card waiting in the outbox (Slack is down) counts: the reminder queues behind it
     with session_scope(engine) as s:
-        outbox.enqueue(s, kind="card.post", key=outbox.card_key("incident", no_card), payload={"object": "incident", "id": no_card, "channel": "C1"}, now=T0)
+        outbox.enqueue(s, kind="card.post", key=outbox.card_key("incident", no_card),
+                       payload={"object": "incident", "id": no_card, "channel": "C1"}, now=T0)
     assert due(engine, T0 + ACK) == [(no_card, "ack", T0 + ACK)]

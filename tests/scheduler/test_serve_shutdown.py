@@ -30,7 +30,9 @@ def test_sigterm_while_a_message_is_being_sent_finishes_it_and_exits_cleanly(db_
     try:
         now = datetime.now(UTC)
         with session_scope(engine) as s:  # an incident whose card waits in the outbox
-            outcome = declare_incident(s, data=IncidentInput(service="checkout", started_at=now, severity="sev2", title="hello from the outbox"), now=now)
+            outcome = declare_incident(
+                s, data=IncidentInput(service="checkout", started_at=now, severity="sev2", title="hello from the outbox"), now=now
+            )
             outbox.announce_incident(s, outcome.incident.id, now=now, default_alert_channel=ALERTS)
     finally:
         engine.dispose()

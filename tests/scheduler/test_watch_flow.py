@@ -51,7 +51,8 @@ def recover(engine, start: int = 10, n: int = 12) -> None:
 
 def add_watch(flow: Flow, condition: str = "cfr>15%", service: str | None = "checkout", days: int = 30) -> int:
     with session_scope(flow.engine) as s:
-        return watches.add_watch(s, condition=condition, channel=WATCHES, service=service, days=days, actor="U1", now=H - timedelta(hours=1)).id
+        return watches.add_watch(s, condition=condition, channel=WATCHES, service=service, days=days, actor="U1",
+                                 now=H - timedelta(hours=1)).id
 
 
 def watch_posts(slack) -> list[dict]:

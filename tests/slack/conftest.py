@@ -81,7 +81,8 @@ def make_slack_app(engine, fake_slack, shared_server):
         else:  # a second app in the same test gets a server of its own
             server = LiveServer(asgi).start()
             own_servers.append(server)
-        app = SlackApp(rt=rt, clock=clock, server=server, fake=fake_slack, slack=SlackDriver(server.port, fake_slack, executor, worker=worker), bolt=bolt)
+        app = SlackApp(rt=rt, clock=clock, server=server, fake=fake_slack,
+                       slack=SlackDriver(server.port, fake_slack, executor, worker=worker), bolt=bolt)
         app.extra["executor"] = executor
         app.extra["worker"] = worker
         apps.append(app)

@@ -427,7 +427,9 @@ class SlackDriver:
             "type": "event_callback",
             "event_id": f"Ev{next(self._n):08d}",
             "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": TEAM_ID, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}],
+            "authorizations": [
+                {"enterprise_id": None, "team_id": TEAM_ID, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False},
+            ],
             "is_ext_shared_channel": False,
         }
         return json.dumps(body).encode()
@@ -436,7 +438,8 @@ class SlackDriver:
         return self.post(self.event_body(event), content_type="application/json", settle=settle, **post)
 
     def home_opened(self, user: str = "U1", **kw) -> HttpResponse:
-        return self.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home", "event_ts": f"{time.time():.6f}"}, **kw)
+        return self.event({"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home", "event_ts": f"{time.time():.6f}"},
+                          **kw)
 
 
 @dataclass

@@ -140,7 +140,8 @@ def test_rename_keeps_the_records_and_refuses_a_name_another_service_has(make_sl
     app = make_slack_app(admins=("UADMIN",))
     slack = app.slack
     _split_history(app)
-    before = {m: len(app.all(m, order=m.deploy_id if m is LeadSample else None)) for m in (Deploy, Incident, LeadSample, DigestSubscription)}
+    before = {m: len(app.all(m, order=m.deploy_id if m is LeadSample else None))
+              for m in (Deploy, Incident, LeadSample, DigestSubscription)}
     taken = slack.command("/dora", "service rename chekout checkout", user="UADMIN").reply()
     assert "/dora service merge chekout checkout" in message_text(taken) and not buttons(taken)
     question = slack.command("/dora", "service rename chekout cart", user="UADMIN").reply()

@@ -20,7 +20,8 @@ USAGE = "/deploy <service> <version>"
 
 def test_deploy_records_replies_ephemerally_and_posts_a_card(slack_app):
     app, slack, fake = slack_app, slack_app.slack, slack_app.fake
-    r = slack.command("/deploy", "checkout 1.2.3 commit=abc1234 committed=2h url=https://ci.example/run/1 hotfix for the cart", user="U1", channel="C1")
+    r = slack.command("/deploy", "checkout 1.2.3 commit=abc1234 committed=2h url=https://ci.example/run/1 hotfix for the cart",
+                      user="U1", channel="C1")
 
     assert r.http.status == 200
     assert r.http.elapsed < 3, "Slack needs the ack within 3 seconds"
@@ -37,7 +38,9 @@ def test_deploy_records_replies_ephemerally_and_posts_a_card(slack_app):
     assert fake.posts("C0ALERTS") == [], "deploys are not alerts"
 
     (deploy,) = app.all(Deploy)
-    assert (deploy.version, deploy.environment, deploy.status, deploy.source, deploy.created_by) == ("1.2.3", "production", "success", "slack", "U1")
+    assert (deploy.version, deploy.environment, deploy.status, deploy.source, deploy.created_by) == (
+        "1.2.3", "production", "success", "slack", "U1"
+    )
     assert deploy.deployed_at == NOW
     assert deploy.url == "https://ci.example/run/1" and deploy.note == "hotfix for the cart"
     (commit,) = app.all(DeployCommit)

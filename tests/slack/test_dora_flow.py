@@ -38,10 +38,12 @@ def history() -> list[dict]:
             n += 1
             records.append({
                 "type": "deploy", "id": f"d{n}", "service": service, "environment": "production", "version": f"{service[0]}{n}",
-                "deployed_at": at(days=day, hours=3), "commits": [{"sha": f"{n:04x}aa{day:02d}", "committed_at": at(days=day, hours=3 + n % 7 + 1)}],
+                "deployed_at": at(days=day, hours=3),
+                "commits": [{"sha": f"{n:04x}aa{day:02d}", "committed_at": at(days=day, hours=3 + n % 7 + 1)}],
                 "change_failure": n == 7,
             })
-    records.append({"type": "deploy", "id": "staging-1", "service": "checkout", "environment": "staging", "version": "s1", "deployed_at": at(days=2)})
+    records.append({"type": "deploy", "id": "staging-1", "service": "checkout", "environment": "staging", "version": "s1",
+                    "deployed_at": at(days=2)})
     records.append({"type": "deploy", "id": "rb-1", "service": "payments", "environment": "production", "version": "p2",
                     "deployed_at": at(days=3, hours=2), "rollback_of": "d4"})
     records.append({"type": "incident", "id": "i1", "service": "checkout", "severity": "sev2", "title": "Checkout 5xx",
@@ -135,7 +137,8 @@ def test_dora_errors(seeded):
     unknown = message_text(ephemeral_answer(app.slack.command("/dora", "nosuch")))
     assert "No service called `nosuch`" in unknown and "checkout" in unknown
     assert_usage_error(app.slack.command("/dora", "checkout days=0"), "/dora [service] [days=N]", says="days")
-    assert_usage_error(app.slack.command("/dora", "checkout payments"), "/dora [service] [days=N]", says="I read `checkout` as a service; `payments` is unexpected")
+    assert_usage_error(app.slack.command("/dora", "checkout payments"), "/dora [service] [days=N]",
+                       says="I read `checkout` as a service; `payments` is unexpected")
     assert_usage_error(app.slack.command("/dora", "explain xyz"), "/dora explain", says="df, lt, cfr, rework, ttr")
 
 
@@ -158,7 +161,9 @@ def test_dora_explain_cfr_lists_the_failed_deploys_and_why(seeded):
     assert "marked failed" in body
     n = m["unlinked_incidents"]
     assert n >= 1
-    assert f"{n} incident{'' if n == 1 else 's'} in the window with no known cause: not counted" in body, "incidents without a known cause are mentioned"
+    assert f"{n} incident{'' if n == 1 else 's'} in the window with no known cause: not counted" in body, (
+        "incidents without a known cause are mentioned"
+    )
     assert "(s)" not in body
 
 

@@ -23,7 +23,9 @@ def test_help_and_usage_render_literally(slack_app):
     slack = slack_app.slack
     for command, text in (("/deploy", "help"), ("/deploy", "checkout"), ("/incident", "help"), ("/incident", "bogus"), ("/dora", "help")):
         ephemeral_answer(slack.command(command, text))
-    assert slack_app.fake.escaping == [], "usage like `/deploy <service> <version>` must be sent as &lt;service&gt;:\n" + "\n".join(slack_app.fake.escaping[:5])
+    assert slack_app.fake.escaping == [], (
+        "usage like `/deploy <service> <version>` must be sent as &lt;service&gt;:\n" + "\n".join(slack_app.fake.escaping[:5])
+    )
 
 
 def test_a_deploy_note_with_angle_brackets(slack_app):

@@ -40,7 +40,8 @@ def thread_lines(app, channel: str) -> list[str]:
 def test_quick_patches_give_one_right_thread_line_each_in_order(make_slack_app):
     """Each line is rendered from the event it announces, never from "the latest event"."""
     app = make_slack_app(ingest_tokens=(INGEST,))
-    status, body = api(app, "POST", "/api/v1/incidents", {"id": "pd-1", "service": "checkout", "title": "5xx", "started_at": "2026-11-25T11:00:00Z"})
+    status, body = api(app, "POST", "/api/v1/incidents",
+                       {"id": "pd-1", "service": "checkout", "title": "5xx", "started_at": "2026-11-25T11:00:00Z"})
     assert status == 201, body
     for patch in ({"update": "update-1"}, {"acknowledged_at": "now"}, {"update": "update-2"}, {"resolved_at": "now"}):
         status, body = api(app, "PATCH", "/api/v1/incidents/pd-1", patch)
@@ -176,9 +177,12 @@ def test_replays_on_two_replicas_record_once(make_slack_app):
 
 def test_a_retried_event_acts_once(slack_app):
     app = slack_app
-    body = app.slack.event_body({"type": "app_home_opened", "user": "U1", "channel": "D0HOME", "tab": "home", "event_ts": f"{time.time():.6f}"})
+    body = app.slack.event_body(
+        {"type": "app_home_opened", "user": "U1", "channel": "D0HOME", "tab": "home", "event_ts": f"{time.time():.6f}"}
+    )
     first = app.slack.post(body, content_type="application/json")
-    retried = app.slack.post(body, content_type="application/json", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    retried = app.slack.post(body, content_type="application/json",
+                             headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
     assert first.status == retried.status == 200
     assert len(app.fake.calls_of("views.publish")) == 1
 

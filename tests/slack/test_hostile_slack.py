@@ -92,7 +92,9 @@ def test_numbers_that_are_not_plain_digits_in_range_get_an_ephemeral_message(sla
 @pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "9999999w", "0999-01-01"])
 def test_times_outside_the_range_in_commands_get_an_ephemeral_message(slack_app, when):
     before = slack_app.counts()
-    answer = message_text(ephemeral_answer(slack_app.slack.command("/incident", f"declare sev2 checkout Down started={when}", channel=ALERTS)))
+    answer = message_text(ephemeral_answer(
+        slack_app.slack.command("/incident", f"declare sev2 checkout Down started={when}", channel=ALERTS)
+    ))
     assert "started" in answer or when in answer, answer
     answer = message_text(ephemeral_answer(slack_app.slack.command("/deploy", f"checkout 1.0 commit=abcdef1 committed={when}")))
     assert "committed" in answer or when in answer, answer

@@ -54,7 +54,9 @@ def test_declare_posts_the_card_to_the_alert_channel_and_the_declaring_channel(s
         assert "INC-1" in body and "Checkout 5xx" in body and "SEV2" in body and "checkout" in body and "<@U1>" in body
         assert "Open for" in body
         assert button_labels(card) == ["Acknowledge", "Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
-        assert {el["action_id"] for _, el in buttons(card)} == {Action.ACK, Action.MITIGATE, Action.RESOLVE, Action.UPDATE, Action.LEAD, Action.CANCEL}
+        assert {el["action_id"] for _, el in buttons(card)} == {
+            Action.ACK, Action.MITIGATE, Action.RESOLVE, Action.UPDATE, Action.LEAD, Action.CANCEL,
+        }
         assert {el["value"] for _, el in buttons(card)} == {"1"}
         assert card["text"], "a plain text for notifications"
     assert app.fake.posts(thread=True) == []
@@ -273,7 +275,8 @@ def test_unknown_references_are_explained(slack_app):
 @sqlite_only
 def test_incident_help(slack_app):
     body = message_text(ephemeral_answer(slack_app.slack.command("/incident", "help")))
-    for form in ("/incident declare", "/incident list", "/incident show", "/incident ack", "/incident update", "/incident cause", "/incident resolve"):
+    for form in ("/incident declare", "/incident list", "/incident show", "/incident ack", "/incident update", "/incident cause",
+                 "/incident resolve"):
         assert form in body
 
 
@@ -298,7 +301,8 @@ def test_reminder_in_the_thread_with_snooze_and_acknowledge_buttons(slack_app):
     clock.advance(minutes=16)
     # What the scheduler's reminder job enqueues; the outbox worker sends it.
     with session_scope(app.engine) as s:
-        outbox.enqueue(s, kind="reminder.post", key=outbox.card_key("incident", 1), payload={"incident": 1, "reminder": "ack"}, now=clock.now)
+        outbox.enqueue(s, kind="reminder.post", key=outbox.card_key("incident", 1), payload={"incident": 1, "reminder": "ack"},
+                       now=clock.now)
     app.slack.settle()  # the commit woke the outbox worker
     (reminder,) = fake.thread(ALERTS, alert["ts"])
     assert "16m" in message_text(reminder) and button_labels(reminder)[0] == "Acknowledge"

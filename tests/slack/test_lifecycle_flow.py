@@ -64,8 +64,10 @@ def test_card_shows_lead_severity_elapsed_and_carries_confirm_dialogs(slack_app)
 
 def test_fake_slack_refuses_confirm_dialogs_and_messages_past_slacks_limits():
     ok = {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}, "action_id": "a",
-                                           "confirm": {"title": {"type": "plain_text", "text": "t"}, "text": {"type": "plain_text", "text": "x"},
-                                                       "confirm": {"type": "plain_text", "text": "Yes"}, "deny": {"type": "plain_text", "text": "No"}}}]}
+                                           "confirm": {"title": {"type": "plain_text", "text": "t"},
+                                                       "text": {"type": "plain_text", "text": "x"},
+                                                       "confirm": {"type": "plain_text", "text": "Yes"},
+                                                       "deny": {"type": "plain_text", "text": "No"}}}]}
     assert check_blocks([ok]) == []
     for field, size in (("title", 101), ("text", 301), ("confirm", 31), ("deny", 31)):
         bad = json.loads(json.dumps(ok))

@@ -104,7 +104,8 @@ def test_the_same_request_key_acts_once(context, engine):
 
 def test_declare_queues_the_card_in_the_alert_and_the_declaring_channel(context, engine):
     respond = Recorder()
-    incidents.incident_command(ack=Recorder(), command=command("declare sev2 checkout Checkout 5xx", "/incident"), respond=respond, context=context)
+    incidents.incident_command(ack=Recorder(), command=command("declare sev2 checkout Checkout 5xx", "/incident"), respond=respond,
+                               context=context)
     (incident,) = rows(engine, Incident)
     channels = [json.loads(m.payload)["channel"] for m in rows(engine, OutboxMessage)]
     assert channels == ["C0ALERTS", "C1"]
@@ -118,7 +119,8 @@ def test_the_form_opens_through_the_messenger(context):
 
 
 def test_acknowledge_pressed_queues_the_refresh_and_the_event_line(context, engine):
-    incidents.incident_command(ack=Recorder(), command=command("declare sev2 checkout Down", "/incident"), respond=Recorder(), context=context)
+    incidents.incident_command(ack=Recorder(), command=command("declare sev2 checkout Down", "/incident"), respond=Recorder(),
+                               context=context)
     body = {"user": {"id": "U2"}, "actions": [{"value": "1"}]}
     respond = Recorder()
     incidents.acknowledge_pressed(ack=Recorder(), body=body, respond=respond, context=context)

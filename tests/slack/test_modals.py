@@ -78,7 +78,8 @@ def test_bad_service_and_started_are_inline_errors(slack_app):
 def test_a_valid_submission_declares_and_posts_the_card(slack_app):
     app = slack_app
     view = open_declare_modal(app)
-    r = app.slack.submit(view, {Block.TITLE: "Checkout 5xx", Block.SERVICE: "Checkout", Block.SEVERITY: "sev1", Block.STARTED: "15m"}, user="U7")
+    r = app.slack.submit(view, {Block.TITLE: "Checkout 5xx", Block.SERVICE: "Checkout", Block.SEVERITY: "sev1", Block.STARTED: "15m"},
+                         user="U7")
     assert r.http.status == 200
     assert not r.http.body.strip() or r.http.json().get("response_action") is None
     (incident,) = app.all(Incident)
@@ -86,7 +87,9 @@ def test_a_valid_submission_declares_and_posts_the_card(slack_app):
     assert incident.started_at == NOW - timedelta(minutes=15)
     assert [p["channel"] for p in app.fake.posts()] == [ALERTS, "C1"]
     card = app.fake.top_level(ALERTS)[0]
-    assert "INC-1" in message_text(card) and button_labels(card) == ["Acknowledge", "Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel"]
+    assert "INC-1" in message_text(card) and button_labels(card) == [
+        "Acknowledge", "Mitigated", "Resolve", "Post update", "I'm the lead", "Cancel",
+    ]
 
 
 def test_severity_defaults_to_the_initial_option(slack_app):

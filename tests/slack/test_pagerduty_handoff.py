@@ -136,7 +136,8 @@ def test_an_incident_from_the_api_is_paged_and_resolved_too(paged_app, pagerduty
     def call(method, path, body):
         conn = http.client.HTTPConnection("127.0.0.1", app.server.port, timeout=30)
         try:
-            conn.request(method, path, body=json.dumps(body), headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+            conn.request(method, path, body=json.dumps(body),
+                         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
             resp = conn.getresponse()
             return resp.status, json.loads(resp.read())
         finally:

@@ -63,7 +63,8 @@ def test_a_rate_limited_card_edit_is_retried(slack_app):
     assert len(fake.thread(ALERTS, card["ts"])) == 1
 
 
-@pytest.mark.parametrize("failure", [{"times": 5, "status": 429, "retry_after": 2}, {"times": 1, "status": 502}], ids=["429-five-times", "502"])
+@pytest.mark.parametrize("failure", [{"times": 5, "status": 429, "retry_after": 2}, {"times": 1, "status": 502}],
+                         ids=["429-five-times", "502"])
 def test_a_longer_outage_delays_the_card_but_never_loses_or_duplicates_it(slack_app, failure):
     app, fake = slack_app, slack_app.fake
     fake.fail_next("chat.postMessage", **failure)

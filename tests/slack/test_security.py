@@ -17,7 +17,8 @@ def bodies(app) -> dict[str, tuple[bytes, str]]:
     return {
         "command": (s.command_body("/deploy", "checkout 1.2.3"), "application/x-www-form-urlencoded"),
         "incident": (s.command_body("/incident", "declare sev1 checkout Down"), "application/x-www-form-urlencoded"),
-        "event": (s.event_body({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home", "event_ts": "1.1"}), "application/json"),
+        "event": (s.event_body({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home", "event_ts": "1.1"}),
+                  "application/json"),
     }
 
 

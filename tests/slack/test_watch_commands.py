@@ -38,7 +38,8 @@ def test_watch_add_list_remove(make_slack_app):
     added = slack.command("/dora", "watch add cfr&gt;15% service=Checkout days=14 <#C0ENG|eng>", user="UADMIN").reply()
     assert added["response_type"] == "in_channel"
     text = message_text(added)
-    assert "#1" in text and "`cfr>15%`" in text and "above 15%" in text and "`checkout`" in text and "14 days" in text and "<#C0ENG>" in text
+    assert ("#1" in text and "`cfr>15%`" in text and "above 15%" in text and "`checkout`" in text and "14 days" in text
+            and "<#C0ENG>" in text)
     (watch,) = app.all(Watch)
     assert (watch.metric, watch.op, watch.threshold, watch.days, watch.channel, watch.state) == ("cfr", ">", "15%", 14, "C0ENG", "ok")
 
@@ -46,7 +47,9 @@ def test_watch_add_list_remove(make_slack_app):
                              ("df&lt;1/day", "below 1/day"), ("df&lt;3/week", "below 3/week"), ("rework&gt;=10%", "at or above 10%")):
         answer = slack.command("/dora", f"watch add {condition} <#C0ENG|eng>", user="UADMIN").reply()
         assert words in message_text(answer) and "all services" in message_text(answer), answer
-    dup = message_text(ephemeral_answer(slack.command("/dora", "watch add cfr &gt; 15% service=checkout days=14 <#C0ENG|eng>", user="UADMIN")))
+    dup = message_text(ephemeral_answer(
+        slack.command("/dora", "watch add cfr &gt; 15% service=checkout days=14 <#C0ENG|eng>", user="UADMIN")
+    ))
     assert "watch #1 already watches `cfr>15%`" in dup
     listing = message_text(slack.command("/dora", "watch list", user="U1").reply())
     assert len(listing.splitlines()) == 6 and "not checked yet" in listing and "`df<3/week`" in listing
