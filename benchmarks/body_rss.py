@@ -123,12 +123,14 @@ def main() -> int:
         for _ in range(20):  # warm up every route once, so first-use imports are not counted
             send(port, "/api/v1/deploys", 10, {"Authorization": f"Bearer {TOKEN}"}, chunked=False)
         ts = str(int(time.time()))
-        slack = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + "0" * 64}
+        slack = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+                 "X-Slack-Signature": "v0=" + "0" * 64}
         cases = [
             ("/slack/events, declared length", "/slack/events", slack, False, size),
             ("/slack/events, chunked", "/slack/events", slack, True, size),
             ("/api/v1/deploys, declared length", "/api/v1/deploys", {"Authorization": f"Bearer {TOKEN}"}, False, size),
-            ("/api/v1/deploys, chunked", "/api/v1/deploys", {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}, True, size),
+            ("/api/v1/deploys, chunked", "/api/v1/deploys", {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}, True,
+             size),
             ("/webhooks/github, chunked", "/webhooks/github", {"X-GitHub-Event": "push", "X-GitHub-Delivery": "u1"}, True, size),
             ("/webhooks/github unsigned 20 MB (spooled)", "/webhooks/github", {"X-GitHub-Event": "push", "X-GitHub-Delivery": "u2"}, False,
              20 * 1024 * 1024),
@@ -141,7 +143,8 @@ def main() -> int:
             growth = (peak.peak - before) / 1024
             bad = growth > args.max_growth_mb or status not in (413, 401)
             failed |= bad
-            print(f"{label:<42} {status!s:>7} {before / 1024:>9.1f}MB {peak.peak / 1024:>7.1f}MB {growth:>6.1f}MB{'  <-- too much' if bad else ''}")
+            print(f"{label:<42} {status!s:>7} {before / 1024:>9.1f}MB {peak.peak / 1024:>7.1f}MB {growth:>6.1f}MB"
+                  f"{'  <-- too much' if bad else ''}")
         body = github_push(24 * 1024 * 1024)
         sig = "sha256=" + hmac.new(GITHUB.encode(), body, hashlib.sha256).hexdigest()
         before = rss_kb(proc.pid)

@@ -47,7 +47,8 @@ def history(services: int) -> bytes:
             lines.append({"type": "deploy", "id": f"real-{s}-{i}", "service": f"real-{s}", "deployed_at": at.isoformat(),
                           "commits": [{"sha": f"{s:02x}{i:06x}", "committed_at": (at - timedelta(hours=3)).isoformat()}]})
     for n in range(services):
-        lines.append({"type": "deploy", "id": f"junk-{n}", "service": f"junk-{n:05d}", "deployed_at": (NOW - timedelta(hours=1)).isoformat()})
+        lines.append({"type": "deploy", "id": f"junk-{n}", "service": f"junk-{n:05d}",
+                      "deployed_at": (NOW - timedelta(hours=1)).isoformat()})
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
@@ -96,7 +97,8 @@ def main() -> None:
             assert report.committed, report.errors[:3]
             for name, bound in (("bounded", telemetry.MAX_GAUGE_SERVICES), ("unbounded (before)", 10**9)):
                 seconds, size, labels = measure(engine, bound=bound)
-                print(f"{backend:10} {args.services + 5} services  {name:19} refresh {seconds:7.2f} s   /metrics {size / 1024:7.1f} KiB   {labels} service labels")
+                print(f"{backend:10} {args.services + 5} services  {name:19} refresh {seconds:7.2f} s"
+                      f"   /metrics {size / 1024:7.1f} KiB   {labels} service labels")
             engine.dispose()
 
 

@@ -436,7 +436,8 @@ def render(results: list[dict], args, info: dict) -> str:
         "",
         f"Target: >= {TARGET_RATE:g} deploys/s on SQLite with p99 < {TARGET_P99_MS:g} ms.",
         "",
-        f"| backend | {'deploys' if args.request == 'deploy' else 'requests'}/s | p50 ms | p90 ms | p99 ms | max ms | errors | stored = answered 201 | server CPU (cores) | client CPU | target |",
+        f"| backend | {'deploys' if args.request == 'deploy' else 'requests'}/s | p50 ms | p90 ms | p99 ms | max ms | errors"
+        " | stored = answered 201 | server CPU (cores) | client CPU | target |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for r in results:
@@ -453,7 +454,8 @@ def render(results: list[dict], args, info: dict) -> str:
         prof = r.get("profile")
         if not prof or "samples" not in prof:
             continue
-        lines += profile_lines(prof, f"## Where the server's time goes ({r['backend']}: py-spy, {prof['samples']} samples of non-idle threads)")
+        lines += profile_lines(prof, f"## Where the server's time goes ({r['backend']}: py-spy,"
+                                     f" {prof['samples']} samples of non-idle threads)")
     return "\n".join(lines) + "\n"
 
 
@@ -515,13 +517,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.backend in ("sqlite", "both"):
             url = f"sqlite:///{workdir / 'bench.db'}"
             results.append(run_one("sqlite", url, args, workdir))
-            print(f"sqlite: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms, p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
+            print(f"sqlite: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms,"
+                  f" p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
         if args.backend in ("postgresql", "both"):
             pg = PgDatabase(args.pg_admin_url)
             info["postgresql"] = pg_version(args.pg_admin_url)
             with pg as url:
                 results.append(run_one("postgresql", url, args, workdir))
-            print(f"postgresql: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms, p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
+            print(f"postgresql: {results[-1]['rate']:.0f} deploys/s, p50 {results[-1]['p50_ms']:.1f} ms,"
+                  f" p99 {results[-1]['p99_ms']:.1f} ms", flush=True)
         report = render(results, args, info)
         print()
         print(report)
@@ -534,7 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     sqlite_result = next((r for r in results if r["backend"] == "sqlite"), None)
     if any(not r["consistent"] for r in results):
         return 2
-    if sqlite_result and args.request == "deploy" and not (sqlite_result["rate"] >= TARGET_RATE and sqlite_result["p99_ms"] < TARGET_P99_MS):
+    if sqlite_result and args.request == "deploy" and not (
+        sqlite_result["rate"] >= TARGET_RATE and sqlite_result["p99_ms"] < TARGET_P99_MS
+    ):
         return 1
     return 0
 
