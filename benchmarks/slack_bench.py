@@ -329,7 +329,8 @@ class Server:
         self.kind, self.port = kind, free_port()
         self.log_path = workdir / f"server-{kind}{'-' + adapter if kind == 'bare' else ''}.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (open for the process's life)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DORA_", "DATABASE_URL", "INGEST_", "LOG_", "RUN_SCHEDULER", "HOST", "PORT"))}
+        own = ("SLACK_", "DORA_", "DATABASE_URL", "INGEST_", "LOG_", "RUN_SCHEDULER", "HOST", "PORT")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
         if kind == "dora":
             cmd = [sys.executable, SELF, "serve-dora"] + (["--clock-at", clock_at] if clock_at else [])
             env.update(DATABASE_URL=db_url, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -477,6 +478,25 @@ def count_slack_deploys(url: str) -> tuple[int, int, Counter]:
     return n, distinct, Counter(dict(outbox))
 
 
+def seed_services(url: str) -> None:
+    """The benchmark's services in the catalogue, as in a workspace that has been running a while:
+    from Slack, a ``/deploy`` naming an unknown service only asks (a typo never splits a history),
+    so without them every command would measure the question instead of the deploy."""
+    from datetime import UTC, datetime
+
+    add_root()
+    from bot.services.lookup import get_or_create_service
+    from bot.store.db import make_engine, session_scope
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            for name in SERVICES:
+                get_or_create_service(session, name, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
 def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
     """One load level (closed loop when ``rate`` is None) against every server, ``args.rounds`` times."""
     label = f"paced {rate:g}/s" if rate else "closed loop"
@@ -498,13 +518,15 @@ def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
         db = workdir / f"ack-{rate or 'closed'}-{round_}.db"
         url = f"sqlite:///{db}"
         migrate(url)
+        seed_services(url)
         server = Server("dora", workdir, fake, db_url=url)
         try:
             wait_idle(server.pid)
             profile = Path(args.profile_dir) / f"slack-profile-ack-{rate or 'closed'}-{round_}.txt" if args.profile else None
             r = load(server, fake, args, round_, rate, profile)
             print(f"  {label}, round {round_}, dora-bot: {r['rate']:.0f} acks/s, p50 {latency_stats(r['lat'])['p50_ms']:.1f} ms, "
-                  f"p99 {latency_stats(r['lat'])['p99_ms']:.1f} ms, errors {sum(r['errors'].values())}; waiting for replies and cards ...", flush=True)
+                  f"p99 {latency_stats(r['lat'])['p99_ms']:.1f} ms, errors {sum(r['errors'].values())}; "
+                  "waiting for replies and cards ...", flush=True)
             summary, waited = drain(fake, r["acked"], timeout=args.drain_timeout)
         finally:
             server.stop()
@@ -531,7 +553,8 @@ def phase_ack(args, workdir: Path, fake: Fake, rate: float | None) -> dict:
                                and set(outbox) <= {"sent"} and check["violations"] == 0)
         checks.append(check)
         runs["dora"].append(r)
-        print(f"  {label}, round {round_}, checks: stored {stored} / acked {len(acked)}, replies {check['replies']}, cards {check['cards']}, "
+        print(f"  {label}, round {round_}, checks: stored {stored} / acked {len(acked)}, replies {check['replies']}, "
+              f"cards {check['cards']}, "
               f"outbox {dict(outbox)}, violations {check['violations']}, drained in {waited:.1f} s", flush=True)
     result = {"rate": rate, "label": label, "runs": {}, "checks": checks}
     for name, rs in runs.items():
@@ -754,7 +777,8 @@ def render_ack(args, ack: dict) -> list[str]:
          "exactly the acked deploys, and every outbox message must be sent. Delays: from the command's ack to the "
          "message's arrival at the fake (every command, warm-up included)."),
         "",
-        "| round | acked | deploys stored (distinct versions) | replies | cards | outbox | Block Kit violations | reply delay p50 / p99 / max | card delay p50 / p99 / max | drained after the run | consistent |",
+        "| round | acked | deploys stored (distinct versions) | replies | cards | outbox | Block Kit violations"
+        " | reply delay p50 / p99 / max | card delay p50 / p99 / max | drained after the run | consistent |",
         "| ---: | ---: | --- | ---: | ---: | --- | ---: | --- | --- | ---: | --- |",
     ]
     for c in ack["checks"]:

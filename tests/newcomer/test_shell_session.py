@@ -23,7 +23,8 @@ def test_the_readme_shell_example_is_right_on_the_demo_database(tmp_path):
     from tests.newcomer.helpers import clean_env
 
     assert run(tmp_path, "demo").returncode == 0
-    out = subprocess.run(["bash", "-c", readme_shell_example()], capture_output=True, text=True, cwd=tmp_path, env=clean_env(tmp_path), timeout=240)
+    out = subprocess.run(["bash", "-c", readme_shell_example()], capture_output=True, text=True, cwd=tmp_path,
+                         env=clean_env(tmp_path), timeout=240)
     assert out.returncode == 0, out.stderr
     recorded = re.search(r"Recorded (D-\d+): `checkout` 1\.4\.2", out.stdout)
     assert recorded, out.stdout
