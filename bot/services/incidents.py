@@ -343,6 +343,8 @@ def set_severity(
 
     severity = normalize_severity(severity)
     incident = find_incident(session, ref, external_first=external_first, for_update=True)
+    if incident.status == rules.CANCELLED:  # a false alarm has no severity to change (nor anyone to page)
+        return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} was cancelled.")
     if incident.severity == severity:
         return IncidentOutcome(incident, changed=False, message=f"{incident_ref(incident)} is already {severity}.")
     old, incident.severity = incident.severity, severity

@@ -76,6 +76,8 @@ def test_cancel_takes_a_false_alarm_and_its_cause_out_of_the_numbers(slack_app):
     assert app.fake.top_level(ALERTS)[0].get("blocks") and "Resolve" not in body, "a cancelled card has no buttons"
     assert "already cancelled" in app.slack.command("/incident", "cancel INC-1 again", channel=ALERTS).reply()["text"]
     assert "was cancelled" in app.slack.command("/incident", "resolve INC-1", channel=ALERTS).reply()["text"]
+    assert "was cancelled" in app.slack.command("/incident", "severity INC-1 sev1", channel=ALERTS).reply()["text"]
+    assert app.all(Incident)[0].severity == "sev2"
     assert_usage_error(app.slack.command("/incident", "cancel INC-1"), "/incident cancel", says="needs a reason")
 
 
