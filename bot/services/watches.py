@@ -23,6 +23,7 @@ from bot.core import watches as watch_rules
 from bot.core.errors import NotFound, ValidationError
 from bot.core.inputs import normalize_service, service_key
 from bot.core.numbers import is_digits
+from bot.core.report_text import counted
 from bot.core.timeutil import UTC, isoformat_z
 from bot.services import outbox
 from bot.services.lookup import find_service
@@ -115,7 +116,8 @@ def add_watch(
         )
     ).first()
     if same is not None:
-        raise ValidationError(f"watch #{same} already watches `{parsed.text}` for {scope.label} over {days} days in that channel",
+        raise ValidationError(f"watch #{same} already watches `{parsed.text}` for {scope.label} over {counted(days, 'day')}"
+                              " in that channel",
                               field="watch")
     watch = Watch(
         metric=parsed.metric, op=parsed.op, threshold=parsed.threshold, service_id=scope.service_id,
@@ -154,7 +156,7 @@ def describe(session: Session, watch: Watch) -> str:
     scope = scope_of(session, watch)
     text = (
         f"#{watch.id}: `{condition.text}` {condition.spec.title.lower()} {condition.described()} for {scope.label}"
-        f" over {watch.days} days, to <#{watch.channel}>"
+        f" over {counted(watch.days, 'day')}, to <#{watch.channel}>"
     )
     if watch.state == watch_rules.FIRING:
         text += f" · :rotating_light: firing since {watch.since:%Y-%m-%d %H:%M} UTC"
@@ -254,7 +256,7 @@ def firing_in_scope(session: Session, *, service_id: int | None, team: str | Non
         scope = scope_of(session, watch)
         text = (
             f"#{watch.id} {condition.spec.title.lower()} for {scope.label} is {watch.last_value or 'n/a'},"
-            f" {condition.described()} (over {watch.days} days) since {watch.since:%Y-%m-%d %H:%M} UTC"
+            f" {condition.described()} (over {counted(watch.days, 'day')}) since {watch.since:%Y-%m-%d %H:%M} UTC"
         )
         out.append((watch, text))
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from bot.core.report_text import counted
 from bot.core.watches import CHECKS_TO_CLEAR, CHECKS_TO_FIRE
 from bot.slack import blocks as bk
 from bot.store.db import session_scope
@@ -24,11 +25,12 @@ def watch_message(payload: dict) -> tuple[str, list[dict]]:
     metric, scope, value, threshold = payload["metric"], bk.esc(payload["scope"]), bk.esc(payload["value"]), bk.esc(payload["threshold"])
     if fired:
         head = f":rotating_light: *Watch #{payload['watch']} fired: {metric.lower()} for {scope} is {value}, {threshold}*"
-        tail = f"over the last {payload['days']} days, since {bk.ts(since)} (held at {CHECKS_TO_FIRE} hourly checks in a row)"
+        tail = f"over the last {counted(payload['days'], 'day')}, since {bk.ts(since)} (held at {CHECKS_TO_FIRE} hourly checks in a row)"
         text = f"Watch #{payload['watch']} fired: {metric.lower()} for {bk.esc(payload['scope'])} is {value}, {threshold}"
     else:
         head = f":white_check_mark: *Watch #{payload['watch']} cleared: {metric.lower()} for {scope} is {value}, no longer {threshold}*"
-        tail = f"over the last {payload['days']} days, since {bk.ts(since)} (not held at {CHECKS_TO_CLEAR} hourly checks in a row)"
+        tail = (f"over the last {counted(payload['days'], 'day')}, since {bk.ts(since)}"
+                f" (not held at {CHECKS_TO_CLEAR} hourly checks in a row)")
         text = f"Watch #{payload['watch']} cleared: {metric.lower()} for {bk.esc(payload['scope'])} is {value}, no longer {threshold}"
     blocks = [
         bk.md(f"{head} {tail}."),

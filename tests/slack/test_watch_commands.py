@@ -51,12 +51,14 @@ def test_watch_add_list_remove(make_slack_app):
         slack.command("/dora", "watch add cfr &gt; 15% service=checkout days=14 <#C0ENG|eng>", user="UADMIN")
     ))
     assert "watch #1 already watches `cfr>15%`" in dup
+    one_day = message_text(slack.command("/dora", "watch add lt&gt;1d days=1 <#C0ENG|eng>", user="UADMIN").reply())
+    assert "over 1 day," in one_day and "1 days" not in one_day
     listing = message_text(slack.command("/dora", "watch list", user="U1").reply())
-    assert len(listing.splitlines()) == 6 and "not checked yet" in listing and "`df<3/week`" in listing
+    assert len(listing.splitlines()) == 7 and "not checked yet" in listing and "`df<3/week`" in listing
 
     removed = slack.command("/dora", "watch remove 1", user="UADMIN").reply()
     assert "removed" in removed["text"] and "cfr>15%" in message_text(removed)
-    assert [w.id for w in app.all(Watch)] == [2, 3, 4, 5, 6]
+    assert [w.id for w in app.all(Watch)] == [2, 3, 4, 5, 6, 7]
     assert "No watch `1`" in message_text(ephemeral_answer(slack.command("/dora", "watch remove 1", user="UADMIN")))
     assert app.fake.escaping == [], "conditions like df<1/day are sent as &lt;:\n" + "\n".join(app.fake.escaping)
 
