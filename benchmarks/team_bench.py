@@ -175,6 +175,8 @@ def rounded(d: dict) -> dict:
 
 def set_teams(url: str) -> dict[str, list[int]]:
     """The two teams on the store (idempotent); team -> its service ids."""
+    from sqlmodel import select
+
     from bot.services.teams import set_team
     from bot.store.db import make_engine, session_scope
     from bot.store.models import Service
@@ -186,7 +188,7 @@ def set_teams(url: str) -> dict[str, list[int]]:
             set_team(session, team=team, services=services, now=END)
         session.flush()
         for team, services in TEAMS.items():
-            out[team] = sorted(s.id for s in session.query(Service).filter(Service.key.in_(services)))
+            out[team] = sorted(session.exec(select(Service.id).where(Service.key.in_(services))).all())
     engine.dispose()
     return out
 

@@ -774,3 +774,37 @@ def test_a_fix_naming_an_unknown_or_later_incident_is_rejected(engine):
     assert not result.committed
     assert [line for line, _ in result.errors] == [1, 2]
     assert "no incident" in result.errors[0][1] and "started after this deploy" in result.errors[1][1]
+
+
+def test_reports_one_after_another_each_get_their_own_numbers(engine):
+    # PostgreSQL compiles a report's statement once per shape (org / n services, number of
+    # environments, dates probed or not) and binds the values each time: every report below must
+    # still count only its own scope, environments and window.
+    from bot.services import teams
+    from bot.services.metrics import build_metrics
+    from bot.store.db import session_scope
+
+    records = [
+        deploy("c1", before(10 * D)), deploy("c2", before(1 * D)),  # checkout: one in the last 3 days, two in 30
+        deploy("c3", before(2 * D), environment="staging"),
+        deploy("w1", before(5 * D), service="web"),
+        deploy("a1", before(4 * D), service="auth"), deploy("s1", before(2 * D), service="search"),
+    ]
+    assert load(engine, records, now=NOW).committed
+    with session_scope(engine) as session:
+        teams.set_team(session, team="shop", services=["checkout", "web"], now=NOW)
+        teams.set_team(session, team="edge", services=["auth", "search"], now=NOW)
+
+    def deploys(days=30, envs=("production",), **scope):
+        with session_scope(engine, write=False) as session:
+            m = build_metrics(session, days=days, end=END, timezone_name="UTC", production_environments=envs, **scope)
+        return m["deployment_frequency"]["deploys"]
+
+    asked = [
+        deploys(), deploys(envs=("production", "staging")), deploys(days=3),
+        deploys(service="checkout"), deploys(service="web"), deploys(service="checkout", days=3),
+        deploys(service="checkout", envs=("staging", "production")),
+        deploys(team="shop"), deploys(team="edge"), deploys(team="shop", days=3), deploys(team="edge", days=3),
+    ]
+    #        org 30 d, +staging, org 3 d, checkout, web, checkout 3 d, checkout +staging, shop, edge, shop 3 d, edge 3 d
+    assert asked == [5, 6, 2, 2, 1, 1, 3, 3, 2, 1, 1]

@@ -40,7 +40,7 @@ from bot.core.metrics import Aggregates, Distribution, Window, percentile_positi
 from bot.store import rules
 from bot.store.derived import stored_instant
 from bot.store.models import Deploy, Incident, LeadSample, Service
-from bot.store.scope import Scope, as_scope
+from bot.store.scope import ORG, TEAM, Scope, as_scope
 from bot.store.types import UTCDateTime
 
 deploy_t = Deploy.__table__
@@ -444,22 +444,29 @@ def _date_probe(conn: Connection, window: Window, environments: Sequence[str], s
     rows = [(i, lo, hi) for i, (d, b) in enumerate(bounds) if b is not None for lo, hi in [b]]
     if not rows:
         return bounds, None
-    days = _days(conn, rows)
+    return bounds, _dates_with_deploys(_days(conn, rows), environments, service_id)
+
+
+def _dates_with_deploys(days, environments: Sequence, service_id: Scope | int | None):
+    """The ``i`` of each row of ``days(i, lo, hi)`` with a qualifying deploy in ``[lo, hi)``."""
     probe = exists().where(
         rules.qualifying(environments, service_id),
         deploy_t.c.deployed_at >= days.c.lo,
         deploy_t.c.deployed_at < days.c.hi,
     )
-    return bounds, select(days.c.i).where(probe)
+    return select(days.c.i).where(probe)
+
+
+_DAYS_PG = (
+    "SELECT * FROM unnest(CAST(:days_i AS integer[]), CAST(:days_lo AS timestamptz[]), CAST(:days_hi AS timestamptz[]))"
+    " AS days(i, lo, hi)"
+)
 
 
 def _days(conn: Connection, rows: list[tuple[int, datetime, datetime]]):
     """A CTE ``days(i, lo, hi)`` of the given rows, bound as a single parameter."""
     if conn.dialect.name == "postgresql":
-        table = text(
-            "SELECT * FROM unnest(CAST(:i AS integer[]), CAST(:lo AS timestamptz[]), CAST(:hi AS timestamptz[]))"
-            " AS days(i, lo, hi)"
-        ).bindparams(i=[r[0] for r in rows], lo=[r[1] for r in rows], hi=[r[2] for r in rows])
+        table = text(_DAYS_PG).bindparams(days_i=[r[0] for r in rows], days_lo=[r[1] for r in rows], days_hi=[r[2] for r in rows])
         return table.columns(column("i", Integer), column("lo", UTCDateTime), column("hi", UTCDateTime)).cte("days")
     # SQLite: the bounds as the text the column stores, compared as text like the column itself.
     stored = stored_instant(conn)
@@ -503,11 +510,46 @@ def aggregates(
 ) -> Aggregates:
     """Every aggregate one report needs, for one scope (a ``Scope``, or a service id / None for
     the org) and window."""
-    start, end = window.start, window.end
     envs = list(environments)
     scope = as_scope(service_id)
     if scope.empty:
         return Aggregates()  # a team with no service: every key is n/a
+    if conn.dialect.name == "postgresql":
+        return _aggregates_pg(conn, window, envs, scope)
+    start, end = window.start, window.end
+    counts_q, ever_q, unlinked_q, recovered, acked = _report_queries(envs, scope, start, end, sqlite=True)
+    deploys, failed, rework = conn.execute(counts_q).one()
+    ever = deploys > 0 or conn.execute(ever_q).scalar()
+    dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
+    # Lead time: samples whose first qualifying deploy is in the window.
+    valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, scope)
+    unlinked, not_change = conn.execute(unlinked_q).one()
+    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _durations(conn, *recovered)
+    open_n, oldest = _still_open(conn, envs, scope, end)
+    ((ack_n, (ack_median,)),) = _durations(conn, *acked)
+    return Aggregates(
+        deploys=int(deploys),
+        any_deploy_ever=bool(ever),
+        deploy_dates=dates,
+        failed=int(failed),
+        rework=int(rework),
+        lead=Distribution(n=int(valid_n), median=lead_median, p90=lead_p90),
+        invalid_lead_samples=int(invalid_n),
+        unlinked_incidents=int(unlinked),
+        not_change_incidents=int(not_change),
+        restore=Distribution(n=int(restore_n), median=restore_median, p90=restore_p90),
+        recovery=Distribution(n=int(recovery_n), median=recovery_median),
+        open_incidents=int(open_n),
+        oldest_open_started=oldest,
+        mtta=Distribution(n=int(ack_n), median=ack_median),
+    )
+
+
+def _report_queries(envs: Sequence, scope: Scope, start, end, *, sqlite: bool):
+    """The statements of one report but lead time and what is still open: deploy counts, "any
+    deploy ever", unlinked incidents, and the incident durations (``_durations``' arguments) of
+    recovery and acknowledgement. ``envs``, the scope's ids, ``start`` and ``end`` are values, or
+    (PostgreSQL's cached statement) bind parameters."""
     qualifying = rules.qualifying(envs, scope)
 
     # Deployment frequency, change fail rate and rework rate: one pass over the covering index.
@@ -523,7 +565,7 @@ def aggregates(
     inc_scope = [rules.incident_in_scope(envs, scope)]
     not_caused = incident_t.c.not_caused_by_change == true()
     caused_by = incident_t.c.caused_by_id
-    if conn.dialect.name == "sqlite":
+    if sqlite:
         # Unary + keeps SQLite off ix_incident_caused_by_id: its statistics (about 2 rows per
         # value) hide that most incidents have no cause, so "IS NULL" through it reads nearly
         # every incident instead of the window's (a team's 30 days: 9 ms -> 0.7 ms).
@@ -538,41 +580,81 @@ def aggregates(
          (incident_t.c.recovery_seconds, incident_t.c.caused_by_id.is_not(None), (0.5,))],
     )
     acked = ([*inc_scope, rules.in_window(incident_t.c.acknowledged_at, start, end)], [(incident_t.c.ack_seconds, None, (0.5,))])
+    return counts_q, ever_q, unlinked_q, recovered, acked
 
-    if conn.dialect.name == "postgresql":
-        # The whole report in one statement: each part a one-row CTE, cross-joined (a team's
-        # 30 days: nine round trips, and SQLAlchemy's work around each, were a third of the time).
-        bounds, hits = _date_probe(conn, window, envs, scope) if window.days >= 7 else ([], None)
-        queries = [counts_q, ever_q, _lead_pg(window, scope), unlinked_q, _durations_pg(*recovered),
-                   _still_open_pg(envs, scope, end), _durations_pg(*acked)]
-        if hits is not None:
-            found = hits.subquery()
-            queries.append(select(func.array_agg(found.c.i)))  # NULL when no date had a deploy
-        parts = [q.cte(f"part{i}") for i, q in enumerate(queries)]
-        joined = parts[0]
-        for part in parts[1:]:
-            joined = joined.join(part, true())
-        row = iter(conn.execute(select(*(c for part in parts for c in part.c)).select_from(joined)).one())
-        deploys, failed, rework, ever = next(row), next(row), next(row), next(row)
-        valid_n, invalid_n = next(row), next(row)
-        lead_median, lead_p90 = (None if v is None else float(v) for v in (next(row), next(row)))
-        unlinked, not_change = next(row), next(row)
-        (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _read_durations(row, recovered[1])
-        open_n, oldest = int(next(row)), next(row)
-        oldest = None if oldest is None else _instant(oldest, conn)
-        ((ack_n, (ack_median,)),) = _read_durations(row, acked[1])
-        ever = deploys > 0 or ever
-        dates = frozenset(bounds[i][0] for i in next(row) or ()) if hits is not None and ever else frozenset()
-    else:
-        deploys, failed, rework = conn.execute(counts_q).one()
-        ever = deploys > 0 or conn.execute(ever_q).scalar()
-        dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
-        # Lead time: samples whose first qualifying deploy is in the window.
-        valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, scope)
-        unlinked, not_change = conn.execute(unlinked_q).one()
-        (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _durations(conn, *recovered)
-        open_n, oldest = _still_open(conn, envs, scope, end)
-        ((ack_n, (ack_median,)),) = _durations(conn, *acked)
+
+# PostgreSQL: the report's one statement, compiled once per shape of scope (the org, one service,
+# n services), number of production environments and whether deploy dates are probed; the values
+# travel as parameters. Building and compiling the SQLAlchemy statement each time cost about 4 ms,
+# a third of a team's 30-day report (benchmarks/TEAM_RESULTS.md).
+_PG_REPORTS: dict[tuple, tuple[str, dict, tuple]] = {}
+
+
+class _Placeholders:
+    """Stand-ins for a window's bounds in the statements built for the cache."""
+
+    start = bindparam("w_start", type_=UTCDateTime)
+    end = bindparam("w_end", type_=UTCDateTime)
+
+
+def _pg_report(conn: Connection, n_envs: int, n_ids: int | None, probe_dates: bool) -> tuple[str, dict, tuple]:
+    """``(sql, its literal parameters, the duration shapes to read it with)`` for this shape."""
+    key = (conn.dialect.driver, n_envs, n_ids, probe_dates)
+    cached = _PG_REPORTS.get(key)
+    if cached is not None:
+        return cached
+    envs = [bindparam(f"env{i}", type_=String) for i in range(n_envs)]
+    ids = None if n_ids is None else tuple(bindparam(f"sid{i}", type_=Integer) for i in range(n_ids))
+    scope = Scope(kind=ORG if ids is None else TEAM, service_ids=ids)
+    window = _Placeholders
+    counts_q, ever_q, unlinked_q, recovered, acked = _report_queries(envs, scope, window.start, window.end, sqlite=False)
+    queries = [counts_q, ever_q, _lead_pg(window, scope), unlinked_q, _durations_pg(*recovered),
+               _still_open_pg(envs, scope, window.end), _durations_pg(*acked)]
+    if probe_dates:
+        days = text(_DAYS_PG).columns(column("i", Integer), column("lo", UTCDateTime), column("hi", UTCDateTime)).cte("days")
+        hits = _dates_with_deploys(days, envs, scope).subquery()
+        queries.append(select(func.array_agg(hits.c.i)))  # NULL when no date had a deploy
+    parts = [q.cte(f"part{i}") for i, q in enumerate(queries)]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.join(part, true())
+    compiled = select(*(c for part in parts for c in part.c)).select_from(joined).compile(dialect=conn.dialect)
+    # The literals SQLAlchemy binds (percentiles, 'success', the COALESCE zeros) with their values;
+    # the placeholders above have none and are given per report.
+    literals = {name: value for name, value in compiled.params.items() if value is not None}
+    cached = _PG_REPORTS[key] = (str(compiled), literals, (recovered[1], acked[1]))
+    return cached
+
+
+def _aggregates_pg(conn: Connection, window: Window, envs: list[str], scope: Scope) -> Aggregates:
+    """The whole report in one statement: each part a one-row CTE, cross-joined (a team's 30 days:
+    nine round trips, and SQLAlchemy's work around each, were a third of the time)."""
+    bounds = [(d, window.date_bounds(d)) for d in window.block_dates()] if window.days >= 7 else []
+    rows = [(i, b[0], b[1]) for i, (_, b) in enumerate(bounds) if b is not None]
+    ids = scope.service_ids
+    sql, literals, (recovered, acked) = _pg_report(conn, len(envs), None if ids is None else len(ids), bool(rows))
+    params = {**literals, "w_start": window.start, "w_end": window.end, **{f"env{i}": e for i, e in enumerate(envs)}}
+    params.update({f"sid{i}": v for i, v in enumerate(ids or ())})
+    if rows:
+        params.update(days_i=[r[0] for r in rows], days_lo=[r[1] for r in rows], days_hi=[r[2] for r in rows])
+    # The driver's own cursor: the statement is SQL text by now, and SQLAlchemy's work around
+    # a result (compiling the text, building the row) is not needed for one row of numbers.
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = iter(cursor.fetchone())
+    finally:
+        cursor.close()
+    deploys, failed, rework, ever = next(row), next(row), next(row), next(row)
+    valid_n, invalid_n = next(row), next(row)
+    lead_median, lead_p90 = (None if v is None else float(v) for v in (next(row), next(row)))
+    unlinked, not_change = next(row), next(row)
+    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _read_durations(row, recovered)
+    open_n, oldest = int(next(row)), next(row)
+    oldest = UTCDateTime().process_result_value(oldest, conn.dialect)
+    ((ack_n, (ack_median,)),) = _read_durations(row, acked)
+    ever = deploys > 0 or ever
+    dates = frozenset(bounds[i][0] for i in next(row) or ()) if rows and ever else frozenset()
 
     return Aggregates(
         deploys=int(deploys),
