@@ -97,7 +97,14 @@ def _durations(conn: Connection, where: list, wanted: Sequence[tuple]) -> list[t
     if conn.dialect.name == "postgresql":
         return _read_durations(iter(conn.execute(_durations_pg(where, wanted)).one()), wanted)
     cols = [c for col, cond, _ in wanted for c in (col, true() if cond is None else cond)]
-    rows = conn.execute(select(*cols).where(*where)).all()
+    result = conn.execute(select(*cols).where(*where))
+    try:
+        # Bare tuples from the driver's cursor: two years hold tens of thousands of incidents, and
+        # building SQLAlchemy's rows for them cost as much as SQLite's read (numbers need no
+        # conversion).
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
     out = []
     for j, (_, _, ps) in enumerate(wanted):
         chosen = [r[2 * j] for r in rows if r[2 * j + 1]]
