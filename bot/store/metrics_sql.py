@@ -96,15 +96,20 @@ def _durations(conn: Connection, where: list, wanted: Sequence[tuple]) -> list[t
     """
     if conn.dialect.name == "postgresql":
         return _read_durations(iter(conn.execute(_durations_pg(where, wanted)).one()), wanted)
-    cols = [c for col, cond, _ in wanted for c in (col, true() if cond is None else cond)]
-    result = conn.execute(select(*cols).where(*where))
+    result = conn.execute(_durations_sqlite(where, wanted))
     try:
-        # Bare tuples from the driver's cursor: two years hold tens of thousands of incidents, and
-        # building SQLAlchemy's rows for them cost as much as SQLite's read (numbers need no
-        # conversion).
-        rows = result.cursor.fetchall()
+        rows = result.cursor.fetchall()  # bare tuples, as in _run_compiled
     finally:
         result.close()
+    return _rank_durations(rows, wanted)
+
+
+def _durations_sqlite(where: list, wanted: Sequence[tuple]):
+    """SQLite: the statement of ``_durations`` (each column's value and whether it counts)."""
+    return select(*(c for col, cond, _ in wanted for c in (col, true() if cond is None else cond))).where(*where)
+
+
+def _rank_durations(rows: list, wanted: Sequence[tuple]) -> list[tuple[int, list[float | None]]]:
     out = []
     for j, (_, _, ps) in enumerate(wanted):
         chosen = [r[2 * j] for r in rows if r[2 * j + 1]]
@@ -523,17 +528,20 @@ def aggregates(
         return Aggregates()  # a team with no service: every key is n/a
     if conn.dialect.name == "postgresql":
         return _aggregates_pg(conn, window, envs, scope)
-    start, end = window.start, window.end
-    counts_q, ever_q, unlinked_q, recovered, acked = _report_queries(envs, scope, start, end, sqlite=True)
-    deploys, failed, rework = conn.execute(counts_q).one()
-    ever = deploys > 0 or conn.execute(ever_q).scalar()
+    end = window.end
+    (counts_q, ever_q, unlinked_q, recovered_q, acked_q), (recovered, acked) = _sqlite_report(conn, len(envs), scope)
+    stored = stored_instant(conn)
+    values = _placeholder_values(window, envs, scope, stored)
+    ((deploys, failed, rework),) = _run_compiled(conn, counts_q, values)
+    ever = deploys > 0 or bool(_run_compiled(conn, ever_q, values)[0][0])
     dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
     # Lead time: samples whose first qualifying deploy is in the window.
     valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, scope)
-    unlinked, not_change = conn.execute(unlinked_q).one()
-    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _durations(conn, *recovered)
+    ((unlinked, not_change),) = _run_compiled(conn, unlinked_q, values)
+    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _rank_durations(
+        _run_compiled(conn, recovered_q, values), recovered)
     open_n, oldest = _still_open(conn, envs, scope, end)
-    ((ack_n, (ack_median,)),) = _durations(conn, *acked)
+    ((ack_n, (ack_median,)),) = _rank_durations(_run_compiled(conn, acked_q, values), acked)
     return Aggregates(
         deploys=int(deploys),
         any_deploy_ever=bool(ever),
@@ -590,11 +598,12 @@ def _report_queries(envs: Sequence, scope: Scope, start, end, *, sqlite: bool):
     return counts_q, ever_q, unlinked_q, recovered, acked
 
 
-# PostgreSQL: the report's one statement, compiled once per shape of scope (the org, one service,
-# n services), number of production environments and whether deploy dates are probed; the values
-# travel as parameters. Building and compiling the SQLAlchemy statement each time cost about 4 ms,
-# a third of a team's 30-day report (benchmarks/TEAM_RESULTS.md).
-_PG_REPORTS: dict[tuple, tuple[str, dict, tuple]] = {}
+# A report's statements are compiled once per shape of scope (the org, or n services), number of
+# production environments and (PostgreSQL) whether deploy dates are probed; the values travel as
+# parameters, on the driver's cursor. Building and compiling the SQLAlchemy statements each time
+# cost about 4 ms, a third of a team's 30-day report (benchmarks/TEAM_RESULTS.md).
+_PG_REPORTS: dict[tuple, tuple[tuple, tuple]] = {}
+_SQLITE_REPORTS: dict[tuple, tuple[tuple, tuple]] = {}
 
 
 class _Placeholders:
@@ -604,15 +613,64 @@ class _Placeholders:
     end = bindparam("w_end", type_=UTCDateTime)
 
 
-def _pg_report(conn: Connection, n_envs: int, n_ids: int | None, probe_dates: bool) -> tuple[str, dict, tuple]:
-    """``(sql, its literal parameters, the duration shapes to read it with)`` for this shape."""
+def _placeholder_scope(n_envs: int, n_ids: int | None) -> tuple[list, Scope]:
+    """The environments and the scope of a cached statement, as bind parameters."""
+    envs = [bindparam(f"env{i}", type_=String) for i in range(n_envs)]
+    ids = None if n_ids is None else tuple(bindparam(f"sid{i}", type_=Integer) for i in range(n_ids))
+    return envs, Scope(kind=ORG if ids is None else TEAM, service_ids=ids)
+
+
+def _placeholder_values(window: Window, envs: list[str], scope: Scope, instant=lambda d: d) -> dict:
+    """The values of ``_placeholder_scope``'s parameters and the window's bounds (``instant``:
+    how the driver is given an instant)."""
+    values = {"w_start": instant(window.start), "w_end": instant(window.end), **{f"env{i}": e for i, e in enumerate(envs)}}
+    values.update({f"sid{i}": v for i, v in enumerate(scope.service_ids or ())})
+    return values
+
+
+def _compile(conn: Connection, statement) -> tuple[str, tuple | None, dict]:
+    """``(sql, the parameters' names in order (positional drivers) or None, the literal values
+    SQLAlchemy binds itself)``; the placeholders have no value and are given per report."""
+    compiled = statement.compile(dialect=conn.dialect)
+    literals = {name: value for name, value in compiled.params.items() if value is not None}
+    return str(compiled), (tuple(compiled.positiontup) if compiled.positional else None), literals
+
+
+def _run_compiled(conn: Connection, entry: tuple[str, tuple | None, dict], values: dict) -> list:
+    """The rows of a compiled statement, as bare tuples from the driver's cursor (SQLAlchemy's
+    work around a result, building rows, is not needed for numbers)."""
+    sql, order, literals = entry
+    params = {**literals, **values}
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, [params[name] for name in order] if order is not None else params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _sqlite_report(conn: Connection, n_envs: int, scope: Scope) -> tuple[tuple, tuple]:
+    """SQLite: the compiled statements of ``_report_queries`` for this shape (deploy counts, ever,
+    unlinked, recovered and acknowledged incidents), and the duration shapes to rank them with."""
+    n_ids = None if scope.service_ids is None else len(scope.service_ids)
+    key = (conn.dialect.driver, n_envs, n_ids)
+    cached = _SQLITE_REPORTS.get(key)
+    if cached is None:
+        envs, placeholder = _placeholder_scope(n_envs, n_ids)
+        counts_q, ever_q, unlinked_q, recovered, acked = _report_queries(
+            envs, placeholder, _Placeholders.start, _Placeholders.end, sqlite=True)
+        statements = (counts_q, ever_q, unlinked_q, _durations_sqlite(*recovered), _durations_sqlite(*acked))
+        cached = _SQLITE_REPORTS[key] = (tuple(_compile(conn, q) for q in statements), (recovered[1], acked[1]))
+    return cached
+
+
+def _pg_report(conn: Connection, n_envs: int, n_ids: int | None, probe_dates: bool) -> tuple[tuple, tuple]:
+    """The compiled statement for this shape (``_compile``) and the duration shapes to read it with."""
     key = (conn.dialect.driver, n_envs, n_ids, probe_dates)
     cached = _PG_REPORTS.get(key)
     if cached is not None:
         return cached
-    envs = [bindparam(f"env{i}", type_=String) for i in range(n_envs)]
-    ids = None if n_ids is None else tuple(bindparam(f"sid{i}", type_=Integer) for i in range(n_ids))
-    scope = Scope(kind=ORG if ids is None else TEAM, service_ids=ids)
+    envs, scope = _placeholder_scope(n_envs, n_ids)
     window = _Placeholders
     counts_q, ever_q, unlinked_q, recovered, acked = _report_queries(envs, scope, window.start, window.end, sqlite=False)
     queries = [counts_q, ever_q, _lead_pg(window, scope), unlinked_q, _durations_pg(*recovered),
@@ -625,11 +683,8 @@ def _pg_report(conn: Connection, n_envs: int, n_ids: int | None, probe_dates: bo
     joined = parts[0]
     for part in parts[1:]:
         joined = joined.join(part, true())
-    compiled = select(*(c for part in parts for c in part.c)).select_from(joined).compile(dialect=conn.dialect)
-    # The literals SQLAlchemy binds (percentiles, 'success', the COALESCE zeros) with their values;
-    # the placeholders above have none and are given per report.
-    literals = {name: value for name, value in compiled.params.items() if value is not None}
-    cached = _PG_REPORTS[key] = (str(compiled), literals, (recovered[1], acked[1]))
+    compiled = _compile(conn, select(*(c for part in parts for c in part.c)).select_from(joined))
+    cached = _PG_REPORTS[key] = (compiled, (recovered[1], acked[1]))
     return cached
 
 
@@ -639,19 +694,12 @@ def _aggregates_pg(conn: Connection, window: Window, envs: list[str], scope: Sco
     bounds = [(d, window.date_bounds(d)) for d in window.block_dates()] if window.days >= 7 else []
     rows = [(i, b[0], b[1]) for i, (_, b) in enumerate(bounds) if b is not None]
     ids = scope.service_ids
-    sql, literals, (recovered, acked) = _pg_report(conn, len(envs), None if ids is None else len(ids), bool(rows))
-    params = {**literals, "w_start": window.start, "w_end": window.end, **{f"env{i}": e for i, e in enumerate(envs)}}
-    params.update({f"sid{i}": v for i, v in enumerate(ids or ())})
+    compiled, (recovered, acked) = _pg_report(conn, len(envs), None if ids is None else len(ids), bool(rows))
+    values = _placeholder_values(window, envs, scope)
     if rows:
-        params.update(days_i=[r[0] for r in rows], days_lo=[r[1] for r in rows], days_hi=[r[2] for r in rows])
-    # The driver's own cursor: the statement is SQL text by now, and SQLAlchemy's work around
-    # a result (compiling the text, building the row) is not needed for one row of numbers.
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        row = iter(cursor.fetchone())
-    finally:
-        cursor.close()
+        values.update(days_i=[r[0] for r in rows], days_lo=[r[1] for r in rows], days_hi=[r[2] for r in rows])
+    (row,) = _run_compiled(conn, compiled, values)
+    row = iter(row)
     deploys, failed, rework, ever = next(row), next(row), next(row), next(row)
     valid_n, invalid_n = next(row), next(row)
     lead_median, lead_p90 = (None if v is None else float(v) for v in (next(row), next(row)))
