@@ -93,7 +93,9 @@ def _statements(dialect: str) -> _Statements:
         ),
         deploy_by_external_id=f"SELECT id FROM deploy WHERE external_id = {mark}",
         service_by_key=f"SELECT id FROM service WHERE key = {mark}",
-        insert_service=f"INSERT INTO service (name, key, created_at) VALUES ({mark}, {mark}, {mark}) ON CONFLICT (key) DO NOTHING",
+        # No conflict target: the display name is unique too, and PostgreSQL arbitrates only the
+        # named index, so two first deploys of a new service racing on `name` would otherwise fail.
+        insert_service=f"INSERT INTO service (name, key, created_at) VALUES ({mark}, {mark}, {mark}) ON CONFLICT DO NOTHING",
     )
 
 

@@ -158,7 +158,8 @@ class _Loader:
         sid = self.services.get(key)
         if sid is None:
             stmt = _insert(self.conn, service_t).values(name=name, key=key, created_at=self.now_aware)
-            created = self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]).returning(service_t.c.id)).first()
+            # any conflict (key or the unique display name: a concurrent writer of the same service)
+            created = self.conn.execute(stmt.on_conflict_do_nothing().returning(service_t.c.id)).first()
             if created is not None:
                 self.created_services.append(name)
             sid = (created[0] if created is not None
@@ -371,7 +372,7 @@ def _apply_teams(conn: Connection, teams: dict[int, tuple[str, str]], now: datet
     out = {}
     for service_id, (service, team) in teams.items():
         key = service_key(team)
-        conn.execute(_insert(conn, team_t).on_conflict_do_nothing(index_elements=["key"]), {"name": team, "key": key, "created_at": now})
+        conn.execute(_insert(conn, team_t).on_conflict_do_nothing(), {"name": team, "key": key, "created_at": now})  # key or name
         team_id = conn.execute(select(team_t.c.id).where(team_t.c.key == key)).scalar_one()
         conn.execute(update(service_t).where(service_t.c.id == service_id).values(team_id=team_id))
         out[service] = team
