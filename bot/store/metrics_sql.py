@@ -85,27 +85,12 @@ def _percentiles(conn: Connection, values_query, n: int, ps: Sequence[float]) ->
     return out
 
 
-def _durations(conn: Connection, where: list, wanted: Sequence[tuple]) -> list[tuple[int, list[float | None]]]:
-    """Incident durations: for each ``(column, condition or None, percentiles)`` of ``wanted``,
-    how many of the incidents ``where`` selects (that also meet the condition) and
-    ``percentile_cont(p)`` of the column, all from one statement.
-
-    PostgreSQL aggregates them (an ordered-set aggregate takes a FILTER like any other). SQLite has
-    no percentile aggregate; a window's incidents are few (one row each, a few numbers), so their
-    durations come back and are ranked here, which is faster than SQLite sorting them per key.
-    """
-    if conn.dialect.name == "postgresql":
-        return _read_durations(iter(conn.execute(_durations_pg(where, wanted)).one()), wanted)
-    result = conn.execute(_durations_sqlite(where, wanted))
-    try:
-        rows = result.cursor.fetchall()  # bare tuples, as in _run_compiled
-    finally:
-        result.close()
-    return _rank_durations(rows, wanted)
-
-
 def _durations_sqlite(where: list, wanted: Sequence[tuple]):
-    """SQLite: the statement of ``_durations`` (each column's value and whether it counts)."""
+    """Incident durations, SQLite: for each ``(column, condition or None, percentiles)`` of
+    ``wanted``, the column's value and whether the row counts for it, one row per incident that
+    ``where`` selects. SQLite has no percentile aggregate; a window's incidents are few (one row
+    each, a few numbers), so they are ranked in Python (``_rank_durations``), which is faster than
+    SQLite sorting them once per key. PostgreSQL aggregates them: ``_durations_pg``."""
     return select(*(c for col, cond, _ in wanted for c in (col, true() if cond is None else cond))).where(*where)
 
 
@@ -119,7 +104,8 @@ def _rank_durations(rows: list, wanted: Sequence[tuple]) -> list[tuple[int, list
 
 
 def _durations_pg(where: list, wanted: Sequence[tuple]):
-    """PostgreSQL: the statement of ``_durations`` (a count and the percentiles, per column)."""
+    """PostgreSQL: per column of ``wanted`` (as ``_durations_sqlite``), a count and its percentiles
+    (an ordered-set aggregate takes a FILTER like any other)."""
     cols = []
     for col, cond, ps in wanted:
         agg = [func.count(), *(func.percentile_cont(p).within_group(col) for p in ps)]
@@ -157,14 +143,6 @@ def _bind_own(stmt, params: dict):
     if "service_ids" in params:
         stmt = stmt.bindparams(bindparam("service_ids", expanding=True))
     return stmt
-
-
-def _lead(conn: Connection, window: Window, scope: Scope) -> tuple[int, int, list[float | None]]:
-    """Lead time in the window: (valid samples, invalid samples, [median, p90])."""
-    if conn.dialect.name == "sqlite":
-        return _SqliteLead(conn, window, scope).compute((0.5, 0.9))
-    valid_n, invalid_n, median, p90 = conn.execute(_lead_pg(window, scope)).one()
-    return valid_n, invalid_n, [None if v is None else float(v) for v in (median, p90)]
 
 
 def _lead_pg(window: Window, scope: Scope):
@@ -440,8 +418,8 @@ def deploy_dates(
 
     One indexed EXISTS probe per date rather than a scan of every deploy; the dates and their UTC
     bounds come from Python because SQLite has no time-zone database. They travel as one
-    parameter (a JSON array on SQLite, arrays on PostgreSQL), so the statement is the same for
-    every window and compiled once, however many dates it probes.
+    parameter, so the statement is the same for every window and compiled once, however many
+    dates it probes. SQLite; on PostgreSQL the same probe is part of the report's statement.
     """
     bounds, hits = _date_probe(conn, window, environments, service_id)
     if hits is None:
@@ -476,11 +454,9 @@ _DAYS_PG = (
 
 
 def _days(conn: Connection, rows: list[tuple[int, datetime, datetime]]):
-    """A CTE ``days(i, lo, hi)`` of the given rows, bound as a single parameter."""
-    if conn.dialect.name == "postgresql":
-        table = text(_DAYS_PG).bindparams(days_i=[r[0] for r in rows], days_lo=[r[1] for r in rows], days_hi=[r[2] for r in rows])
-        return table.columns(column("i", Integer), column("lo", UTCDateTime), column("hi", UTCDateTime)).cte("days")
-    # SQLite: the bounds as the text the column stores, compared as text like the column itself.
+    """SQLite: a CTE ``days(i, lo, hi)`` of the given rows, bound as a single parameter (a JSON
+    array), the bounds as the text the column stores, compared as text like the column itself
+    (PostgreSQL's is ``_DAYS_PG``, arrays, in the report's statement)."""
     stored = stored_instant(conn)
     table = text(
         "SELECT json_extract(value, '$[0]') AS i, json_extract(value, '$[1]') AS lo, json_extract(value, '$[2]') AS hi"
@@ -492,18 +468,16 @@ def _days(conn: Connection, rows: list[tuple[int, datetime, datetime]]):
 def _still_open(conn: Connection, envs: list[str], scope: Scope, end: datetime) -> tuple[int, datetime | None]:
     """Incidents in scope open at ``end`` (never resolved, or resolved at or after it): how many,
     and when the oldest started. Two disjoint parts, each a short range of the resolved_at index,
-    rather than every incident that started before ``end``."""
-    if conn.dialect.name == "sqlite":  # SQL text, for the INDEXED BY the planner would not pick
-        own, own_params = _own(scope)
-        where = f"environment IN :envs{' AND ' + own if own else ''} AND status IS NULL AND started_at < :end"  # rules.counted_incident
-        query = text(
-            f"SELECT count(*), min(started_at) FROM (SELECT started_at FROM incident WHERE {where} AND resolved_at IS NULL"
-            f" UNION ALL SELECT started_at FROM incident INDEXED BY ix_incident_resolved WHERE {where} AND resolved_at >= :end)"
-        ).bindparams(bindparam("envs", expanding=True), bindparam("end", type_=UTCDateTime))
-        query = _bind_own(query, own_params)
-        open_n, oldest = conn.execute(query.bindparams(envs=envs, end=end, **own_params)).one()
-    else:
-        open_n, oldest = conn.execute(_still_open_pg(envs, scope, end)).one()
+    rather than every incident that started before ``end``. SQLite, in SQL text for the INDEXED BY
+    its planner would not pick; PostgreSQL: ``_still_open_pg``, part of the report's statement."""
+    own, own_params = _own(scope)
+    where = f"environment IN :envs{' AND ' + own if own else ''} AND status IS NULL AND started_at < :end"  # rules.counted_incident
+    query = text(
+        f"SELECT count(*), min(started_at) FROM (SELECT started_at FROM incident WHERE {where} AND resolved_at IS NULL"
+        f" UNION ALL SELECT started_at FROM incident INDEXED BY ix_incident_resolved WHERE {where} AND resolved_at >= :end)"
+    ).bindparams(bindparam("envs", expanding=True), bindparam("end", type_=UTCDateTime))
+    query = _bind_own(query, own_params)
+    open_n, oldest = conn.execute(query.bindparams(envs=envs, end=end, **own_params)).one()
     return int(open_n), (None if oldest is None else _instant(oldest, conn))
 
 
@@ -536,7 +510,7 @@ def aggregates(
     ever = deploys > 0 or bool(_run_compiled(conn, ever_q, values)[0][0])
     dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
     # Lead time: samples whose first qualifying deploy is in the window.
-    valid_n, invalid_n, (lead_median, lead_p90) = _lead(conn, window, scope)
+    valid_n, invalid_n, (lead_median, lead_p90) = _SqliteLead(conn, window, scope).compute((0.5, 0.9))
     ((unlinked, not_change),) = _run_compiled(conn, unlinked_q, values)
     (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _rank_durations(
         _run_compiled(conn, recovered_q, values), recovered)
@@ -562,7 +536,7 @@ def aggregates(
 
 def _report_queries(envs: Sequence, scope: Scope, start, end, *, sqlite: bool):
     """The statements of one report but lead time and what is still open: deploy counts, "any
-    deploy ever", unlinked incidents, and the incident durations (``_durations``' arguments) of
+    deploy ever", unlinked incidents, and the incident durations (``_durations_sqlite``' arguments) of
     recovery and acknowledgement. ``envs``, the scope's ids, ``start`` and ``end`` are values, or
     (PostgreSQL's cached statement) bind parameters."""
     qualifying = rules.qualifying(envs, scope)
