@@ -506,16 +506,28 @@ def aggregates(
     (counts_q, ever_q, unlinked_q, recovered_q, acked_q), (recovered, acked) = _sqlite_report(conn, len(envs), scope)
     stored = stored_instant(conn)
     values = _placeholder_values(window, envs, scope, stored)
-    ((deploys, failed, rework),) = _run_compiled(conn, counts_q, values)
-    ever = deploys > 0 or bool(_run_compiled(conn, ever_q, values)[0][0])
+    (counts,) = _run_compiled(conn, counts_q, values)
+    ever = counts[0] > 0 or bool(_run_compiled(conn, ever_q, values)[0][0])
     dates = deploy_dates(conn, window, envs, scope) if ever and window.days >= 7 else frozenset()
-    # Lead time: samples whose first qualifying deploy is in the window.
-    valid_n, invalid_n, (lead_median, lead_p90) = _SqliteLead(conn, window, scope).compute((0.5, 0.9))
-    ((unlinked, not_change),) = _run_compiled(conn, unlinked_q, values)
-    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _rank_durations(
-        _run_compiled(conn, recovered_q, values), recovered)
-    open_n, oldest = _still_open(conn, envs, scope, end)
-    ((ack_n, (ack_median,)),) = _rank_durations(_run_compiled(conn, acked_q, values), acked)
+    return _assembled(
+        counts, ever, dates,
+        _SqliteLead(conn, window, scope).compute((0.5, 0.9)),  # samples whose first qualifying deploy is in the window
+        _run_compiled(conn, unlinked_q, values)[0],
+        _rank_durations(_run_compiled(conn, recovered_q, values), recovered),
+        _still_open(conn, envs, scope, end),
+        _rank_durations(_run_compiled(conn, acked_q, values), acked),
+    )
+
+
+def _assembled(counts, ever: bool, dates: frozenset, lead, unlinked, recovered, still_open, acked) -> Aggregates:
+    """The report's aggregates from its parts, as both databases compute them: ``counts`` (deploys,
+    failed, rework), ``lead`` (valid, invalid, [median, p90]), ``unlinked`` (unlinked, not a
+    change), ``recovered`` and ``acked`` (``_rank_durations`` / ``_read_durations``), ``still_open``
+    (how many, the oldest start)."""
+    (deploys, failed, rework), (valid_n, invalid_n, (lead_median, lead_p90)) = counts, lead
+    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = recovered
+    ((ack_n, (ack_median,)),) = acked
+    open_n, oldest = still_open
     return Aggregates(
         deploys=int(deploys),
         any_deploy_ever=bool(ever),
@@ -524,8 +536,8 @@ def aggregates(
         rework=int(rework),
         lead=Distribution(n=int(valid_n), median=lead_median, p90=lead_p90),
         invalid_lead_samples=int(invalid_n),
-        unlinked_incidents=int(unlinked),
-        not_change_incidents=int(not_change),
+        unlinked_incidents=int(unlinked[0]),
+        not_change_incidents=int(unlinked[1]),
         restore=Distribution(n=int(restore_n), median=restore_median, p90=restore_p90),
         recovery=Distribution(n=int(recovery_n), median=recovery_median),
         open_incidents=int(open_n),
@@ -674,30 +686,13 @@ def _aggregates_pg(conn: Connection, window: Window, envs: list[str], scope: Sco
         values.update(days_i=[r[0] for r in rows], days_lo=[r[1] for r in rows], days_hi=[r[2] for r in rows])
     (row,) = _run_compiled(conn, compiled, values)
     row = iter(row)
-    deploys, failed, rework, ever = next(row), next(row), next(row), next(row)
+    counts, ever = (next(row), next(row), next(row)), next(row)
     valid_n, invalid_n = next(row), next(row)
-    lead_median, lead_p90 = (None if v is None else float(v) for v in (next(row), next(row)))
-    unlinked, not_change = next(row), next(row)
-    (restore_n, (restore_median, restore_p90)), (recovery_n, (recovery_median,)) = _read_durations(row, recovered)
-    open_n, oldest = int(next(row)), next(row)
-    oldest = UTCDateTime().process_result_value(oldest, conn.dialect)
-    ((ack_n, (ack_median,)),) = _read_durations(row, acked)
-    ever = deploys > 0 or ever
+    lead = (valid_n, invalid_n, [None if v is None else float(v) for v in (next(row), next(row))])
+    unlinked = (next(row), next(row))
+    restore_recovery = _read_durations(row, recovered)
+    still_open = (next(row), UTCDateTime().process_result_value(next(row), conn.dialect))
+    ack = _read_durations(row, acked)
+    ever = counts[0] > 0 or ever
     dates = frozenset(bounds[i][0] for i in next(row) or ()) if rows and ever else frozenset()
-
-    return Aggregates(
-        deploys=int(deploys),
-        any_deploy_ever=bool(ever),
-        deploy_dates=dates,
-        failed=int(failed),
-        rework=int(rework),
-        lead=Distribution(n=int(valid_n), median=lead_median, p90=lead_p90),
-        invalid_lead_samples=int(invalid_n),
-        unlinked_incidents=int(unlinked),
-        not_change_incidents=int(not_change),
-        restore=Distribution(n=int(restore_n), median=restore_median, p90=restore_p90),
-        recovery=Distribution(n=int(recovery_n), median=recovery_median),
-        open_incidents=int(open_n),
-        oldest_open_started=oldest,
-        mtta=Distribution(n=int(ack_n), median=ack_median),
-    )
+    return _assembled(counts, ever, dates, lead, unlinked, restore_recovery, still_open, ack)
