@@ -51,14 +51,16 @@ CACHE_MB = 256
 _fromiso = datetime.fromisoformat
 
 
-def _ts(s: str) -> tuple[datetime, str]:
-    """An ISO-8601 instant -> (naive UTC datetime, the stored text 'YYYY-MM-DD HH:MM:SS.ffffff')."""
+_EPOCH = datetime(1970, 1, 1)
+_MICRO = timedelta(microseconds=1)
+
+
+def _ts(s: str) -> tuple[datetime, int]:
+    """An ISO-8601 instant -> (naive UTC datetime, the stored integer microseconds since the epoch)."""
     d = _fromiso(s)
-    if len(s) == 20 and s[19] == "Z":  # canonical and already UTC: the stored text is a re-slice
-        return d.replace(tzinfo=None), f"{s[:10]} {s[11:19]}.000000"
     if d.tzinfo is not None:
         d = d.astimezone(UTC).replace(tzinfo=None)
-    return d, d.isoformat(" ", "microseconds")
+    return d, (d - _EPOCH) // _MICRO
 
 
 def _text(v):
@@ -76,7 +78,7 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
     big index a read from the OS); the fastest setting we measured.
     """
     now = now or datetime.now(UTC)
-    now_s = now.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    now_s = _stored(now)
     prod = frozenset(production)
     con = connect(db)
     con.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
@@ -257,7 +259,7 @@ def load(src: str, db: str, *, production=PRODUCTION, now: datetime | None = Non
             raise ValueError(f"caused_by `{ref}`: missing or another service's")
         recovery = None
         if rec_s is not None:
-            recovery = (_fromiso(rec_s) - _fromiso(min(target[2], st_s))).total_seconds()
+            recovery = (rec_s - min(target[2], st_s)) / 1e6
         inc_rows.append((target[0], recovery, iid))
         if status is None:  # a cancelled incident makes no change failure
             failed.add(target[0])
@@ -299,8 +301,8 @@ def _python_pct(con, query: str, args: tuple, ps) -> tuple[int, list]:
     return n, [None if n == 0 else _interpolate(values, n, p) for p in ps]
 
 
-def _stored(d: datetime) -> str:
-    return d.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+def _stored(d: datetime) -> int:
+    return (d.astimezone(UTC).replace(tzinfo=None) - _EPOCH) // _MICRO
 
 
 class _Lead:
@@ -343,8 +345,8 @@ class _Lead:
         oa = () if self.sid is None else (self.sid,)
         first = self.one(f"SELECT min(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}", oa)[0]
         last = self.one(f"SELECT max(deployed_at) FROM lead_sample INDEXED BY {self.by_date} {own}", oa)[0]
-        first = _fromiso(first).replace(tzinfo=UTC)
-        last = _fromiso(last).replace(tzinfo=UTC)
+        first = (_EPOCH + first * _MICRO).replace(tzinfo=UTC)
+        last = (_EPOCH + last * _MICRO).replace(tzinfo=UTC)
         covered = (min(self.end, last) - max(self.start, first)).total_seconds()
         if covered * WALK_SHARE >= (last - first).total_seconds():
             return [self.walk(n, p, None, 0) for p in ps]
@@ -469,7 +471,7 @@ def metrics(con: sqlite3.Connection, *, end: datetime, days: int, service: str |
         (*ia, e, *ia, e, e),
     ).fetchone()
     out["open"] = open_n
-    out["oldest_open_seconds"] = None if oldest is None else (end.astimezone(UTC).replace(tzinfo=None) - _fromiso(oldest)).total_seconds()
+    out["oldest_open_seconds"] = None if oldest is None else (_stored(end) - oldest) / 1e6
     out["mtta_n"], (out["mtta_median"],) = _python_pct(
         con, f"SELECT ack_seconds FROM incident WHERE {iscope} AND acknowledged_at >= ? AND acknowledged_at < ?", ra, (0.5,))
     return out

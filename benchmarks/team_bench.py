@@ -55,8 +55,9 @@ def _pct(values: list[float], p: float) -> float | None:
     return float(values[lo] + (h - lo) * (values[hi] - values[lo]))
 
 
-def _stored(d: datetime) -> str:
-    return d.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+def _stored(d: datetime) -> int:
+    """An instant as SQLite's instant columns hold it: integer microseconds since the epoch."""
+    return (d.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 # --- by hand: SQLite --------------------------------------------------------------------------

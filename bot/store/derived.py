@@ -23,6 +23,7 @@ from bot.core.rules import lead_seconds
 from bot.store import rules
 from bot.store.models import AppMeta, Deploy, DeployCommit, Incident, LeadSample
 from bot.store.rules import rollbacks_of
+from bot.store.types import to_micros
 
 deploy_t = Deploy.__table__
 commit_t = DeployCommit.__table__
@@ -41,15 +42,11 @@ def _insert(conn: Connection, table):
 
 # --- bulk rows, straight to the driver ----------------------------------------------------
 
-def _sqlite_instant(value: datetime | None) -> str | None:
-    """The text ``UTCDateTime`` stores on SQLite: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+def _sqlite_instant(value: datetime | None) -> int | None:
+    """What ``UTCDateTime`` stores on SQLite: integer microseconds since the Unix epoch."""
     if value is None:
         return None
-    if value.tzinfo is not _UTC:
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: instants must be timezone-aware")
-        value = value.astimezone(_UTC)
-    return value.isoformat(" ", "microseconds")[:26]
+    return to_micros(value)
 
 
 def _pg_instant(value: datetime | None) -> datetime | None:

@@ -41,7 +41,7 @@ from bot.store import rules
 from bot.store.derived import stored_instant
 from bot.store.models import Deploy, Incident, LeadSample, Service
 from bot.store.scope import ORG, TEAM, Scope, as_scope
-from bot.store.types import UTCDateTime
+from bot.store.types import UTCDateTime, from_stored
 
 deploy_t = Deploy.__table__
 sample_t = LeadSample.__table__
@@ -405,9 +405,9 @@ class _SqliteLead:
 
 
 def _instant(value, conn: Connection) -> datetime:
-    """MIN()/MAX() of a text instant on SQLite come back untyped."""
-    if isinstance(value, str):
-        return UTCDateTime().process_result_value(datetime.fromisoformat(value), conn.dialect)
+    """MIN()/MAX() of an instant column on SQLite come back untyped (integer microseconds)."""
+    if conn.dialect.name == "sqlite":
+        return from_stored(value)
     return value
 
 
@@ -455,14 +455,14 @@ _DAYS_PG = (
 
 def _days(conn: Connection, rows: list[tuple[int, datetime, datetime]]):
     """SQLite: a CTE ``days(i, lo, hi)`` of the given rows, bound as a single parameter (a JSON
-    array), the bounds as the text the column stores, compared as text like the column itself
+    array), the bounds in the form the column stores (integer microseconds, ``stored_instant``)
     (PostgreSQL's is ``_DAYS_PG``, arrays, in the report's statement)."""
     stored = stored_instant(conn)
     table = text(
         "SELECT json_extract(value, '$[0]') AS i, json_extract(value, '$[1]') AS lo, json_extract(value, '$[2]') AS hi"
         " FROM json_each(:days)"
     ).bindparams(days=json.dumps([[i, stored(lo), stored(hi)] for i, lo, hi in rows]))
-    return table.columns(column("i", Integer), column("lo", String), column("hi", String)).cte("days")
+    return table.columns(column("i", Integer), column("lo", Integer), column("hi", Integer)).cte("days")
 
 
 def _still_open(conn: Connection, envs: list[str], scope: Scope, end: datetime) -> tuple[int, datetime | None]:
