@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import Connection, delete, false, or_, select, update
@@ -33,7 +33,6 @@ meta_t = AppMeta.__table__
 
 PRODUCTION_SET_KEY = "lead_samples.production_environments"
 SAMPLE_COLUMNS = ("service_id", "sha", "deploy_id", "deployed_at", "committed_at", "lead_seconds")
-_UTC = timezone.utc
 
 
 def _insert(conn: Connection, table):
