@@ -32,8 +32,6 @@ def from_stored(value: object) -> datetime | None:
         return from_micros(value)
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=_UTC)
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
     raise TypeError(f"not a stored instant: {value!r}")
 
 

@@ -65,9 +65,9 @@ def _rewrite(kind: str, convert) -> None:
     if op.get_bind().dialect.name != 'sqlite':
         return
     for table, columns in INSTANT_COLUMNS.items():
-        sets = ", ".join(f'"{c}" = CASE WHEN typeof("{c}") = \'{kind}\' THEN {convert(chr(34) + c + chr(34))} ELSE "{c}" END'
-                         for c in columns)
-        where = " OR ".join(f'typeof("{c}") = \'{kind}\'' for c in columns)
+        quoted = [f'"{c}"' for c in columns]
+        sets = ", ".join(f"{q} = CASE WHEN typeof({q}) = '{kind}' THEN {convert(q)} ELSE {q} END" for q in quoted)
+        where = " OR ".join(f"typeof({q}) = '{kind}'" for q in quoted)
         op.execute(f'UPDATE "{table}" SET {sets} WHERE {where}')
 
 
